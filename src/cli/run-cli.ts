@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, parseEnv, type Env } from '../config/index.js';
+import { createLogger, readLoggingConfig, type RootLogger } from '../logging/index.js';
+import { startReferenceServer } from '../reference-server/index.js';
+import { cacheDirFor, ensureDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
+import { buildDemoSgt, loadSgt, SgtArtifactError } from '../sgt/index.js';
+import { USAGE } from './usage.js';
+
+type Environment = Record<string, string | undefined>;
+
+/** Errors a user can fix: printed as one line, no stack trace. */
+class UsageError extends Error {}
+
+export async function runCli(argv: string[], environment: Environment): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    }
+    if (command === '-v' || command === '--version') {
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (command === 'serve') return await serveCommand(rest, environment);
+    if (command === 'reference-server') return await referenceServerCommand(rest, environment);
+    if (command === 'sgt' && rest[0] === 'build-demo') return await buildDemoCommand(rest.slice(1));
+    throw new UsageError(`unknown command: ${argv.join(' ')} (see sgt-proxy --help)`);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError || isArgError(err)) {
+      process.stderr.write(`sgt-proxy: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** node:util parseArgs reports unknown or malformed options as TypeErrors with an ERR_PARSE_ARGS_* code. */
+function isArgError(err: unknown): boolean {
+  const code: unknown = err instanceof TypeError ? (err as TypeError & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function setUpLogging(env: Env): RootLogger {
+  return createLogger(readLoggingConfig(env.SGP_LOGGING_CONFIG_FILE));
+}
+
+/** Runs until SIGINT/SIGTERM, then closes the server and lets in-flight responses finish. */
+function untilSignal(server: RunningServer, logging: RootLogger): Promise<number> {
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      logging.logger.info({ signal }, 'shutting down');
+      void server.close().then(() => resolve(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function serveCommand(args: string[], environment: Environment): Promise<number> {
+  parseArgs({ args, options: {}, strict: true });
+  const env = parseEnv(environment);
+  const logging = setUpLogging(env);
+  const server = await startProxyServer(env, logging);
+  return untilSignal(server, logging);
+}
+
+function intOption(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} expects an integer ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+async function referenceServerCommand(args: string[], environment: Environment): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8000' },
+      sgt: { type: 'string' },
+      mode: { type: 'string', default: 'echo' },
+      'token-interval-ms': { type: 'string', default: '20' },
+    },
+  });
+  if (values.mode !== 'echo' && values.mode !== 'paced') throw new UsageError(`--mode expects echo or paced, got "${values.mode}"`);
+  const env = parseEnv(environment);
+  const logging = setUpLogging(env);
+  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, logging));
+  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
+  const server = await startReferenceServer({
+    sgt,
+    mode: values.mode,
+    tokenIntervalMs: intOption('token-interval-ms', values['token-interval-ms'], 0) ?? 20,
+    logger: logging.forModule('reference-server'),
+    host: values.host,
+    port: intOption('port', values.port, 0) ?? 8000,
+  });
+  logging.logger.info({ url: server.url, mode: values.mode, model: sgt.metadata.baseModel }, 'reference server listening');
+  return untilSignal(server, logging);
+}
+
+async function demoSgtDir(env: Env, logging: RootLogger): Promise<string> {
+  return ensureDemoSgt(cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME), logging.logger);
+}
+
+async function buildDemoCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      out: { type: 'string' },
+      hidden: { type: 'string' },
+      vocab: { type: 'string' },
+      'noise-scale': { type: 'string' },
+      seed: { type: 'string' },
+    },
+  });
+  if (values.out === undefined) throw new UsageError('sgt build-demo needs --out DIR');
+  const noiseScale = values['noise-scale'] === undefined ? undefined : Number(values['noise-scale']);
+  if (noiseScale !== undefined && !(Number.isFinite(noiseScale) && noiseScale >= 0)) {
+    throw new UsageError(`--noise-scale expects a number ≥ 0, got "${values['noise-scale']}"`);
+  }
+  const started = performance.now();
+  await buildDemoSgt({
+    out: values.out,
+    hidden: intOption('hidden', values.hidden, 1),
+    vocab: intOption('vocab', values.vocab, 1),
+    noiseScale,
+    seed: intOption('seed', values.seed, 0),
+    onProgress: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stderr.write(`demo SGT written to ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  return 0;
+}

@@ -1,0 +1,18 @@
+export const USAGE = `sgt-proxy — privacy proxy for LLM inference (Stained Glass Transform + output protection)
+
+Usage:
+  sgt-proxy serve
+      The proxy (what \`npm start\` runs). Configured by environment variables (README,
+      "Configuration"); with none it uses the demo SGT and an embedded reference server.
+
+  sgt-proxy reference-server [--host H] [--port N] [--sgt DIR] [--mode echo|paced]
+                             [--token-interval-ms N]
+      A vLLM-API-compatible inference server for development and load tests (not an LLM).
+
+  sgt-proxy sgt build-demo --out DIR [--hidden N] [--vocab N] [--noise-scale S] [--seed K]
+      Writes the demo SGT artifact. --noise-scale 0 gives an identity transform.
+
+Options:
+  -h, --help     this text
+  -v, --version  the version
+`;

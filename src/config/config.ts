@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the package reads, parsed once at start-up. Nothing else in src/
+ * reads process.env: the parsed Config is passed down.
+ */
+
+const booleanString = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = z.coerce.number().int().positive();
+const port = z.coerce.number().int().min(0).max(65535);
+const nonEmpty = z.string().trim().min(1);
+
+// RFC 7230 token characters: anything else cannot be a header name and would make fetch throw later.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const headerName = z.string().trim().regex(HEADER_NAME, 'a valid HTTP header name').transform((s) => s.toLowerCase());
+
+const headerList = z
+  .string()
+  .transform((raw, ctx) => {
+    const headers: [string, string][] = [];
+    for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const eq = item.indexOf('=');
+      const name = eq > 0 ? item.slice(0, eq).trim() : '';
+      if (!HEADER_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; "${item.split('=')[0]}" is not a header name` });
+        return z.NEVER;
+      }
+      headers.push([name, item.slice(eq + 1).trim()]);
+    }
+    return headers;
+  });
+
+const upstreamUrl = z
+  .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+  .transform((s) => s.replace(/\/+$/, ''));
+
+export const envSchema = z.object({
+  SGP_HOST: nonEmpty.default('0.0.0.0'),
+  SGP_PORT: port.default(8600),
+  SGP_INFERENCE_SERVICE_HOST: upstreamUrl.optional(),
+  SGP_SGT_PATH: nonEmpty.optional(),
+  SGP_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  SGP_API_USERNAME: nonEmpty.optional(),
+  SGP_API_PASSWORD: nonEmpty.optional(),
+  SGP_API_KEY: nonEmpty.optional(),
+  SGP_REQUEST_HEADERS_TO_ADD: headerList.default([]),
+  SGP_LOGGING_CONFIG_FILE: nonEmpty.optional(),
+  SGP_MAX_NEW_TOKENS: positiveInt.default(512),
+  SGP_OUTPUT_DECRYPTION: booleanString.optional(),
+  SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS: positiveInt.default(3600),
+  SGP_NOISE_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  SGP_EMBEDS_DTYPE: z.enum(['bfloat16', 'float16', 'float32']).default('bfloat16'),
+  SG_CLIENT_PUBLIC_KEY_HEADER_NAME: headerName.default('x-client-public-key'),
+  SG_SERVER_PUBLIC_KEY_HEADER_NAME: headerName.default('x-server-public-key'),
+  // Not in the product documents; operational knobs a gateway needs (README, configuration table).
+  SGP_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
+  SGP_UPSTREAM_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
+  SGP_KEEPALIVE_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
+  SGP_CACHE_DIR: nonEmpty.optional(),
+  // Read only to place the default cache directory.
+  XDG_CACHE_HOME: nonEmpty.optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {}
+
+/** One line per bad variable: its name, what is expected, and never its value (it may be a secret). */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `invalid configuration: ${String(issue.path[0] ?? '?')}: ${issue.message}`)
+    .join('\n');
+}
+
+export function parseEnv(env: Record<string, string | undefined>): Env {
+  // An empty variable means "not set", the way shells and compose files are usually written.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(present);
+  if (!result.success) throw new ConfigError(describeIssues(result.error));
+  const parsed = result.data;
+  if ((parsed.SGP_API_USERNAME === undefined) !== (parsed.SGP_API_PASSWORD === undefined)) {
+    throw new ConfigError('invalid configuration: SGP_API_USERNAME and SGP_API_PASSWORD must be set together');
+  }
+  return parsed;
+}

@@ -1,0 +1,1 @@
+export { parseEnv, ConfigError, envSchema, type Env } from './config.js';

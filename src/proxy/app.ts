@@ -1,0 +1,113 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import {
+  NotFoundError,
+  OverloadedError,
+  PayloadTooLargeError,
+  toApiError,
+  toErrorEnvelope,
+} from '../errors/index.js';
+import type { Logger } from '../logging/index.js';
+import type { UpstreamClient } from '../upstream/index.js';
+import { requireBearerKey } from './auth.js';
+import { chatCompletions } from './chat-completions.js';
+import { registerDocs } from './docs.js';
+import type { PromptEmbedder } from './prompt-embedder.js';
+import { requestContext, type RequestVariables } from './request-context.js';
+import { parseJsonBody, validateChatRequest } from './request-validation.js';
+
+export interface ProxySettings {
+  /** When set, clients must send it as a Bearer token. */
+  apiKey?: string;
+  /** Whether the upstream gets Basic auth from configuration (then the client's Authorization is never forwarded). */
+  upstreamBasicAuth: boolean;
+  maxNewTokens: number;
+  maxRequestBytes: number;
+  keepAliveIntervalMs: number;
+  defaultModel: string;
+}
+
+export interface ProxyAppDeps {
+  settings: ProxySettings;
+  embedder: PromptEmbedder;
+  upstream: UpstreamClient;
+  logger: Logger;
+}
+
+type ProxyEnv = { Variables: RequestVariables };
+
+export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
+  const { settings } = deps;
+  const app = new OpenAPIHono<ProxyEnv>();
+
+  app.use('*', requestContext(deps.logger));
+  if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
+
+  app.get('/livez', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const reachable = await isReachable(deps.upstream);
+    return c.json({ status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' }, reachable ? 200 : 503);
+  });
+
+  app.post(
+    '/v1/chat/completions',
+    bodyLimit({ maxSize: settings.maxRequestBytes, onError: () => { throw new PayloadTooLargeError(settings.maxRequestBytes); } }),
+    async (c) => {
+      const request = validateChatRequest(parseJsonBody(await c.req.text()));
+      return chatCompletions(
+        {
+          embedder: deps.embedder,
+          upstream: deps.upstream,
+          defaultModel: settings.defaultModel,
+          maxNewTokens: settings.maxNewTokens,
+          keepAliveIntervalMs: settings.keepAliveIntervalMs,
+        },
+        { request, upstreamHeaders: upstreamHeaders(c, settings), signal: c.req.raw.signal, logger: c.get('logger') },
+      );
+    },
+  );
+
+  app.get('/v1/models', async (c) => {
+    const upstream = await deps.upstream.get('/v1/models', { headers: upstreamHeaders(c, settings), signal: c.req.raw.signal });
+    return new Response(upstream.body, { status: 200, headers: { 'content-type': 'application/json' } });
+  });
+
+  registerDocs(app);
+
+  app.notFound((c) => {
+    const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`);
+    return c.json(toErrorEnvelope(error), 404);
+  });
+  app.onError((err, c) => errorResponse(err, c));
+  return app;
+}
+
+/** The one place an error becomes an HTTP response. */
+function errorResponse(err: unknown, c: Context<ProxyEnv>): Response {
+  const error = toApiError(err);
+  const logger = c.get('logger');
+  if (error.status >= 500) logger.error({ err, status: error.status }, 'request failed');
+  else logger.info({ status: error.status, code: error.code, param: error.param }, 'request rejected');
+  const headers: Record<string, string> = {};
+  if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds);
+  return Response.json(toErrorEnvelope(error), { status: error.status, headers });
+}
+
+function upstreamHeaders(c: Context<ProxyEnv>, settings: ProxySettings): Record<string, string> {
+  const headers: Record<string, string> = { 'x-request-id': c.get('requestId') };
+  const authorization = c.req.header('authorization');
+  // With a proxy API key, the client's Authorization is *our* secret and must not travel on.
+  if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined) headers.authorization = authorization;
+  return headers;
+}
+
+async function isReachable(upstream: UpstreamClient): Promise<boolean> {
+  try {
+    const response = await upstream.get('/health', { headers: {}, signal: AbortSignal.timeout(2000) });
+    await response.body.cancel();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { UpstreamProtocolError } from '../errors/index.js';
+import type { Logger } from '../logging/index.js';
+import {
+  SSE_HEADERS,
+  completionToChatChunks,
+  completionToChatCompletion,
+  toSseBody,
+  upstreamEventsToChunks,
+  type CompletionChunk,
+} from '../stream/index.js';
+import type { UpstreamClient, UpstreamResponse } from '../upstream/index.js';
+import type { PromptEmbedder } from './prompt-embedder.js';
+import type { ChatCompletionRequest } from './schemas.js';
+
+export interface ChatCompletionsDeps {
+  embedder: PromptEmbedder;
+  upstream: UpstreamClient;
+  defaultModel: string;
+  maxNewTokens: number;
+  keepAliveIntervalMs: number;
+}
+
+export interface ChatCall {
+  request: ChatCompletionRequest;
+  /** Headers for the upstream request (auth, request id): decided by the route, not here. */
+  upstreamHeaders: Record<string, string>;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/** The vLLM completions request that carries the obfuscated prompt. */
+function upstreamBody(request: ChatCompletionRequest, model: string, promptEmbeds: string, maxNewTokens: number): Record<string, unknown> {
+  const stream = request.stream === true;
+  const body: Record<string, unknown> = {
+    model,
+    prompt_embeds: promptEmbeds,
+    max_tokens: request.max_completion_tokens ?? request.max_tokens ?? maxNewTokens,
+    stream,
+  };
+  if (stream && request.stream_options?.include_usage) body.stream_options = { include_usage: true };
+  for (const key of ['temperature', 'top_p', 'seed', 'stop', 'n', 'presence_penalty', 'frequency_penalty', 'user'] as const) {
+    const value = request[key];
+    if (value !== undefined && value !== null) body[key] = value;
+  }
+  return body;
+}
+
+export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
+  const { request } = call;
+  const model = request.model ?? deps.defaultModel;
+  const started = performance.now();
+  const prompt = await deps.embedder.embed(request.messages, request.seed);
+  const transformMs = performance.now() - started;
+  call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
+
+  const upstream = await deps.upstream.postJson(
+    '/v1/completions',
+    upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens),
+    { headers: call.upstreamHeaders, signal: call.signal },
+  );
+  const id = `chatcmpl-${randomUUID()}`;
+  if (request.stream === true) {
+    return streamResponse(upstream, {
+      id,
+      model,
+      includeUsage: request.stream_options?.include_usage === true,
+      keepAliveIntervalMs: deps.keepAliveIntervalMs,
+      logger: call.logger,
+    });
+  }
+  const body = await readCompletionBody(upstream);
+  return Response.json(completionToChatCompletion(body, { id, model }));
+}
+
+interface StreamOptions {
+  id: string;
+  model: string;
+  includeUsage: boolean;
+  keepAliveIntervalMs: number;
+  logger: Logger;
+}
+
+function streamResponse(upstream: UpstreamResponse, options: StreamOptions): Response {
+  const chunks = upstream.body
+    // The cast only bridges lib.dom's and @types/node's differing Uint8Array generics.
+    .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)
+    .pipeThrough(new EventSourceParserStream())
+    .pipeThrough(upstreamEventsToChunks())
+    .pipeThrough(completionToChatChunks(options));
+  const body = toSseBody(chunks, {
+    keepAliveIntervalMs: options.keepAliveIntervalMs,
+    onError: (error) => options.logger.warn({ status: error.status, code: error.code, err_message: error.message }, 'stream ended with an error event'),
+  });
+  return new Response(body, { status: 200, headers: SSE_HEADERS });
+}
+
+async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {
+  const text = await new Response(upstream.body).text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new UpstreamProtocolError('The upstream answered with a body that is not JSON.');
+  }
+  if (typeof body !== 'object' || body === null || !Array.isArray((body as { choices?: unknown }).choices)) {
+    throw new UpstreamProtocolError('The upstream answered without choices.');
+  }
+  return body as CompletionChunk;
+}

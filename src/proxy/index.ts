@@ -1,0 +1,2 @@
+export { createProxyApp, type ProxyAppDeps, type ProxySettings } from './app.js';
+export { PromptEmbedder } from './prompt-embedder.js';

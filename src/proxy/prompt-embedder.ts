@@ -1,0 +1,55 @@
+import { createHmac } from 'node:crypto';
+import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
+import { InvalidRequestError } from '../errors/index.js';
+import { PromptTooLongError, type ChatMessage, type Sgt } from '../sgt/index.js';
+import type { ChatCompletionRequest } from './schemas.js';
+
+export interface EmbeddedPrompt {
+  /** base64 torch.save file, the `prompt_embeds` of vLLM's completions API. */
+  promptEmbeds: string;
+  tokens: number;
+}
+
+/**
+ * Chat messages → obfuscated `prompt_embeds`. The plaintext stops here: only the transformed
+ * embeddings leave this function.
+ */
+export class PromptEmbedder {
+  constructor(
+    private readonly sgt: Sgt,
+    private readonly dtype: EmbedsDtype,
+    private readonly noiseSecret: Uint8Array,
+  ) {}
+
+  async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<EmbeddedPrompt> {
+    const prompt = this.sgt.renderPrompt(messages.map(toChatMessage));
+    const ids = this.sgt.tokenize(prompt);
+    let result;
+    try {
+      result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed) });
+    } catch (err) {
+      if (err instanceof PromptTooLongError) {
+        throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
+      }
+      throw err;
+    }
+    const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
+    return { promptEmbeds, tokens: result.tokens };
+  }
+
+  /**
+   * The request seed also travels upstream (for sampling). If it seeded the noise directly, the
+   * server could regenerate ε and undo the transform; a keyed derivation keeps ε secret.
+   */
+  private noiseSeed(seed: number): bigint {
+    const mac = createHmac('sha256', this.noiseSecret).update(`sgt-noise-seed/v1:${seed}`).digest();
+    return mac.readBigUInt64LE(0);
+  }
+}
+
+function toChatMessage(message: ChatCompletionRequest['messages'][number]): ChatMessage {
+  const content = typeof message.content === 'string'
+    ? message.content
+    : (message.content ?? []).map((part) => part.text).join('');
+  return { role: message.role, content };
+}

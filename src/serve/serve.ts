@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import type { Env } from '../config/index.js';
+import type { RootLogger } from '../logging/index.js';
+import { PromptEmbedder, createProxyApp } from '../proxy/index.js';
+import { startReferenceServer } from '../reference-server/index.js';
+import { loadSgt, type Sgt } from '../sgt/index.js';
+import { UpstreamClient } from '../upstream/index.js';
+import { cacheDirFor } from './cache-dir.js';
+import { ensureDemoSgt } from './demo-sgt.js';
+import { listen, type RunningServer } from './http-server.js';
+import { loadOrCreateNoiseSecret } from './noise-secret.js';
+
+export interface ProxyServer extends RunningServer {
+  sgt: Sgt;
+  upstreamUrl: string;
+}
+
+function upstreamFixedHeaders(env: Env): Record<string, string> {
+  const headers: Record<string, string> = Object.fromEntries(env.SGP_REQUEST_HEADERS_TO_ADD);
+  if (env.SGP_API_USERNAME !== undefined && env.SGP_API_PASSWORD !== undefined) {
+    headers.authorization = `Basic ${Buffer.from(`${env.SGP_API_USERNAME}:${env.SGP_API_PASSWORD}`).toString('base64')}`;
+  }
+  return headers;
+}
+
+export async function startProxyServer(env: Env, logging: RootLogger): Promise<ProxyServer> {
+  const log = logging.forModule('serve');
+  const cacheDir = cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME);
+
+  const sgtDir = env.SGP_SGT_PATH ?? (await ensureDemoSgt(cacheDir, log));
+  if (env.SGP_SGT_PATH === undefined) log.info({ sgt: sgtDir }, 'SGP_SGT_PATH is unset: using the embedded demo SGT (a toy transform, not a trained one)');
+  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
+  log.info({ sgt: sgtDir, base_model: sgt.metadata.baseModel, hidden_size: sgt.metadata.hiddenSize, device: env.SGP_DEVICE }, 'SGT loaded');
+
+  const closers: (() => Promise<void>)[] = [];
+  let upstreamUrl: string;
+  if (env.SGP_INFERENCE_SERVICE_HOST !== undefined) {
+    upstreamUrl = env.SGP_INFERENCE_SERVICE_HOST;
+  } else {
+    const reference = await startReferenceServer({
+      sgt, mode: 'echo', tokenIntervalMs: 0, logger: logging.forModule('reference-server'), host: '127.0.0.1', port: 0,
+    });
+    closers.push(() => reference.close());
+    upstreamUrl = reference.url;
+    log.info({ upstream: upstreamUrl }, 'SGP_INFERENCE_SERVICE_HOST is unset: answers come from the embedded reference server (echo mode, not an LLM)');
+  }
+
+  const upstream = new UpstreamClient({
+    baseUrl: upstreamUrl,
+    timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
+    fixedHeaders: upstreamFixedHeaders(env),
+  });
+  const noiseSecret = loadOrCreateNoiseSecret(env.SGP_NOISE_SECRET, join(cacheDir, 'noise-secret'));
+  const app = createProxyApp({
+    settings: {
+      apiKey: env.SGP_API_KEY,
+      upstreamBasicAuth: env.SGP_API_USERNAME !== undefined,
+      maxNewTokens: env.SGP_MAX_NEW_TOKENS,
+      maxRequestBytes: env.SGP_MAX_REQUEST_BYTES,
+      keepAliveIntervalMs: env.SGP_KEEPALIVE_INTERVAL_SECONDS * 1000,
+      defaultModel: sgt.metadata.baseModel,
+    },
+    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseSecret),
+    upstream,
+    logger: logging.forModule('proxy'),
+  });
+
+  const server = await listen(app.fetch, env.SGP_HOST, env.SGP_PORT);
+  log.info({ url: server.url, upstream: upstreamUrl }, 'sgt-proxy listening');
+  return {
+    ...server,
+    sgt,
+    upstreamUrl,
+    async close() {
+      await server.close();
+      for (const close of closers) await close();
+      await sgt.close();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+/** Server-sent events as OpenAI and vLLM write them: `data: <json>\n\n`, ending with `data: [DONE]\n\n`. */
+
+const encoder = new TextEncoder();
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+} as const;
+
+export const SSE_DONE = encoder.encode('data: [DONE]\n\n');
+
+export function encodeSseData(payload: unknown): Uint8Array {
+  return encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
+}
+
+/** A comment line: ignored by every SSE client, but it is traffic for idle-timeout proxies. */
+export function encodeSseComment(text: string): Uint8Array {
+  return encoder.encode(`: ${text}\n\n`);
+}

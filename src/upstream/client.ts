@@ -1,0 +1,172 @@
+import {
+  ApiError,
+  ClientClosedError,
+  UpstreamHttpError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
+} from '../errors/index.js';
+import { upstreamErrorFromPayload } from '../stream/index.js';
+
+export interface UpstreamClientOptions {
+  /** Base URL without a trailing slash, e.g. http://vllm:8000 */
+  baseUrl: string;
+  /** Longest wait for response headers, and for each body chunk once the stream has started. */
+  timeoutMs: number;
+  /** Sent on every request (SGP_REQUEST_HEADERS_TO_ADD, Basic auth): they win over per-request headers. */
+  fixedHeaders: Record<string, string>;
+}
+
+export interface UpstreamCall {
+  headers: Record<string, string>;
+  /** Aborts the call when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** A 2xx answer whose body is guarded: a broken or stalled body errors with a typed ApiError. */
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  body: ReadableStream<Uint8Array>;
+}
+
+// Error bodies are relayed as a message; more than this of one is not worth holding in memory.
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+export class UpstreamClient {
+  constructor(private readonly options: UpstreamClientOptions) {}
+
+  get baseUrl(): string {
+    return this.options.baseUrl;
+  }
+
+  postJson(path: string, body: unknown, call: UpstreamCall): Promise<UpstreamResponse> {
+    return this.send(path, { method: 'POST', body: JSON.stringify(body), contentType: 'application/json' }, call);
+  }
+
+  get(path: string, call: UpstreamCall): Promise<UpstreamResponse> {
+    return this.send(path, { method: 'GET' }, call);
+  }
+
+  private async send(
+    path: string,
+    request: { method: string; body?: string; contentType?: string },
+    call: UpstreamCall,
+  ): Promise<UpstreamResponse> {
+    const abort = new AbortController();
+    const onClientAbort = (): void => abort.abort(new ClientClosedError());
+    if (call.signal.aborted) throw new ClientClosedError();
+    call.signal.addEventListener('abort', onClientAbort, { once: true });
+    const headerTimer = setTimeout(() => abort.abort(this.timeoutError('answer')), this.options.timeoutMs);
+
+    const headers: Record<string, string> = { ...call.headers, ...this.options.fixedHeaders };
+    if (request.contentType) headers['content-type'] = request.contentType;
+    let response: Response;
+    try {
+      response = await fetch(this.options.baseUrl + path, { method: request.method, headers, body: request.body, signal: abort.signal });
+    } catch (err) {
+      call.signal.removeEventListener('abort', onClientAbort);
+      throw this.failure(abort.signal, err);
+    } finally {
+      clearTimeout(headerTimer);
+    }
+    if (!response.ok) {
+      call.signal.removeEventListener('abort', onClientAbort);
+      throw await this.httpError(response);
+    }
+    const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    const release = (): void => call.signal.removeEventListener('abort', onClientAbort);
+    return { status: response.status, headers: response.headers, body: this.guardBody(body, abort, release) };
+  }
+
+  /**
+   * Wraps the body so that a stall (no chunk within the timeout while we wait for one) or a
+   * broken connection errors the stream with a typed error, and cancelling it aborts the request.
+   */
+  private guardBody(body: ReadableStream<Uint8Array>, abort: AbortController, release: () => void): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          const idle = setTimeout(() => abort.abort(this.timeoutError('next chunk')), this.options.timeoutMs);
+          try {
+            const { value, done } = await reader.read();
+            if (done) {
+              release();
+              controller.close();
+            } else {
+              controller.enqueue(value);
+            }
+          } catch (err) {
+            release();
+            throw this.failure(abort.signal, err);
+          } finally {
+            clearTimeout(idle);
+          }
+        },
+        cancel: (reason) => {
+          release();
+          abort.abort(reason);
+          return reader.cancel(reason).catch(() => undefined);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  private timeoutError(waitingFor: string): UpstreamTimeoutError {
+    return new UpstreamTimeoutError(
+      `The upstream did not send its ${waitingFor} within ${this.options.timeoutMs / 1000} s.`,
+    );
+  }
+
+  /** Why a fetch or a body read failed: our own timeout, the client leaving, or the network. */
+  private failure(signal: AbortSignal, err: unknown): ApiError {
+    if (signal.aborted && signal.reason instanceof ApiError) return signal.reason;
+    const code = networkErrorCode(err);
+    const origin = new URL(this.options.baseUrl).origin;
+    return new UpstreamUnavailableError(
+      `The upstream at ${origin} could not be reached or broke the connection${code ? ` (${code})` : ''}.`,
+      { cause: err },
+    );
+  }
+
+  private async httpError(response: Response): Promise<UpstreamHttpError> {
+    const text = await readBounded(response, MAX_ERROR_BODY_BYTES);
+    let payload: unknown = null;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      payload = { message: text.trim() || `The upstream answered HTTP ${response.status}.` };
+    }
+    // 4xx is the client's to fix and keeps its status; an upstream 5xx is a bad gateway for our client,
+    // except 503, which keeps its meaning (retry later).
+    const status = response.status < 500 || response.status === 503 ? response.status : 502;
+    return upstreamErrorFromPayload(payload, status);
+  }
+}
+
+function networkErrorCode(err: unknown): string | undefined {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  return undefined;
+}
+
+async function readBounded(response: Response, limit: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A broken error body still leaves us the status to report.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit));
+}

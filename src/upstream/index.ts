@@ -1,0 +1,1 @@
+export { UpstreamClient, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';
