@@ -1,0 +1,8 @@
+/**
+ * `prompt_embeds` on the wire (DESIGN §4): tensors to and from the torch.save zip that vLLM's
+ * `torch.load(..., weights_only=True)` accepts, and its strict base64 form.
+ */
+export { EMBEDS_DTYPES, type EmbedsDtype } from './dtype.js';
+export { TorchFormatError } from './errors.js';
+export { readTorchTensor, writeTorchTensor, type DecodedTensor } from './torch-file.js';
+export { decodePromptEmbeds, encodePromptEmbeds } from './prompt-embeds.js';
