@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import { SSE_HEADERS } from '../stream/sse-encoder.js';
+import {
+  collectCompletion,
+  completionEventStream,
+  type CompletionRun,
+  type GenerationEnd,
+} from './completion-output.js';
+import { parseCompletionRequest, usageReporting, type CompletionRequest } from './completion-request.js';
+import { readJsonBody, requireJsonContentType } from './json-body.js';
+import { loadPromptEmbeds, type PromptEmbeds } from './prompt-embeds.js';
+import { accessLog, requestIdOf, scopeOf } from './request-scope.js';
+import {
+  checkContextLength,
+  checkModel,
+  checkOutputBudget,
+  checkSamplingParams,
+  embedsOnlyPrompt,
+  requestedMaxTokens,
+} from './serving-checks.js';
+import { planEcho, planPaced, type ReferenceSgt, type TokenPlan } from './token-plan.js';
+import { VllmError, badRequest, httpError, internalError } from './vllm-errors.js';
+
+export type GenerationMode = 'echo' | 'paced';
+
+export interface GenerationEndEvent extends GenerationEnd {
+  requestId: string;
+  stream: boolean;
+}
+
+export interface ReferenceServerOptions {
+  /** Any `Sgt` will do; only its metadata and nearest-token search are used. */
+  sgt: ReferenceSgt;
+  mode: GenerationMode;
+  /** Pause before each generated token (both modes); 0 sends tokens as fast as the client reads. */
+  tokenIntervalMs: number;
+  logger: Logger;
+  /** Largest request body accepted, in bytes; larger ones get 413. Default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Told when a generation ends — completed, aborted by the client, or failed (tests, metrics). */
+  onGenerationEnd?: (event: GenerationEndEvent) => void;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Options are checked once, here, so a bad value fails at start-up and not on the first request. */
+function validateOptions(options: ReferenceServerOptions): Required<Pick<ReferenceServerOptions, 'maxBodyBytes'>> {
+  if (options.mode !== 'echo' && options.mode !== 'paced') {
+    throw new TypeError(`reference server: mode must be "echo" or "paced", got ${String(options.mode)}`);
+  }
+  if (!Number.isFinite(options.tokenIntervalMs) || options.tokenIntervalMs < 0) {
+    throw new TypeError(`reference server: tokenIntervalMs must be a finite number >= 0, got ${options.tokenIntervalMs}`);
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new TypeError(`reference server: maxBodyBytes must be a positive integer, got ${maxBodyBytes}`);
+  }
+  return { maxBodyBytes };
+}
+
+/** A vLLM-OpenAI-API-compatible server that reads prompt embeddings back instead of running an LLM. */
+export function createReferenceServerApp(options: ReferenceServerOptions): Hono {
+  const { maxBodyBytes } = validateOptions(options);
+  const app = new Hono();
+  app.use(accessLog(options.logger));
+  app.get('/health', (c) => c.body(null, 200));
+  app.get('/v1/models', (c) => c.json(modelList(options.sgt)));
+  app.post('/v1/completions', (c) => handleCompletion(c, options, maxBodyBytes));
+  app.notFound((c) => c.json(httpError(404, 'Not Found').toEnvelope(), 404));
+  app.onError((err, c) => errorResponse(c, err, options.logger));
+  return app;
+}
+
+function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+  const error = err instanceof VllmError ? err : internalError(err);
+  if (error.status >= 500) {
+    logger.error({ err: error.cause ?? error, requestId: requestIdOf(c) }, 'request failed');
+  }
+  // The status is one this server chose (400/404/413/500), a valid HTTP status code.
+  return c.json(error.toEnvelope(), error.status as 400);
+}
+
+/** vLLM's `ModelList` with one `ModelCard`, the artifact's base model. */
+function modelList(sgt: ReferenceSgt): object {
+  const created = Math.floor(Date.now() / 1000);
+  const { baseModel, maxSequenceLength } = sgt.metadata;
+  return {
+    object: 'list',
+    data: [
+      {
+        id: baseModel,
+        object: 'model',
+        created,
+        owned_by: 'vllm',
+        root: baseModel,
+        parent: null,
+        max_model_len: maxSequenceLength,
+        permission: [modelPermission(created)],
+      },
+    ],
+  };
+}
+
+function modelPermission(created: number): object {
+  return {
+    id: `modelperm-${randomUUID().replaceAll('-', '')}`,
+    object: 'model_permission',
+    created,
+    allow_create_engine: false,
+    allow_sampling: true,
+    allow_logprobs: true,
+    allow_search_indices: false,
+    allow_view: true,
+    allow_fine_tuning: false,
+    organization: '*',
+    group: null,
+    is_blocking: false,
+  };
+}
+
+interface ValidatedCompletion {
+  request: CompletionRequest;
+  embeds: PromptEmbeds;
+  maxTokens: number;
+}
+
+/** Every check before any generation, in vLLM's order, so an invalid request never gets a 200. */
+async function validateCompletion(c: Context, sgt: ReferenceSgt, maxBodyBytes: number): Promise<ValidatedCompletion> {
+  requireJsonContentType(c.req.header('content-type'));
+  const request = parseCompletionRequest(await readJsonBody(c.req.raw, maxBodyBytes));
+  const { baseModel, hiddenSize, maxSequenceLength } = sgt.metadata;
+  checkModel(request, baseModel);
+  const base64 = embedsOnlyPrompt(request);
+  const maxTokens = requestedMaxTokens(request);
+  checkOutputBudget(maxTokens, maxSequenceLength);
+  const embeds = loadPromptEmbeds(base64, hiddenSize);
+  checkContextLength(embeds.tokens, maxTokens, maxSequenceLength);
+  checkSamplingParams(request, maxTokens);
+  return { request, embeds, maxTokens };
+}
+
+// `temperature`, `top_p`, `seed`, `stop` and the penalties are validated but do not change the
+// output: this server is not a sampler, and its answers are deterministic by design.
+async function handleCompletion(c: Context, options: ReferenceServerOptions, maxBodyBytes: number): Promise<Response> {
+  const { request, embeds, maxTokens } = await validateCompletion(c, options.sgt, maxBodyBytes);
+  const plan = await makePlan(options, embeds, maxTokens);
+  const requestId = scopeOf(c).requestId;
+  const run: CompletionRun = {
+    id: `cmpl-${requestId}`,
+    created: Math.floor(Date.now() / 1000),
+    model: options.sgt.metadata.baseModel,
+    promptTokens: embeds.tokens,
+    choices: request.n ?? 1,
+    plan,
+    tokenIntervalMs: options.tokenIntervalMs,
+  };
+  const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
+  return request.stream ? streamCompletion(c, run, request, report) : await respondWhole(c, run, report);
+}
+
+function makePlan(options: ReferenceServerOptions, embeds: PromptEmbeds, maxTokens: number): Promise<TokenPlan> | TokenPlan {
+  return options.mode === 'echo' ? planEcho(options.sgt, embeds, maxTokens) : planPaced(maxTokens);
+}
+
+function reportEnd(options: ReferenceServerOptions, event: GenerationEndEvent): void {
+  if (event.outcome !== 'completed') {
+    options.logger.info({ requestId: event.requestId, outcome: event.outcome, completionTokens: event.completionTokens }, 'generation ended early');
+  }
+  options.onGenerationEnd?.(event);
+}
+
+function streamCompletion(
+  c: Context,
+  run: CompletionRun,
+  request: CompletionRequest,
+  report: (end: GenerationEnd, stream: boolean) => void,
+): Response {
+  const usage = usageReporting(request);
+  let settle: (end: GenerationEnd) => void = () => {};
+  scopeOf(c).streamEnd = new Promise((resolve) => (settle = resolve));
+  const body = completionEventStream(run, {
+    includeUsage: usage.include,
+    continuousUsage: usage.continuous,
+    signal: c.req.raw.signal,
+    onEnd: (end) => {
+      settle(end);
+      report(end, true);
+    },
+  });
+  return new Response(body, { status: 200, headers: SSE_HEADERS });
+}
+
+async function respondWhole(
+  c: Context,
+  run: CompletionRun,
+  report: (end: GenerationEnd, stream: boolean) => void,
+): Promise<Response> {
+  const response = await collectCompletion(run, c.req.raw.signal);
+  if (!response) {
+    report({ outcome: 'aborted', completionTokens: 0 }, false);
+    // What vLLM answers a non-streamed request whose client left; nobody is there to read it.
+    throw badRequest('Client disconnected');
+  }
+  report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);
+  return c.json(response);
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { requestValidationError, type VllmError } from './vllm-errors.js';
+
+/**
+ * The `POST /v1/completions` body, as vLLM's `CompletionRequest` (pydantic) types it. Unknown
+ * fields are accepted and ignored, like vLLM (`extra="allow"`). Only the fields this server reads
+ * or must reject are listed.
+ */
+const INT64_MIN = -(2 ** 63);
+const INT64_MAX = 2 ** 63 - 1;
+
+const tokenIds = z.array(z.number().int().nonnegative());
+
+export const completionRequestSchema = z.looseObject({
+  model: z.string().nullish(),
+  prompt: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]).nullish(),
+  prompt_embeds: z.union([z.string(), z.array(z.string())]).nullish(),
+  echo: z.boolean().nullish(),
+  frequency_penalty: z.number().nullish(),
+  logprobs: z.number().int().nullish(),
+  // vLLM turns an explicit null into its default of 16.
+  max_tokens: z.number().int().nullish(),
+  // `n: int = 1` in vLLM: null is a type error there too.
+  n: z.number().int().optional(),
+  presence_penalty: z.number().nullish(),
+  seed: z.number().int().min(INT64_MIN).max(INT64_MAX).nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z
+    .looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
+    .nullish(),
+  suffix: z.string().nullish(),
+  temperature: z.number().nullish(),
+  top_p: z.number().nullish(),
+  user: z.string().nullish(),
+  prompt_logprobs: z.number().int().nullish(),
+});
+
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+
+/** vLLM's default `max_tokens` for completions. */
+export const DEFAULT_MAX_TOKENS = 16;
+
+/** Parses the JSON body; failures are what vLLM's RequestValidationError handler sends (400). */
+export function parseCompletionRequest(body: unknown): CompletionRequest {
+  const result = completionRequestSchema.safeParse(body);
+  if (!result.success) throw schemaError(result.error);
+  const request = result.data;
+  const failure = modelValidatorFailure(request);
+  if (failure) throw failure;
+  return request;
+}
+
+function schemaError(error: z.ZodError): VllmError {
+  const messages = error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+  const first = error.issues[0]?.path[0];
+  return requestValidationError(messages.join('; '), typeof first === 'string' ? first : null);
+}
+
+/** The `@model_validator(mode="before")` checks of vLLM's CompletionRequest, in its order. */
+function modelValidatorFailure(request: CompletionRequest): VllmError | undefined {
+  return checkLogprobs(request) ?? checkStreamOptions(request) ?? checkPromptPresent(request);
+}
+
+function checkLogprobs(request: CompletionRequest): VllmError | undefined {
+  const promptLogprobs = request.prompt_logprobs;
+  if (promptLogprobs != null) {
+    if (request.stream && (promptLogprobs > 0 || promptLogprobs === -1)) {
+      return validatorError('`prompt_logprobs` are not available when `stream=True`.', 'prompt_logprobs');
+    }
+    if (promptLogprobs < -1) {
+      return validatorError('`prompt_logprobs` must be a positive value or -1.', 'prompt_logprobs', promptLogprobs);
+    }
+  }
+  if (request.logprobs != null && request.logprobs < -1) {
+    return validatorError('`logprobs` must be a positive value or -1.', 'logprobs', request.logprobs);
+  }
+  return undefined;
+}
+
+function checkStreamOptions(request: CompletionRequest): VllmError | undefined {
+  // Python truthiness: vLLM lets an empty `stream_options: {}` through without `stream`.
+  const options = request.stream_options;
+  const given = options != null && Object.keys(options).length > 0;
+  if (given && !request.stream) {
+    return validatorError('Stream options can only be defined when `stream=True`.', 'stream_options');
+  }
+  return undefined;
+}
+
+function checkPromptPresent(request: CompletionRequest): VllmError | undefined {
+  const promptEmpty = request.prompt == null || request.prompt === '';
+  const embeds = request.prompt_embeds;
+  const embedsEmpty = embeds == null || (Array.isArray(embeds) && embeds.length === 0);
+  if (promptEmpty && embedsEmpty) {
+    return validatorError('Either prompt or prompt_embeds must be provided and non-empty.', 'prompt');
+  }
+  return undefined;
+}
+
+function validatorError(message: string, parameter: string, value?: number): VllmError {
+  const extras = value === undefined ? `parameter=${parameter}` : `parameter=${parameter}, value=${value}`;
+  return requestValidationError(`${message} (${extras})`, parameter);
+}
+
+/** `stream_options.include_usage` defaults to true once `stream_options` is given (vLLM's StreamOptions). */
+export function usageReporting(request: CompletionRequest): { include: boolean; continuous: boolean } {
+  const options = request.stream_options;
+  if (!request.stream || options == null) return { include: false, continuous: false };
+  const include = options.include_usage === undefined ? true : options.include_usage === true;
+  return { include, continuous: include && options.continuous_usage_stats === true };
+}

@@ -1,0 +1,46 @@
+import { payloadTooLarge, requestValidationError } from './vllm-errors.js';
+
+/** vLLM's `validate_json_request` dependency: anything but application/json is a 400. */
+export function requireJsonContentType(contentType: string | undefined): void {
+  const mediaType = (contentType ?? '').toLowerCase().split(';', 1)[0]?.trim();
+  if (mediaType !== 'application/json') {
+    throw requestValidationError("Unsupported Media Type: Only 'application/json' is allowed");
+  }
+}
+
+/**
+ * The body as JSON, read with a cap: a declared length over the cap is refused before reading, and
+ * a chunked body is cut off as soon as it passes it (413 either way), so no oversized body is held.
+ */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  const text = await readCapped(request, maxBytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw requestValidationError(`JSON decode error: ${(err as Error).message}`);
+  }
+}
+
+async function readCapped(request: Request, maxBytes: number): Promise<string> {
+  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) throw payloadTooLarge(maxBytes);
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw payloadTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw requestValidationError('JSON decode error: the body is not valid UTF-8');
+  }
+}

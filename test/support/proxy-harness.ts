@@ -1,0 +1,56 @@
+import { pino } from 'pino';
+import { PromptEmbedder, createProxyApp, type ProxySettings } from '../../src/proxy/index.js';
+import { listen, type RunningServer } from '../../src/serve/index.js';
+import type { Sgt } from '../../src/sgt/index.js';
+import { UpstreamClient } from '../../src/upstream/index.js';
+
+export interface ProxyUnderTest {
+  app: ReturnType<typeof createProxyApp>;
+  server: RunningServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ProxyTestOptions {
+  sgt: Sgt;
+  upstreamUrl: string;
+  settings?: Partial<ProxySettings>;
+  upstreamTimeoutMs?: number;
+  fixedHeaders?: Record<string, string>;
+}
+
+/** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
+export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderTest> {
+  const app = createProxyApp({
+    settings: {
+      upstreamBasicAuth: false,
+      maxNewTokens: 512,
+      maxRequestBytes: 64 * 1024,
+      keepAliveIntervalMs: 15_000,
+      defaultModel: options.sgt.metadata.baseModel,
+      ...options.settings,
+    },
+    embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode('test-noise-secret-0123456789')),
+    upstream: new UpstreamClient({
+      baseUrl: options.upstreamUrl,
+      timeoutMs: options.upstreamTimeoutMs ?? 10_000,
+      fixedHeaders: options.fixedHeaders ?? {},
+    }),
+    logger: pino({ level: 'silent' }),
+  });
+  const server = await listen(app.fetch, '127.0.0.1', 0);
+  return { app, server, url: server.url, close: () => server.close() };
+}
+
+export function chatBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { model: 'up-model', messages: [{ role: 'user', content: 'Hello there' }], ...overrides };
+}
+
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal,
+  });
+}
