@@ -55,12 +55,15 @@ function setUpLogging(env: Env): RootLogger {
   return createLogger(readLoggingConfig(env.SGP_LOGGING_CONFIG_FILE));
 }
 
-/** Runs until SIGINT/SIGTERM, then closes the server and lets in-flight responses finish. */
+// Orchestrators send SIGTERM and wait (Kubernetes: 30 s) before killing: drain within that.
+const SHUTDOWN_GRACE_MS = 20_000;
+
+/** Runs until SIGINT/SIGTERM, then stops accepting and gives in-flight responses time to finish. */
 function untilSignal(server: RunningServer, logging: RootLogger): Promise<number> {
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
       logging.logger.info({ signal }, 'shutting down');
-      void server.close().then(() => resolve(0));
+      void server.close(SHUTDOWN_GRACE_MS).then(() => resolve(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

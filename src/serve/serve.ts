@@ -7,7 +7,7 @@ import { loadSgt, type Sgt } from '../sgt/index.js';
 import { UpstreamClient } from '../upstream/index.js';
 import { cacheDirFor } from './cache-dir.js';
 import { ensureDemoSgt } from './demo-sgt.js';
-import { listen, type RunningServer } from './http-server.js';
+import { listen, type RunningServer } from '../http/index.js';
 import { loadOrCreateNoiseSecret } from './noise-secret.js';
 
 export interface ProxyServer extends RunningServer {
@@ -71,8 +71,8 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     ...server,
     sgt,
     upstreamUrl,
-    async close() {
-      await server.close();
+    async close(graceMs?: number) {
+      await server.close(graceMs);
       for (const close of closers) await close();
       await sgt.close();
     },
