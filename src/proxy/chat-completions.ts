@@ -84,8 +84,7 @@ interface StreamOptions {
 
 function streamResponse(upstream: UpstreamResponse, options: StreamOptions): Response {
   const chunks = upstream.body
-    // The cast only bridges lib.dom's and @types/node's differing Uint8Array generics.
-    .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)
+    .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
     .pipeThrough(upstreamEventsToChunks())
     .pipeThrough(completionToChatChunks(options));

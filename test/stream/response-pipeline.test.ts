@@ -17,7 +17,7 @@ function completionEvent(text: string, finish: string | null = null, index = 0):
 /** The proxy's response path, from upstream bytes to client bytes. */
 function pipeline(upstream: ReadableStream<Uint8Array>, includeUsage = false): ReadableStream<Uint8Array> {
   const chunks = upstream
-    .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)
+    .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
     .pipeThrough(upstreamEventsToChunks())
     .pipeThrough(completionToChatChunks({ id: 'chatcmpl-x', model: 'client-model', includeUsage }));
@@ -141,7 +141,7 @@ describe('response pipeline', () => {
         },
       });
       const chunks = source
-        .pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>)
+        .pipeThrough(new TextDecoderStream())
         .pipeThrough(new EventSourceParserStream())
         .pipeThrough(upstreamEventsToChunks())
         .pipeThrough(completionToChatChunks({ id: 'x', model: 'm', includeUsage: false }));
