@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, parseEnv, type Env } from '../config/index.js';
 import { createLogger, readLoggingConfig, type RootLogger } from '../logging/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
-import { cacheDirFor, ensureDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
-import { buildDemoSgt, loadSgt, SgtArtifactError } from '../sgt/index.js';
+import { cacheDirFor, prepareDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
+import { buildDemoSgt, loadSgt, SgtArtifactError, SgtDeviceUnavailableError } from '../sgt/index.js';
 import { USAGE } from './usage.js';
 
 type Environment = Record<string, string | undefined>;
@@ -32,12 +32,20 @@ export async function runCli(argv: string[], environment: Environment): Promise<
     if (command === 'sgt' && rest[0] === 'build-demo') return await buildDemoCommand(rest.slice(1));
     throw new UsageError(`unknown command: ${argv.join(' ')} (see sgt-proxy --help)`);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError || isArgError(err)) {
-      process.stderr.write(`sgt-proxy: ${(err as Error).message}\n`);
+    if (isUserFixable(err)) {
+      process.stderr.write(`sgt-proxy: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
+}
+
+function isUserFixable(err: unknown): err is Error {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError) return true;
+  if (err instanceof SgtDeviceUnavailableError || isArgError(err)) return true;
+  // Bind errors (port taken, privileged port) carry a message naming the address.
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL';
 }
 
 /** node:util parseArgs reports unknown or malformed options as TypeErrors with an ERR_PARSE_ARGS_* code. */
@@ -115,7 +123,17 @@ async function referenceServerCommand(args: string[], environment: Environment):
 }
 
 async function demoSgtDir(env: Env, logging: RootLogger): Promise<string> {
-  return ensureDemoSgt(cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME), logging.logger);
+  return prepareDemoSgt(cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME), logging.logger);
+}
+
+/** The builder validates its options with RangeErrors: for the CLI those are the user's to fix. */
+async function asUsageError<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 async function buildDemoCommand(args: string[]): Promise<number> {
@@ -136,14 +154,14 @@ async function buildDemoCommand(args: string[]): Promise<number> {
     throw new UsageError(`--noise-scale expects a number ≥ 0, got "${values['noise-scale']}"`);
   }
   const started = performance.now();
-  await buildDemoSgt({
+  await asUsageError(buildDemoSgt({
     out: values.out,
     hidden: intOption('hidden', values.hidden, 1),
     vocab: intOption('vocab', values.vocab, 1),
     noiseScale,
     seed: intOption('seed', values.seed, 0),
     onProgress: (line) => process.stderr.write(`${line}\n`),
-  });
+  }));
   process.stderr.write(`demo SGT written to ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   return 0;
 }

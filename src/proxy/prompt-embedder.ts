@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
 import { InvalidRequestError } from '../errors/index.js';
-import { PromptTooLongError, type ChatMessage, type Sgt } from '../sgt/index.js';
+import { PromptTooLongError, SgtInputError, type ChatMessage, type Sgt, type TransformResult } from '../sgt/index.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 export interface EmbeddedPrompt {
@@ -22,15 +22,15 @@ export class PromptEmbedder {
   ) {}
 
   async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<EmbeddedPrompt> {
-    const prompt = this.sgt.renderPrompt(messages.map(toChatMessage));
-    const ids = this.sgt.tokenize(prompt);
-    let result;
+    let result: TransformResult;
     try {
+      const ids = this.sgt.tokenize(this.sgt.renderPrompt(messages.map(toChatMessage)));
       result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed) });
     } catch (err) {
       if (err instanceof PromptTooLongError) {
         throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
       }
+      if (err instanceof SgtInputError) throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
       throw err;
     }
     const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);

@@ -6,7 +6,7 @@ import { startReferenceServer } from '../reference-server/index.js';
 import { loadSgt, type Sgt } from '../sgt/index.js';
 import { UpstreamClient } from '../upstream/index.js';
 import { cacheDirFor } from './cache-dir.js';
-import { ensureDemoSgt } from './demo-sgt.js';
+import { prepareDemoSgt } from './demo-sgt.js';
 import { listen, type RunningServer } from '../http/index.js';
 import { loadOrCreateNoiseSecret } from './noise-secret.js';
 
@@ -27,7 +27,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
   const log = logging.forModule('serve');
   const cacheDir = cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME);
 
-  const sgtDir = env.SGP_SGT_PATH ?? (await ensureDemoSgt(cacheDir, log));
+  const sgtDir = env.SGP_SGT_PATH ?? (await prepareDemoSgt(cacheDir, log));
   if (env.SGP_SGT_PATH === undefined) log.info({ sgt: sgtDir }, 'SGP_SGT_PATH is unset: using the embedded demo SGT (a toy transform, not a trained one)');
   const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
   log.info({ sgt: sgtDir, base_model: sgt.metadata.baseModel, hidden_size: sgt.metadata.hiddenSize, device: env.SGP_DEVICE }, 'SGT loaded');

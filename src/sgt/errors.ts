@@ -1,0 +1,46 @@
+/**
+ * Typed errors of the SGT feature. The HTTP layer maps them to statuses without parsing messages:
+ * `PromptTooLongError` and `SgtInputError` are the caller's fault (400), `SgtArtifactError` and
+ * `SgtDeviceUnavailableError` are configuration problems that stop start-up.
+ */
+
+/** An SGT artifact directory is missing a file or holds a file that is malformed or inconsistent. */
+export class SgtArtifactError extends Error {
+  override readonly name = 'SgtArtifactError';
+  /** Path of the offending file (or of the directory when the directory itself is the problem). */
+  readonly file: string;
+
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, options);
+    this.file = file;
+  }
+}
+
+/** The templated prompt has more tokens than the transform accepts (`max_sequence_length`). */
+export class PromptTooLongError extends Error {
+  override readonly name = 'PromptTooLongError';
+  readonly tokens: number;
+  readonly limit: number;
+
+  constructor(tokens: number, limit: number) {
+    super(`prompt has ${tokens} tokens, more than this model's limit of ${limit}`);
+    this.tokens = tokens;
+    this.limit = limit;
+  }
+}
+
+/** A caller passed input the transform cannot take: no tokens, ids out of range, a failing chat template. */
+export class SgtInputError extends Error {
+  override readonly name = 'SgtInputError';
+}
+
+/** The requested ONNX Runtime execution provider (CUDA) is not present in this onnxruntime-node install. */
+export class SgtDeviceUnavailableError extends Error {
+  override readonly name = 'SgtDeviceUnavailableError';
+  readonly device: string;
+
+  constructor(device: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.device = device;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Tokenizer side of an SGT artifact: Hugging Face `tokenizer.json` + `tokenizer_config.json`
+ * (with `chat_template`), run by @huggingface/tokenizers and @huggingface/jinja: both pure JS,
+ * a fraction of @huggingface/transformers' start-up time and memory.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { SgtArtifactError, SgtInputError } from './errors.js';
+import type { ChatMessage } from './types.js';
+
+export const TOKENIZER_FILE = 'tokenizer.json';
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+
+const SPECIAL_TOKEN_KEYS = ['bos_token', 'eos_token', 'pad_token', 'unk_token'] as const;
+
+/** The parsed files, validated enough to build a tokenizer from them. */
+export interface TokenizerFiles {
+  readonly tokenizerPath: string;
+  readonly configPath: string;
+  readonly tokenizerJson: Record<string, unknown>;
+  readonly config: Record<string, unknown>;
+  readonly chatTemplate: string;
+  /** Largest token id the tokenizer can produce (vocabulary and added tokens). */
+  readonly maxId: number;
+}
+
+export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
+  const tokenizerPath = join(dir, TOKENIZER_FILE);
+  const configPath = join(dir, TOKENIZER_CONFIG_FILE);
+  const tokenizerJson = await readJsonObject(tokenizerPath);
+  const config = await readJsonObject(configPath);
+  return {
+    tokenizerPath,
+    configPath,
+    tokenizerJson,
+    config,
+    chatTemplate: chatTemplateOf(configPath, config),
+    maxId: maxTokenId(tokenizerPath, tokenizerJson),
+  };
+}
+
+/** Reads a file that must hold a JSON object; every failure names the file. */
+export async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SgtArtifactError(path, 'missing or unreadable', { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new SgtArtifactError(path, `not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SgtArtifactError(path, 'must hold a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `chat_template` is a string, or (newer configs) a list of named templates of which we take "default". */
+function chatTemplateOf(configPath: string, config: Record<string, unknown>): string {
+  const template = config['chat_template'];
+  if (typeof template === 'string' && template.length > 0) return template;
+  if (Array.isArray(template)) {
+    const named = template.find((t: unknown) => isRecord(t) && t['name'] === 'default');
+    if (isRecord(named) && typeof named['template'] === 'string') return named['template'];
+  }
+  throw new SgtArtifactError(configPath, 'has no "chat_template" (a string, or a list with a "default" entry)');
+}
+
+function maxTokenId(path: string, json: Record<string, unknown>): number {
+  const model = json['model'];
+  if (!isRecord(model)) throw new SgtArtifactError(path, 'has no "model" object');
+  let max = -1;
+  const vocab = model['vocab'];
+  if (Array.isArray(vocab)) {
+    max = vocab.length - 1; // Unigram: [[piece, score], ...], the id is the index
+  } else if (isRecord(vocab)) {
+    for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
+  } else {
+    throw new SgtArtifactError(path, 'has no "model.vocab"');
+  }
+  const added = json['added_tokens'];
+  if (Array.isArray(added)) {
+    for (const t of added) if (isRecord(t) && typeof t['id'] === 'number' && t['id'] > max) max = t['id'];
+  }
+  if (max < 0) throw new SgtArtifactError(path, 'has an empty vocabulary');
+  return max;
+}
+
+/** Tokenizer + chat template of one artifact. */
+export class SgtTokenizer {
+  private readonly tokenizer: Tokenizer;
+  private readonly template: Template;
+  private readonly templateContext: Record<string, string>;
+  private readonly addedIds: ReadonlySet<number>;
+  private readonly byteLevel: boolean;
+
+  constructor(files: TokenizerFiles) {
+    try {
+      this.tokenizer = new Tokenizer(files.tokenizerJson, files.config);
+    } catch (error) {
+      throw new SgtArtifactError(files.tokenizerPath, `cannot be loaded: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      this.template = new Template(files.chatTemplate);
+    } catch (error) {
+      throw new SgtArtifactError(files.configPath, `chat_template does not parse: ${(error as Error).message}`, { cause: error });
+    }
+    this.templateContext = specialTokenStrings(files.config);
+    this.addedIds = new Set(this.tokenizer.get_added_tokens_decoder().keys());
+    const decoder = files.tokenizerJson['decoder'];
+    this.byteLevel = isRecord(decoder) && decoder['type'] === 'ByteLevel';
+  }
+
+  /**
+   * Applies the chat template with `add_generation_prompt`. OpenAI's `developer` role is the newer
+   * name of `system`; templates written before it (Qwen3's included) silently drop unknown roles,
+   * so it is passed as `system` rather than lost.
+   */
+  renderPrompt(messages: readonly ChatMessage[]): string {
+    if (messages.length === 0) throw new SgtInputError('a chat needs at least one message');
+    const normalized = messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }));
+    try {
+      return this.template.render({ ...this.templateContext, messages: normalized, add_generation_prompt: true });
+    } catch (error) {
+      throw new SgtInputError(`chat template failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Ids of an already-templated text: special-token strings in it are recognised, none are added. */
+  encode(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  decode(ids: readonly number[]): string {
+    if (ids.length === 0) return ''; // @huggingface/tokenizers rejects an empty list
+    if (this.byteLevel) return new TextDecoder('utf-8', { ignoreBOM: true }).decode(this.bytesOf(ids));
+    return this.tokenizer.decode([...ids], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  }
+
+  createStreamingDecoder(): (id: number) => string {
+    if (this.byteLevel) return byteStreamDecoder((id) => this.tokenBytes(id));
+    return windowStreamDecoder((ids) => this.decode(ids));
+  }
+
+  /**
+   * Bytes of one token of a byte-level BPE vocabulary: each character of the piece stands for one
+   * byte (GPT-2's byte↔unicode table); added tokens are their literal UTF-8 text. Ids with no token
+   * (padding rows of a larger embedding table) decode to nothing.
+   */
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.tokenizer.id_to_token(id);
+    if (piece === undefined) return EMPTY;
+    if (this.addedIds.has(id)) return UTF8.encode(piece);
+    const table = unicodeToByte();
+    const bytes = new Uint8Array(piece.length * 4);
+    let length = 0;
+    for (const char of piece) {
+      const byte = table.get(char);
+      if (byte !== undefined) bytes[length++] = byte;
+      else for (const b of UTF8.encode(char)) bytes[length++] = b; // not a byte-level piece: keep its text
+    }
+    return bytes.subarray(0, length);
+  }
+
+  private bytesOf(ids: readonly number[]): Uint8Array {
+    const parts = ids.map((id) => this.tokenBytes(id));
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const UTF8 = new TextEncoder();
+
+/** Byte-level pieces → text: a streaming TextDecoder holds back an incomplete UTF-8 sequence. */
+export function byteStreamDecoder(bytesOf: (id: number) => Uint8Array): (id: number) => string {
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  return (id) => decoder.decode(bytesOf(id), { stream: true });
+}
+
+/**
+ * Any other tokenizer: decode a small window of recent ids and emit only what the newest id added,
+ * holding back while the window ends in U+FFFD (an incomplete character) — the approach of Hugging
+ * Face's text-generation-inference, which also keeps decoders that strip a leading space correct.
+ */
+export function windowStreamDecoder(decode: (ids: readonly number[]) => string): (id: number) => string {
+  let ids: number[] = [];
+  let prefixOffset = 0;
+  let readOffset = 0;
+  return (id) => {
+    ids.push(id);
+    const prefixText = decode(ids.slice(prefixOffset, readOffset));
+    const fullText = decode(ids.slice(prefixOffset));
+    if (fullText.length <= prefixText.length || fullText.endsWith('\uFFFD')) return '';
+    const added = fullText.slice(prefixText.length);
+    ids = ids.slice(readOffset); // keep only the new context window
+    prefixOffset = 0;
+    readOffset = ids.length;
+    return added;
+  };
+}
+
+let byteTable: Map<string, number> | undefined;
+
+/**
+ * Inverse of GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the other
+ * 68 bytes are shifted to U+0100 and up, in byte order, so that every piece is printable text.
+ */
+function unicodeToByte(): Map<string, number> {
+  if (byteTable !== undefined) return byteTable;
+  const table = new Map<string, number>();
+  let shifted = 0;
+  for (let byte = 0; byte < 256; byte++) {
+    const printable = (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
+    table.set(String.fromCodePoint(printable ? byte : 256 + shifted++), byte);
+  }
+  byteTable = table;
+  return table;
+}
+
+function specialTokenStrings(config: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of SPECIAL_TOKEN_KEYS) {
+    const value = config[key];
+    if (typeof value === 'string') out[key] = value;
+    else if (isRecord(value) && typeof value['content'] === 'string') out[key] = value['content'];
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

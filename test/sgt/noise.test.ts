@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { fillGaussian, gaussianNoise, randomNoiseSeed } from '../../src/sgt/index.js';
+
+function moments(values: Float32Array): { mean: number; std: number; kurtosis: number } {
+  let sum = 0;
+  for (const v of values) sum += v;
+  const mean = sum / values.length;
+  let m2 = 0;
+  let m4 = 0;
+  for (const v of values) {
+    const d = v - mean;
+    m2 += d * d;
+    m4 += d ** 4;
+  }
+  m2 /= values.length;
+  m4 /= values.length;
+  return { mean, std: Math.sqrt(m2), kurtosis: m4 / (m2 * m2) };
+}
+
+function fractionBeyond(values: Float32Array, limit: number): number {
+  let n = 0;
+  for (const v of values) if (Math.abs(v) > limit) n++;
+  return n / values.length;
+}
+
+describe('gaussianNoise', () => {
+  const samples = gaussianNoise(1_000_000, 0x5eedn);
+
+  it('is standard normal: mean ≈ 0, std ≈ 1, kurtosis ≈ 3', () => {
+    const { mean, std, kurtosis } = moments(samples);
+    // 1e6 samples: standard errors are 0.001 (mean), 0.0007 (std), 0.005 (kurtosis).
+    expect(Math.abs(mean)).toBeLessThan(0.005);
+    expect(Math.abs(std - 1)).toBeLessThan(0.005);
+    expect(Math.abs(kurtosis - 3)).toBeLessThan(0.03);
+  });
+
+  it('has normal tails (exercises the ziggurat wedge and tail paths)', () => {
+    expect(fractionBeyond(samples, 1)).toBeCloseTo(0.3173, 2);
+    expect(fractionBeyond(samples, 2)).toBeCloseTo(0.0455, 3);
+    expect(fractionBeyond(samples, 3)).toBeCloseTo(0.0027, 3);
+    expect(fractionBeyond(samples, 3.5)).toBeGreaterThan(0.0002); // beyond r = 3.44: the tail sampler
+    expect(fractionBeyond(samples, 3.5)).toBeLessThan(0.0007); // exact: 0.000465
+  });
+
+  it('is symmetric', () => {
+    let positive = 0;
+    for (const v of samples) if (v > 0) positive++;
+    expect(positive / samples.length).toBeCloseTo(0.5, 2);
+  });
+
+  it('is deterministic in the seed and different across seeds', () => {
+    expect(gaussianNoise(4096, 42n)).toEqual(gaussianNoise(4096, 42n));
+    const a = gaussianNoise(4096, 42n);
+    const b = gaussianNoise(4096, 43n);
+    let same = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+    expect(same).toBeLessThan(5);
+  });
+
+  it('is a prefix-stable stream: a shorter request is the start of a longer one', () => {
+    expect(gaussianNoise(100, 7n)).toEqual(gaussianNoise(1000, 7n).subarray(0, 100));
+  });
+
+  it('uses all 64 bits of the seed (and wraps negatives / larger values to 64 bits)', () => {
+    expect(gaussianNoise(64, 1n << 63n)).not.toEqual(gaussianNoise(64, 0n));
+    expect(gaussianNoise(64, 1n << 40n)).not.toEqual(gaussianNoise(64, 0n));
+    expect(gaussianNoise(64, -1n)).toEqual(gaussianNoise(64, (1n << 64n) - 1n));
+    expect(gaussianNoise(64, 1n << 64n)).toEqual(gaussianNoise(64, 0n));
+  });
+
+  it('fillGaussian fills a caller buffer with the same stream', () => {
+    const out = new Float32Array(500);
+    fillGaussian(out, 9n);
+    expect(out).toEqual(gaussianNoise(500, 9n));
+  });
+
+  it('handles zero and rejects invalid counts', () => {
+    expect(gaussianNoise(0, 1n)).toHaveLength(0);
+    expect(() => gaussianNoise(-1, 1n)).toThrow(RangeError);
+    expect(() => gaussianNoise(1.5, 1n)).toThrow(RangeError);
+  });
+
+  it('is fast enough for the hot path (1M samples well under a second)', () => {
+    gaussianNoise(100_000, 1n); // warm up the JIT
+    const started = performance.now();
+    gaussianNoise(1_000_000, 2n);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('randomNoiseSeed gives distinct 64-bit seeds', () => {
+    const seeds = new Set(Array.from({ length: 16 }, () => randomNoiseSeed()));
+    expect(seeds.size).toBe(16);
+    for (const seed of seeds) expect(seed >= 0n && seed < 1n << 64n).toBe(true);
+  });
+});

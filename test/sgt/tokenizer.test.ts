@@ -1,0 +1,140 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SgtInputError, loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { windowStreamDecoder } from '../../src/sgt/tokenizer.js';
+import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
+import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
+
+let sgt: Sgt;
+let vocab: Record<string, number>;
+let reference: Tokenizer;
+
+beforeAll(async () => {
+  sgt = await loadSgt(IDENTITY_SGT_DIR);
+  const tokenizerJson = JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  vocab = tokenizerJson.model.vocab;
+  reference = new Tokenizer(tokenizerJson, JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer_config.json'), 'utf8')) as object);
+});
+afterAll(async () => {
+  await sgt.close();
+});
+
+/** Id of the byte-level piece standing for one raw byte (GPT-2 byte↔unicode table). */
+function byteTokenId(byte: number): number {
+  const printable = (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
+  let char: string;
+  if (printable) char = String.fromCodePoint(byte);
+  else {
+    let shifted = 0;
+    for (let b = 0; b < byte; b++) if (!((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))) shifted++;
+    char = String.fromCodePoint(256 + shifted);
+  }
+  const id = vocab[char];
+  if (id === undefined) throw new Error(`no byte token for 0x${byte.toString(16)}`);
+  return id;
+}
+
+function streamAll(ids: readonly number[]): string[] {
+  const next = sgt.createStreamingDecoder();
+  return ids.map((id) => next(id));
+}
+
+describe('chat template (Qwen3)', () => {
+  it('renders system + user with the generation prompt', () => {
+    const text = sgt.renderPrompt([
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Hello!' },
+    ]);
+    expect(text).toBe('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n');
+  });
+
+  it('renders multi-turn conversations and tool results', () => {
+    const text = sgt.renderPrompt([
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: 'Let me check.' },
+      { role: 'tool', content: '{"temp": 21}' },
+    ]);
+    expect(text).toBe(
+      '<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\nLet me check.<|im_end|>\n' +
+        '<|im_start|>user\n<tool_response>\n{"temp": 21}\n</tool_response><|im_end|>\n<|im_start|>assistant\n',
+    );
+  });
+
+  it('passes the developer role as system (Qwen3 would silently drop it)', () => {
+    expect(sgt.renderPrompt([{ role: 'developer', content: 'Be brief.' }, { role: 'user', content: 'Hi' }])).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+    );
+  });
+
+  it('rejects an empty conversation with SgtInputError', () => {
+    expect(() => sgt.renderPrompt([])).toThrow(SgtInputError);
+  });
+});
+
+describe('tokenize / decode', () => {
+  it('recognises special tokens in templated text and adds none', () => {
+    const ids = sgt.tokenize('<|im_start|>user\nHi<|im_end|>\n');
+    expect(ids).toEqual([151644, 872, 198, 13048, 151645, 198]);
+    expect(sgt.tokenize('Hi')).toEqual([13048]);
+    expect(sgt.tokenize('')).toEqual([]);
+  });
+
+  it('decode inverts tokenize on every sample prompt and agrees with @huggingface/tokenizers', () => {
+    for (const conversation of SAMPLE_CONVERSATIONS) {
+      const text = sgt.renderPrompt(conversation);
+      const ids = sgt.tokenize(text);
+      expect(sgt.decode(ids)).toBe(text);
+      expect(sgt.decode(ids)).toBe(reference.decode(ids, { skip_special_tokens: false }));
+    }
+  });
+
+  it('joins byte-level pieces as bytes and keeps a leading BOM', () => {
+    const emoji = [...new TextEncoder().encode('🦖')].map(byteTokenId);
+    expect(sgt.decode(emoji)).toBe('🦖');
+    const bom = [0xef, 0xbb, 0xbf].map(byteTokenId);
+    expect(sgt.decode([...bom, ...sgt.tokenize('x')])).toBe('\uFEFFx');
+    expect(sgt.decode([emoji[0] as number])).toBe('\uFFFD'); // a lone lead byte is invalid UTF-8
+  });
+});
+
+describe('streaming decoder', () => {
+  it('holds back a 4-byte emoji sent one byte-token at a time', () => {
+    const ids = [...sgt.tokenize('Hi '), ...[...new TextEncoder().encode('🦖')].map(byteTokenId), ...sgt.tokenize('!')];
+    expect(streamAll(ids)).toEqual(['Hi', ' ', '', '', '', '🦖', '!']);
+  });
+
+  it('holds back CJK characters split across tokens', () => {
+    const bytes = [...new TextEncoder().encode('你好')]; // 6 bytes, 2 characters
+    expect(streamAll(bytes.map(byteTokenId))).toEqual(['', '', '你', '', '', '好']);
+  });
+
+  it('reassembles real tokenizations exactly (emoji, CJK, Cyrillic, special tokens)', () => {
+    const text = sgt.renderPrompt([{ role: 'user', content: 'Dino 🦖🎉 你好世界 — борщ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 👩‍👩‍👧' }]);
+    const ids = sgt.tokenize(text);
+    const pieces = streamAll(ids);
+    expect(pieces.join('')).toBe(text);
+    // The tokenizer does split some of these characters across tokens: those steps emit nothing.
+    expect(pieces.filter((p) => p === '').length).toBeGreaterThan(0);
+    expect(pieces.some((p) => p.includes('\uFFFD'))).toBe(false);
+  });
+
+  it('each decoder is independent', () => {
+    const first = sgt.createStreamingDecoder();
+    const second = sgt.createStreamingDecoder();
+    const lead = byteTokenId(0xe4);
+    expect(first(lead)).toBe('');
+    expect(second(sgt.tokenize('a')[0] as number)).toBe('a');
+  });
+
+  it('the window decoder (non-byte-level tokenizers) gives the same text', () => {
+    const text = 'Dino 🦖 你好 — борщ';
+    const ids = sgt.tokenize(text);
+    const next = windowStreamDecoder((window) => (window.length === 0 ? '' : reference.decode([...window], { skip_special_tokens: false })));
+    const pieces = ids.map((id) => next(id));
+    expect(pieces.join('')).toBe(text);
+    const split = windowStreamDecoder((window) => sgt.decode(window));
+    expect([...new TextEncoder().encode('好')].map((b) => split(byteTokenId(b)))).toEqual(['', '', '好']);
+  });
+});
