@@ -10,7 +10,7 @@ import {
   upstreamEventsToChunks,
   type CompletionChunk,
 } from '../stream/index.js';
-import type { UpstreamClient, UpstreamResponse } from '../upstream/index.js';
+import { readBoundedText, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
@@ -88,15 +88,27 @@ function streamResponse(upstream: UpstreamResponse, options: StreamOptions): Res
     .pipeThrough(new EventSourceParserStream())
     .pipeThrough(upstreamEventsToChunks())
     .pipeThrough(completionToChatChunks(options));
+  const started = performance.now();
   const body = toSseBody(chunks, {
     keepAliveIntervalMs: options.keepAliveIntervalMs,
-    onError: (error) => options.logger.warn({ status: error.status, code: error.code, err_message: error.message }, 'stream ended with an error event'),
+    onEnd: (end) => {
+      const line = { outcome: end.outcome, chunks: end.chunks, duration_ms: Math.round(performance.now() - started) };
+      if (end.outcome === 'failed') {
+        options.logger.warn({ ...line, status: end.error.status, code: end.error.code, err_message: end.error.message }, 'stream ended with an error event');
+      } else {
+        options.logger.info(line, 'stream ended');
+      }
+    },
   });
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }
 
+// n ≤ 16 choices of a few thousand tokens each fit many times over; anything bigger is not an answer.
+const MAX_COMPLETION_BODY_BYTES = 32 * 1024 * 1024;
+
 async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {
-  const text = await new Response(upstream.body).text();
+  const { text, complete } = await readBoundedText(upstream.body, MAX_COMPLETION_BODY_BYTES);
+  if (!complete) throw new UpstreamProtocolError(`The upstream answer is larger than ${MAX_COMPLETION_BODY_BYTES} bytes.`);
   let body: unknown;
   try {
     body = JSON.parse(text);

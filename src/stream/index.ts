@@ -2,4 +2,4 @@ export { SSE_HEADERS, SSE_DONE, encodeSseData, encodeSseComment } from './sse-en
 export type * from './chunks.js';
 export { upstreamEventsToChunks, upstreamErrorFromPayload } from './upstream-events.js';
 export { completionToChatChunks, completionToChatCompletion, type ChatMappingOptions } from './completion-to-chat.js';
-export { toSseBody, type SseBodyOptions } from './sse-response.js';
+export { toSseBody, type SseBodyOptions, type StreamEnd } from './sse-response.js';

@@ -4,9 +4,14 @@ import { SSE_DONE, encodeSseComment, encodeSseData } from './sse-encoder.js';
 export interface SseBodyOptions {
   /** While no chunk has been sent, a comment line goes out this often so idle-timeout proxies keep the stream. */
   keepAliveIntervalMs: number;
-  /** Told of the failure that ended the stream with an error event (for logging). */
-  onError?: (error: ApiError) => void;
+  /** Told once how the stream ended, and after how many chunks (for logging). */
+  onEnd?: (end: StreamEnd) => void;
 }
+
+export type StreamEnd =
+  | { outcome: 'completed'; chunks: number }
+  | { outcome: 'failed'; chunks: number; error: ApiError }
+  | { outcome: 'aborted'; chunks: number };
 
 /**
  * The last stage: chunks to SSE bytes. It is a pull-based ReadableStream rather than a
@@ -16,6 +21,7 @@ export interface SseBodyOptions {
  */
 export function toSseBody(chunks: ReadableStream<unknown>, options: SseBodyOptions): ReadableStream<Uint8Array> {
   const reader = chunks.getReader();
+  let sent = 0;
   let keepAlive: NodeJS.Timeout | undefined;
   const stopKeepAlive = (): void => {
     clearInterval(keepAlive);
@@ -34,20 +40,23 @@ export function toSseBody(chunks: ReadableStream<unknown>, options: SseBodyOptio
           if (done) {
             controller.enqueue(SSE_DONE);
             controller.close();
+            options.onEnd?.({ outcome: 'completed', chunks: sent });
             return;
           }
+          sent += 1;
           controller.enqueue(encodeSseData(value));
         } catch (err) {
           stopKeepAlive();
-          const apiError = toApiError(err);
-          options.onError?.(apiError);
-          controller.enqueue(encodeSseData(toErrorEnvelope(apiError)));
+          const error = toApiError(err);
+          controller.enqueue(encodeSseData(toErrorEnvelope(error)));
           controller.enqueue(SSE_DONE);
           controller.close();
+          options.onEnd?.({ outcome: 'failed', chunks: sent, error });
         }
       },
       cancel(reason) {
         stopKeepAlive();
+        options.onEnd?.({ outcome: 'aborted', chunks: sent });
         return reader.cancel(reason);
       },
     },

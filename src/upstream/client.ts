@@ -131,7 +131,8 @@ export class UpstreamClient {
   }
 
   private async httpError(response: Response): Promise<UpstreamHttpError> {
-    const text = await readBounded(response, MAX_ERROR_BODY_BYTES);
+    // A broken error body still leaves us the status to report.
+    const { text } = await readBoundedText(response.body, MAX_ERROR_BODY_BYTES).catch(() => ({ text: '' }));
     let payload: unknown = null;
     try {
       payload = JSON.parse(text);
@@ -151,22 +152,25 @@ function networkErrorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-async function readBounded(response: Response, limit: number): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
+/** Reads at most `limit` bytes of a body as text; `complete` is false when it had more. */
+export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ text: string; complete: boolean }> {
+  if (!body) return { text: '', complete: true };
+  const reader = body.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
+  let complete = false;
   try {
-    while (size < limit) {
+    while (size <= limit) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done) {
+        complete = true;
+        break;
+      }
       parts.push(value);
       size += value.byteLength;
     }
-  } catch {
-    // A broken error body still leaves us the status to report.
   } finally {
     await reader.cancel().catch(() => undefined);
   }
-  return new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit));
+  return { text: new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit)), complete: complete && size <= limit };
 }

@@ -1,1 +1,1 @@
-export { UpstreamClient, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';
+export { UpstreamClient, readBoundedText, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';

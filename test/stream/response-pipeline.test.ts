@@ -6,6 +6,7 @@ import {
   toSseBody,
   upstreamEventsToChunks,
   type CompletionChunk,
+  type StreamEnd,
 } from '../../src/stream/index.js';
 import { bytesOneByOne, bytesSplitAt, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 
@@ -157,6 +158,27 @@ describe('response pipeline', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('stream end reporting', () => {
+  function sseOf(source: ReadableStream<Uint8Array>, onEnd: (end: StreamEnd) => void): ReadableStream<Uint8Array> {
+    const chunks = source
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .pipeThrough(upstreamEventsToChunks());
+    return toSseBody(chunks, { keepAliveIntervalMs: 60_000, onEnd });
+  }
+  const bytes = (text: string) => new TextEncoder().encode(text);
+
+  it('reports completed, failed and aborted exactly once each', async () => {
+    const ends: StreamEnd[] = [];
+    await collectText(sseOf(streamOf([bytes(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`)]), (e) => ends.push(e)));
+    await collectText(sseOf(streamOf([bytes(`${completionEvent('a')}\n\n`)]), (e) => ends.push(e)));
+    const reader = sseOf(new ReadableStream({ start: (c) => c.enqueue(bytes(`${completionEvent('a')}\n\n`)) }), (e) => ends.push(e)).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(ends.map((e) => [e.outcome, e.chunks])).toEqual([['completed', 1], ['failed', 1], ['aborted', 1]]);
   });
 });
 
