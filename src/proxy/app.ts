@@ -9,13 +9,15 @@ import {
   toErrorEnvelope,
 } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
+import type { Sgt } from '../sgt/index.js';
 import type { UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import { chatCompletions } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
 import { requestContext, type RequestVariables } from './request-context.js';
-import { parseJsonBody, validateChatRequest } from './request-validation.js';
+import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
+import { stainedGlass } from './stainedglass.js';
 
 export interface ProxySettings {
   /** When set, clients must send it as a Bearer token. */
@@ -30,6 +32,7 @@ export interface ProxySettings {
 
 export interface ProxyAppDeps {
   settings: ProxySettings;
+  sgt: Sgt;
   embedder: PromptEmbedder;
   upstream: UpstreamClient;
   logger: Logger;
@@ -50,9 +53,16 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
     return c.json({ status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' }, reachable ? 200 : 503);
   });
 
+  const limitBody = bodyLimit({
+    maxSize: settings.maxRequestBytes,
+    onError: () => {
+      throw new PayloadTooLargeError(settings.maxRequestBytes);
+    },
+  });
+
   app.post(
     '/v1/chat/completions',
-    bodyLimit({ maxSize: settings.maxRequestBytes, onError: () => { throw new PayloadTooLargeError(settings.maxRequestBytes); } }),
+    limitBody,
     async (c) => {
       const request = validateChatRequest(parseJsonBody(await c.req.text()));
       return chatCompletions(
@@ -65,6 +75,15 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
         },
         { request, upstreamHeaders: upstreamHeaders(c, settings), signal: c.req.raw.signal, logger: c.get('logger') },
       );
+    },
+  );
+
+  app.post(
+    '/v1/stainedglass',
+    limitBody,
+    async (c) => {
+      const request = validateStainedGlassRequest(parseJsonBody(await c.req.text()));
+      return c.json(await stainedGlass(deps.sgt, deps.embedder, request));
     },
   );
 

@@ -8,6 +8,8 @@ import {
   chatCompletionSchema,
   errorEnvelopeSchema,
   modelListSchema,
+  stainedGlassRequestSchema,
+  stainedGlassResponseSchema,
 } from './schemas.js';
 
 // swagger-ui-dist ships the assets; serving them ourselves keeps /docs working with no internet.
@@ -56,6 +58,18 @@ export function registerDocs<E extends object>(app: OpenAPIHono<E & { Variables:
         content: { 'application/json': { schema: chatCompletionSchema }, 'text/event-stream': { schema: chatCompletionChunkSchema } },
       },
       ...errorResponses,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: '/v1/stainedglass',
+    summary: 'The transform alone, for inspection',
+    description: 'Tokenizes the templated prompt and runs the SGT; optionally returns the plain and transformed embeddings, the prompt a server could reconstruct by nearest-neighbour search, and the obfuscation score (fraction of tokens not recovered).',
+    request: { body: { content: { 'application/json': { schema: stainedGlassRequestSchema } }, required: true } },
+    responses: {
+      200: { description: 'Inspection result', content: { 'application/json': { schema: stainedGlassResponseSchema } } },
+      400: errorResponses[400],
+      413: errorResponses[413],
     },
   });
   app.openAPIRegistry.registerPath({

@@ -22,10 +22,17 @@ export class PromptEmbedder {
   ) {}
 
   async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<EmbeddedPrompt> {
-    let result: TransformResult;
+    const { result } = await this.transform(messages, seed);
+    const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
+    return { promptEmbeds, tokens: result.tokens };
+  }
+
+  /** Template, tokenize and transform; the SGT's input errors become 400s naming `messages`. */
+  async transform(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<{ ids: number[]; result: TransformResult }> {
     try {
       const ids = this.sgt.tokenize(this.sgt.renderPrompt(messages.map(toChatMessage)));
-      result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed) });
+      const result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed) });
+      return { ids, result };
     } catch (err) {
       if (err instanceof PromptTooLongError) {
         throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
@@ -33,8 +40,6 @@ export class PromptEmbedder {
       if (err instanceof SgtInputError) throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
       throw err;
     }
-    const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
-    return { promptEmbeds, tokens: result.tokens };
   }
 
   /**

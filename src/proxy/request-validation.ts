@@ -1,6 +1,12 @@
 import type { z } from '@hono/zod-openapi';
 import { InvalidRequestError } from '../errors/index.js';
-import { UNSUPPORTED_PARAMETERS, chatCompletionRequestSchema, type ChatCompletionRequest } from './schemas.js';
+import {
+  UNSUPPORTED_PARAMETERS,
+  chatCompletionRequestSchema,
+  stainedGlassRequestSchema,
+  type ChatCompletionRequest,
+  type StainedGlassRequest,
+} from './schemas.js';
 
 /** `messages.0.role` → `messages[0].role`: how OpenAI names a field in `error.param`. */
 function paramName(path: readonly PropertyKey[]): string {
@@ -20,20 +26,33 @@ export function parseJsonBody(text: string): unknown {
   }
 }
 
-export function validateChatRequest(body: unknown): ChatCompletionRequest {
+function requireObject(body: unknown): asserts body is Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequestError('The request body must be a JSON object.', { code: 'invalid_type' });
   }
-  for (const name of UNSUPPORTED_PARAMETERS) {
-    const value = (body as Record<string, unknown>)[name];
-    if (value !== undefined && value !== null && value !== false) {
-      throw new InvalidRequestError(`'${name}' is not supported by sgt-proxy.`, { param: name, code: 'unsupported_parameter' });
-    }
-  }
-  const result = chatCompletionRequestSchema.safeParse(body);
+}
+
+function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new InvalidRequestError(describe(issue), { param: paramName(issue.path) || null, code: 'invalid_value' });
   }
   return result.data;
+}
+
+export function validateStainedGlassRequest(body: unknown): StainedGlassRequest {
+  requireObject(body);
+  return validate(stainedGlassRequestSchema, body);
+}
+
+export function validateChatRequest(body: unknown): ChatCompletionRequest {
+  requireObject(body);
+  for (const name of UNSUPPORTED_PARAMETERS) {
+    const value = body[name];
+    if (value !== undefined && value !== null && value !== false) {
+      throw new InvalidRequestError(`'${name}' is not supported by sgt-proxy.`, { param: name, code: 'unsupported_parameter' });
+    }
+  }
+  return validate(chatCompletionRequestSchema, body);
 }

@@ -110,3 +110,29 @@ export const modelListSchema = z
     data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().optional(), owned_by: z.string().optional() })),
   })
   .openapi('ModelList');
+
+export const stainedGlassRequestSchema = z
+  .object({
+    messages: z.array(chatMessageSchema).min(1),
+    seed: chatCompletionRequestSchema.shape.seed,
+    return_plain_text_embeddings: z.boolean().default(false),
+    return_transformed_embeddings: z.boolean().default(false),
+    return_reconstructed_prompt: z.boolean().default(false),
+    return_obfuscation_score: z.boolean().default(false),
+  })
+  .openapi('StainedGlassRequest');
+
+export type StainedGlassRequest = z.infer<typeof stainedGlassRequestSchema>;
+
+export const stainedGlassResponseSchema = z
+  .object({
+    tokenized_plain_text: z.array(z.string()).openapi({ description: 'The templated prompt, one entry per token.' }),
+    plain_text_embeddings: z.array(z.array(z.number())).optional(),
+    transformed_embeddings: z.array(z.array(z.number())).optional(),
+    reconstructed_prompt: z
+      .string()
+      .optional()
+      .openapi({ description: 'What a server holding the embedding table reads by nearest-neighbour (cosine) search.' }),
+    obfuscation_score: z.number().optional().openapi({ description: 'Fraction of tokens that search did NOT recover.' }),
+  })
+  .openapi('StainedGlassResponse');

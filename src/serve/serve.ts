@@ -60,6 +60,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       keepAliveIntervalMs: env.SGP_KEEPALIVE_INTERVAL_SECONDS * 1000,
       defaultModel: sgt.metadata.baseModel,
     },
+    sgt,
     embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseSecret),
     upstream,
     logger: logging.forModule('proxy'),

@@ -30,6 +30,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       defaultModel: options.sgt.metadata.baseModel,
       ...options.settings,
     },
+    sgt: options.sgt,
     embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode('test-noise-secret-0123456789')),
     upstream: new UpstreamClient({
       baseUrl: options.upstreamUrl,
