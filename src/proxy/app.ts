@@ -12,6 +12,7 @@ import type { Logger } from '../logging/index.js';
 import type { Sgt } from '../sgt/index.js';
 import type { UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
+import type { ProxyOutputProtection } from './output-protection.js';
 import { chatCompletions } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
@@ -33,6 +34,7 @@ export interface ProxySettings {
 export interface ProxyAppDeps {
   settings: ProxySettings;
   sgt: Sgt;
+  protection: ProxyOutputProtection;
   embedder: PromptEmbedder;
   upstream: UpstreamClient;
   logger: Logger;
@@ -68,12 +70,19 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
       return chatCompletions(
         {
           embedder: deps.embedder,
+          protection: deps.protection,
           upstream: deps.upstream,
           defaultModel: settings.defaultModel,
           maxNewTokens: settings.maxNewTokens,
           keepAliveIntervalMs: settings.keepAliveIntervalMs,
         },
-        { request, upstreamHeaders: upstreamHeaders(c, settings), signal: c.req.raw.signal, logger: c.get('logger') },
+        {
+          request,
+          upstreamHeaders: upstreamHeaders(c, settings),
+          clientHeaders: c.req.raw.headers,
+          signal: c.req.raw.signal,
+          logger: c.get('logger'),
+        },
       );
     },
   );

@@ -11,11 +11,14 @@ import {
   type CompletionChunk,
 } from '../stream/index.js';
 import { readBoundedText, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
+import { decryptBody, decryptChunks } from '../protection/index.js';
+import type { ProtectedAnswer, ProxyOutputProtection } from './output-protection.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 export interface ChatCompletionsDeps {
   embedder: PromptEmbedder;
+  protection: ProxyOutputProtection;
   upstream: UpstreamClient;
   defaultModel: string;
   maxNewTokens: number;
@@ -26,6 +29,7 @@ export interface ChatCall {
   request: ChatCompletionRequest;
   /** Headers for the upstream request (auth, request id): decided by the route, not here. */
   upstreamHeaders: Record<string, string>;
+  clientHeaders: Headers;
   signal: AbortSignal;
   logger: Logger;
 }
@@ -55,14 +59,16 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 
+  const protectedCall = deps.protection.begin(call.clientHeaders);
   const upstream = await deps.upstream.postJson(
     '/v1/completions',
     upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens),
-    { headers: call.upstreamHeaders, signal: call.signal },
+    { headers: { ...call.upstreamHeaders, ...protectedCall.upstreamHeaders }, signal: call.signal },
   );
+  const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
   const id = `chatcmpl-${randomUUID()}`;
   if (request.stream === true) {
-    return streamResponse(upstream, {
+    return streamResponse(upstream, answer, {
       id,
       model,
       includeUsage: request.stream_options?.include_usage === true,
@@ -70,8 +76,19 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       logger: call.logger,
     });
   }
-  const body = await readCompletionBody(upstream);
-  return Response.json(completionToChatCompletion(body, { id, model }));
+  const sealed = await readCompletionBody(upstream);
+  const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
+  return Response.json(completionToChatCompletion(body, { id, model }), { headers: answer.clientHeaders });
+}
+
+/** An answer we refuse (e.g. not protected) must still free the upstream connection. */
+function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnswer): ProtectedAnswer {
+  try {
+    return accept();
+  } catch (err) {
+    void upstream.body.cancel().catch(() => undefined);
+    throw err;
+  }
 }
 
 interface StreamOptions {
@@ -82,12 +99,13 @@ interface StreamOptions {
   logger: Logger;
 }
 
-function streamResponse(upstream: UpstreamResponse, options: StreamOptions): Response {
-  const chunks = upstream.body
+function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
+  let completions = upstream.body
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
-    .pipeThrough(upstreamEventsToChunks())
-    .pipeThrough(completionToChatChunks(options));
+    .pipeThrough(upstreamEventsToChunks());
+  if (answer.recipient) completions = completions.pipeThrough(decryptChunks<CompletionChunk>(answer.recipient));
+  const chunks = completions.pipeThrough(completionToChatChunks(options));
   const started = performance.now();
   const body = toSseBody(chunks, {
     keepAliveIntervalMs: options.keepAliveIntervalMs,
@@ -100,7 +118,7 @@ function streamResponse(upstream: UpstreamResponse, options: StreamOptions): Res
       }
     },
   });
-  return new Response(body, { status: 200, headers: SSE_HEADERS });
+  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });
 }
 
 // n ≤ 16 choices of a few thousand tokens each fit many times over; anything bigger is not an answer.

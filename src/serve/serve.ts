@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Env } from '../config/index.js';
 import type { RootLogger } from '../logging/index.js';
-import { PromptEmbedder, createProxyApp } from '../proxy/index.js';
+import { PromptEmbedder, ProxyOutputProtection, createProxyApp } from '../proxy/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
 import { loadSgt, type Sgt } from '../sgt/index.js';
 import { UpstreamClient } from '../upstream/index.js';
@@ -45,6 +45,9 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     log.info({ upstream: upstreamUrl }, 'SGP_INFERENCE_SERVICE_HOST is unset: answers come from the embedded reference server (echo mode, not an LLM)');
   }
 
+  // On the embedded default the upstream is ours and protected, so the proxy decrypts unless told otherwise.
+  const outputDecryption = env.SGP_OUTPUT_DECRYPTION ?? env.SGP_INFERENCE_SERVICE_HOST === undefined;
+  log.info({ output_decryption: outputDecryption }, outputDecryption ? 'output protection: the proxy decrypts' : 'output protection: client keys and ciphertext pass through');
   const upstream = new UpstreamClient({
     baseUrl: upstreamUrl,
     timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
@@ -61,6 +64,12 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       defaultModel: sgt.metadata.baseModel,
     },
     sgt,
+    protection: new ProxyOutputProtection({
+      decrypt: outputDecryption,
+      clientKeyHeader: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME,
+      serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
+      keyRefreshMs: env.SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS * 1000,
+    }),
     embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseSecret),
     upstream,
     logger: logging.forModule('proxy'),

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { PromptEmbedder, createProxyApp, type ProxySettings } from '../../src/proxy/index.js';
+import { PromptEmbedder, ProxyOutputProtection, createProxyApp, type OutputProtectionSettings, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
 import type { Sgt } from '../../src/sgt/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
@@ -17,6 +17,7 @@ export interface ProxyTestOptions {
   settings?: Partial<ProxySettings>;
   upstreamTimeoutMs?: number;
   fixedHeaders?: Record<string, string>;
+  protection?: Partial<OutputProtectionSettings>;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -31,6 +32,13 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       ...options.settings,
     },
     sgt: options.sgt,
+    protection: new ProxyOutputProtection({
+      decrypt: false,
+      clientKeyHeader: 'x-client-public-key',
+      serverKeyHeader: 'x-server-public-key',
+      keyRefreshMs: 3_600_000,
+      ...options.protection,
+    }),
     embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode('test-noise-secret-0123456789')),
     upstream: new UpstreamClient({
       baseUrl: options.upstreamUrl,

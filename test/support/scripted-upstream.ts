@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { OUTPUT_PROTECTION_INFO, encodeBase64, parseClientPublicKey, sealText, setupBaseS } from '../../src/protection/index.js';
 
 /**
  * A real HTTP server on loopback standing in for vLLM, with behaviour scripted per test. It
@@ -110,5 +111,41 @@ export function forwardTo(baseUrl: string): Behaviour {
     response.writeHead(answer.status, Object.fromEntries(answer.headers));
     for await (const chunk of answer.body ?? []) response.write(chunk);
     response.end();
+  };
+}
+
+export interface ProtectedStreamOptions {
+  clientKeyHeader?: string;
+  serverKeyHeader?: string;
+  /** Flip a bit in the ciphertext of this token. */
+  tamperAt?: number;
+  /** Send the ciphertexts of these two tokens in swapped order. */
+  swap?: [number, number];
+  /** Leave this token out of the stream. */
+  dropAt?: number;
+}
+
+/** A vLLM behind output protection: seals every token for the client key the request carried. */
+export function protectedStream(tokens: readonly string[], options: ProtectedStreamOptions = {}): Behaviour {
+  const clientKeyHeader = options.clientKeyHeader ?? 'x-client-public-key';
+  const serverKeyHeader = options.serverKeyHeader ?? 'x-server-public-key';
+  return (request, response) => {
+    const clientKey = parseClientPublicKey(request.headers[clientKeyHeader] as string | undefined, clientKeyHeader);
+    const { enc, context } = setupBaseS(clientKey, OUTPUT_PROTECTION_INFO);
+    const sealed = tokens.map((token) => sealText(context, 0, token));
+    if (options.tamperAt !== undefined) {
+      const bytes = Buffer.from(sealed[options.tamperAt]!, 'base64');
+      bytes[0]! ^= 1;
+      sealed[options.tamperAt] = bytes.toString('base64');
+    }
+    if (options.swap) {
+      const [a, b] = options.swap;
+      [sealed[a], sealed[b]] = [sealed[b]!, sealed[a]!];
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream', [serverKeyHeader]: encodeBase64(enc) });
+    sealed.forEach((text, i) => {
+      if (i !== options.dropAt) response.write(sse(completionChunk(text, i === sealed.length - 1 ? 'stop' : null)));
+    });
+    response.end(sse('[DONE]'));
   };
 }

@@ -1,0 +1,107 @@
+import { ApiError } from '../errors/index.js';
+import {
+  OUTPUT_PROTECTION_INFO,
+  encodeBase64,
+  generateKeyPair,
+  parseServerPublicKey,
+  setupBaseR,
+  type HpkeRecipientContext,
+  type KeyPair,
+} from '../protection/index.js';
+
+export interface OutputProtectionSettings {
+  /** true: the proxy holds the key and decrypts; false: the client's key and the ciphertext pass through. */
+  decrypt: boolean;
+  clientKeyHeader: string;
+  serverKeyHeader: string;
+  keyRefreshMs: number;
+}
+
+/** What the answer needs: a context to open its fields with, and headers to relay to the client. */
+export interface ProtectedAnswer {
+  recipient?: HpkeRecipientContext;
+  clientHeaders: Record<string, string>;
+}
+
+/** One request's side of output protection, from the headers it sends upstream to the answer's. */
+export interface ProtectedCall {
+  upstreamHeaders: Record<string, string>;
+  accept(upstreamResponseHeaders: Headers): ProtectedAnswer;
+}
+
+export class UpstreamNotProtectedError extends ApiError {
+  constructor(headerName: string) {
+    super(
+      500,
+      'server_error',
+      `The upstream is not output-protected: its response has no ${headerName} header, so the proxy (SGP_OUTPUT_DECRYPTION=true) cannot decrypt it. Protect the upstream or set SGP_OUTPUT_DECRYPTION=false.`,
+      { code: 'upstream_not_output_protected' },
+    );
+  }
+}
+
+/**
+ * The proxy's key pair, replaced once it is older than the refresh period. Rotation happens on
+ * use rather than on a timer; a request keeps the pair it started with, so in-flight streams
+ * still decrypt after a rotation.
+ */
+export class RotatingKeyPair {
+  private pair: KeyPair;
+  private createdAt: number;
+
+  constructor(
+    private readonly refreshMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.pair = generateKeyPair();
+    this.createdAt = now();
+  }
+
+  current(): KeyPair {
+    if (this.now() - this.createdAt >= this.refreshMs) {
+      this.pair = generateKeyPair();
+      this.createdAt = this.now();
+    }
+    return this.pair;
+  }
+}
+
+export class ProxyOutputProtection {
+  private readonly keys: RotatingKeyPair | undefined;
+
+  constructor(private readonly settings: OutputProtectionSettings, now?: () => number) {
+    this.keys = settings.decrypt ? new RotatingKeyPair(settings.keyRefreshMs, now) : undefined;
+  }
+
+  begin(clientHeaders: Headers): ProtectedCall {
+    return this.keys ? this.decrypting(this.keys.current()) : this.passingThrough(clientHeaders);
+  }
+
+  private decrypting(pair: KeyPair): ProtectedCall {
+    const { clientKeyHeader, serverKeyHeader } = this.settings;
+    return {
+      upstreamHeaders: { [clientKeyHeader]: encodeBase64(pair.publicKey) },
+      accept(headers) {
+        const enc = headers.get(serverKeyHeader);
+        if (enc === null) throw new UpstreamNotProtectedError(serverKeyHeader);
+        const recipient = setupBaseR(parseServerPublicKey(enc, serverKeyHeader), pair.privateKey, OUTPUT_PROTECTION_INFO, {
+          recipientPublicKey: pair.publicKey,
+        });
+        return { recipient, clientHeaders: {} };
+      },
+    };
+  }
+
+  /** The client manages its own keys: its key goes up, the server's key and the ciphertext come back. */
+  private passingThrough(clientHeaders: Headers): ProtectedCall {
+    const { clientKeyHeader, serverKeyHeader } = this.settings;
+    const clientKey = clientHeaders.get(clientKeyHeader);
+    return {
+      upstreamHeaders: clientKey === null ? {} : { [clientKeyHeader]: clientKey },
+      accept(headers) {
+        const enc = headers.get(serverKeyHeader);
+        return { clientHeaders: enc === null ? {} : { [serverKeyHeader]: enc } };
+      },
+    };
+  }
+}
