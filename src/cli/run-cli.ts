@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, parseEnv, type Env } from '../config/index.js';
 import { createLogger, readLoggingConfig, type RootLogger } from '../logging/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
+import { listen } from '../http/index.js';
+import { createProtectGateway } from '../protect/index.js';
 import { cacheDirFor, prepareDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
 import { buildDemoSgt, loadSgt, SgtArtifactError, SgtDeviceUnavailableError } from '../sgt/index.js';
 import { USAGE } from './usage.js';
@@ -29,6 +31,7 @@ export async function runCli(argv: string[], environment: Environment): Promise<
     }
     if (command === 'serve') return await serveCommand(rest, environment);
     if (command === 'reference-server') return await referenceServerCommand(rest, environment);
+    if (command === 'protect') return await protectCommand(rest, environment);
     if (command === 'sgt' && rest[0] === 'build-demo') return await buildDemoCommand(rest.slice(1));
     throw new UsageError(`unknown command: ${argv.join(' ')} (see sgt-proxy --help)`);
   } catch (err) {
@@ -119,6 +122,36 @@ async function referenceServerCommand(args: string[], environment: Environment):
     port: intOption('port', values.port, 0) ?? 8000,
   });
   logging.logger.info({ url: server.url, mode: values.mode, model: sgt.metadata.baseModel }, 'reference server listening');
+  return untilSignal(server, logging);
+}
+
+async function protectCommand(args: string[], environment: Environment): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      upstream: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8001' },
+      'output-protection': { type: 'string', default: 'required' },
+    },
+  });
+  const mode = values['output-protection'];
+  if (mode !== 'required' && mode !== 'optional') throw new UsageError(`--output-protection expects required or optional, got "${mode}"`);
+  if (values.upstream === undefined || !/^https?:\/\/[^/]+/.test(values.upstream)) {
+    throw new UsageError('protect needs --upstream URL (the vLLM server, e.g. http://127.0.0.1:8000)');
+  }
+  const env = parseEnv(environment);
+  const logging = setUpLogging(env);
+  const gateway = createProtectGateway({
+    upstream: values.upstream.replace(/\/+$/, ''),
+    mode,
+    clientKeyHeader: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME,
+    serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
+    logger: logging.forModule('protect'),
+  });
+  const server = await listen(gateway.fetch, values.host, intOption('port', values.port, 0) ?? 8001);
+  logging.logger.info({ url: server.url, upstream: values.upstream, mode }, 'protect gateway listening');
   return untilSignal(server, logging);
 }
 

@@ -9,6 +9,10 @@ Usage:
                              [--token-interval-ms N]
       A vLLM-API-compatible inference server for development and load tests (not an LLM).
 
+  sgt-proxy protect --upstream URL [--host H] [--port N] [--output-protection required|optional]
+      Output protection in front of an unmodified vLLM: encrypts the text of completions and
+      chat completions answers for the client's key (x-client-public-key). Default port 8001.
+
   sgt-proxy sgt build-demo --out DIR [--hidden N] [--vocab N] [--noise-scale S] [--seed K]
       Writes the demo SGT artifact. --noise-scale 0 gives an identity transform.
 

@@ -1,0 +1,101 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { Hono, type Context } from 'hono';
+import { UpstreamProtocolError, UpstreamUnavailableError, toApiError, toErrorEnvelope } from '../errors/index.js';
+import type { Logger } from '../logging/index.js';
+import {
+  encryptBody,
+  encryptChunks,
+  getOutputProtection,
+  userPublicKeyMiddleware,
+  type HpkeSenderContext,
+  type OutputProtectionEnv,
+} from '../protection/index.js';
+import { readBoundedText } from '../upstream/index.js';
+import { encodeSseJson, parseSseJson } from './sse-json.js';
+
+export interface ProtectGatewayOptions {
+  /** The unmodified vLLM, e.g. http://127.0.0.1:8000 (no trailing slash). */
+  upstream: string;
+  mode: 'required' | 'optional';
+  clientKeyHeader: string;
+  serverKeyHeader: string;
+  logger: Logger;
+}
+
+// Connection-level headers belong to one hop; content-length changes once texts are encrypted.
+const HOP_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length', 'host'];
+
+// A non-stream answer is buffered to be encrypted; larger than this is not an answer.
+const MAX_JSON_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * `sgt-proxy protect`: output protection in front of a vLLM that has no plugin. Every request is
+ * relayed; the text of completions and chat completions answers is encrypted on the way out.
+ */
+export function createProtectGateway(options: ProtectGatewayOptions): Hono<OutputProtectionEnv> {
+  const app = new Hono<OutputProtectionEnv>();
+  app.use('*', userPublicKeyMiddleware({ mode: options.mode, clientKeyHeader: options.clientKeyHeader, serverKeyHeader: options.serverKeyHeader }));
+  app.all('*', async (c) => {
+    const upstream = await relay(c, options);
+    const protection = getOutputProtection(c);
+    if (!protection || !upstream.ok) return upstream;
+    return encryptAnswer(upstream, protection.context);
+  });
+  app.onError((err, c) => {
+    const error = toApiError(err);
+    if (error.status >= 500) options.logger.error({ err, status: error.status }, 'protect gateway failure');
+    return c.json(toErrorEnvelope(error), error.status as 500);
+  });
+  return app;
+}
+
+async function relay(c: Context, options: ProtectGatewayOptions): Promise<Response> {
+  const incoming = new URL(c.req.url);
+  const headers = new Headers(c.req.raw.headers);
+  for (const name of [...HOP_HEADERS, options.clientKeyHeader]) headers.delete(name);
+  const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
+  let response: Response;
+  try {
+    response = await fetch(options.upstream + incoming.pathname + incoming.search, {
+      method: c.req.method,
+      headers,
+      body: hasBody ? c.req.raw.body : undefined,
+      signal: c.req.raw.signal,
+      // Node's fetch needs this to send a streamed request body.
+      ...(hasBody ? { duplex: 'half' } : {}),
+    } as RequestInit);
+  } catch (err) {
+    throw new UpstreamUnavailableError(`The upstream at ${new URL(options.upstream).origin} could not be reached.`, { cause: err });
+  }
+  const outHeaders = new Headers(response.headers);
+  for (const name of HOP_HEADERS) outHeaders.delete(name);
+  outHeaders.delete('content-encoding'); // fetch has already decoded the body
+  return new Response(response.body, { status: response.status, headers: outHeaders });
+}
+
+async function encryptAnswer(upstream: Response, context: HpkeSenderContext): Promise<Response> {
+  const type = upstream.headers.get('content-type') ?? '';
+  if (type.startsWith('text/event-stream') && upstream.body) {
+    const body = upstream.body
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .pipeThrough(parseSseJson())
+      .pipeThrough(encryptChunks<object>(context))
+      .pipeThrough(encodeSseJson());
+    return new Response(body, { status: upstream.status, headers: upstream.headers });
+  }
+  if (type.startsWith('application/json')) {
+    const { text, complete } = await readBoundedText(upstream.body, MAX_JSON_BODY_BYTES);
+    if (!complete) throw new UpstreamProtocolError(`The upstream answer is larger than ${MAX_JSON_BODY_BYTES} bytes.`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new UpstreamProtocolError('The upstream answered with a body that is not JSON.');
+    }
+    return new Response(JSON.stringify(encryptBody(body as object, context)), { status: upstream.status, headers: upstream.headers });
+  }
+  // Anything else on a protected route could carry text we cannot find: never relay it in clear.
+  await upstream.body?.cancel();
+  throw new UpstreamProtocolError(`The upstream answered a protected route with content-type "${type}", which cannot be encrypted.`);
+}

@@ -1,0 +1,1 @@
+export { createProtectGateway, type ProtectGatewayOptions } from './gateway.js';

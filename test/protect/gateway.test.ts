@@ -1,0 +1,100 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
+import { listen, type RunningServer } from '../../src/http/index.js';
+import { createProtectGateway } from '../../src/protect/index.js';
+import { outputProtectionRegistry } from '../../src/protection/index.js';
+import { jsonBody, startScriptedUpstream, streamThenStall, streamTokens, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { sseDataEvents } from '../support/streams.js';
+
+/** An unmodified vLLM (plaintext) behind `sgt-proxy protect`. */
+let vllm: ScriptedUpstream;
+let gateway: RunningServer;
+const keys = generateKeyPair();
+const keyHeader = { 'x-client-public-key': publicKeyHeader(keys.publicKey) };
+
+beforeAll(async () => {
+  vllm = await startScriptedUpstream(streamTokens(['one', ' two', ' thrée']));
+  const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
+  gateway = await listen(app.fetch, '127.0.0.1', 0);
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await vllm?.close();
+});
+
+beforeEach(() => {
+  vllm.requests.length = 0;
+  vllm.setBehaviour((req, res) => {
+    if (req.path === '/v1/models') return jsonBody(200, { object: 'list', data: [{ id: 'm', object: 'model' }] })(req, res);
+    return streamTokens(['one', ' two', ' thrée'])(req, res);
+  });
+});
+
+function post(path: string, body: unknown, headers: Record<string, string> = keyHeader, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal });
+}
+
+describe('sgt-proxy protect', () => {
+  it('encrypts every streamed token for the client key; the client library opens them in order', async () => {
+    const response = await post('/v1/completions', { model: 'm', prompt: 'x', stream: true });
+    expect(response.status).toBe(200);
+    const events = sseDataEvents(await response.text());
+    expect(events.at(-1)).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
+    expect(chunks.map((c) => c.choices[0]!.text).join('')).not.toContain('two');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    expect(chunks.map((c) => decryptor.decryptCompletion(c).choices[0]!.text).join('')).toBe('one two thrée');
+    expect(vllm.requests[0]!.headers['x-client-public-key']).toBeUndefined(); // vLLM never sees the key
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+
+  it('encrypts a non-stream chat completion', async () => {
+    vllm.setBehaviour(jsonBody(200, { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'secret reply' }, finish_reason: 'stop' }] }));
+    const response = await post('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    const body = (await response.json()) as { choices: { index: number; message: { role: 'assistant'; content: string } }[] };
+    expect(body.choices[0]!.message.content).not.toBe('secret reply');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    expect(decryptor.decryptChatCompletion(body).choices[0]!.message.content).toBe('secret reply');
+  });
+
+  it('a protected route without a key → 400 naming the header, and nothing reaches vLLM', async () => {
+    const response = await post('/v1/completions', { model: 'm', prompt: 'x' }, {});
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/x-client-public-key/);
+    expect(vllm.requests).toHaveLength(0);
+  });
+
+  it('passes other routes through untouched', async () => {
+    const response = await fetch(`${gateway.url}/v1/models`);
+    expect(await response.json()).toEqual({ object: 'list', data: [{ id: 'm', object: 'model' }] });
+  });
+
+  it("relays vLLM's errors unchanged", async () => {
+    vllm.setBehaviour(jsonBody(404, { error: { message: 'The model `z` does not exist.', type: 'NotFoundError', code: 404 } }));
+    const response = await post('/v1/completions', { model: 'z', prompt: 'x' });
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe('The model `z` does not exist.');
+  });
+
+  it('vLLM down → 502', async () => {
+    const dead = createProtectGateway({ upstream: 'http://127.0.0.1:1', mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
+    const response = await dead.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: '{}' });
+    expect(response.status).toBe(502);
+    await response.text(); // in-process, the registry entry lives until the body is consumed
+  });
+
+  it('a client abort mid-stream closes the vLLM connection and empties the registry', async () => {
+    vllm.setBehaviour(streamThenStall('first'));
+    const controller = new AbortController();
+    const response = await post('/v1/completions', { model: 'm', prompt: 'x', stream: true }, keyHeader, controller.signal);
+    const reader = response.body!.getReader();
+    await reader.read();
+    expect(outputProtectionRegistry.size).toBe(1);
+    const aborted = vllm.nextAbort();
+    controller.abort();
+    await aborted;
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+});
