@@ -1,7 +1,8 @@
 /**
  * Typed errors of the SGT feature. The HTTP layer maps them to statuses without parsing messages:
  * `PromptTooLongError` and `SgtInputError` are the caller's fault (400), `SgtArtifactError` and
- * `SgtDeviceUnavailableError` are configuration problems that stop start-up.
+ * `SgtDeviceUnavailableError` are configuration problems that stop start-up, `SgtOverloadedError` is
+ * back-pressure (503 with `Retry-After`).
  */
 
 /** An SGT artifact directory is missing a file or holds a file that is malformed or inconsistent. */
@@ -42,5 +43,24 @@ export class SgtDeviceUnavailableError extends Error {
   constructor(device: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.device = device;
+  }
+}
+
+/**
+ * The transform's queue is full: more requests are waiting for a batch than `maxQueuedRequests`.
+ * Raised at once, before any work; the HTTP layer answers 503 with `Retry-After: retryAfterSeconds`.
+ */
+export class SgtOverloadedError extends Error {
+  override readonly name = 'SgtOverloadedError';
+  /** Estimated seconds until the queue has drained at the recently measured throughput (1-60). */
+  readonly retryAfterSeconds: number;
+  readonly queued: number;
+  readonly limit: number;
+
+  constructor(queued: number, limit: number, retryAfterSeconds: number) {
+    super(`the transform is overloaded: ${queued} requests are already waiting (limit ${limit}); retry in ${retryAfterSeconds} s`);
+    this.queued = queued;
+    this.limit = limit;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

@@ -3,12 +3,12 @@
  * obfuscate their embeddings in ONNX Runtime, and run the nearest-neighbour reconstruction attack.
  */
 export type {
-  ChatMessage, ChatRole, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, TransformOptions, TransformResult,
+  BatchPadding, ChatMessage, ChatRole, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, TransformOptions, TransformResult, TransformTiming,
 } from './types.js';
-export { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError } from './errors.js';
-export { loadSgt } from './sgt.js';
-export { DEMO_BUILDER_VERSION, DEMO_DEFAULTS, buildDemoSgt, ensureDemoSgt, type BuildDemoOptions } from './demo.js';
-export { fillGaussian, gaussianNoise, randomNoiseSeed } from './noise.js';
+export { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError, SgtOverloadedError } from './errors.js';
+export { BATCHING_DEFAULTS, defaultMaxBatchTokens, loadSgt } from './sgt.js';
+export { DEMO_BUILDER_VERSION, DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScale, ensureDemoSgt, type BuildDemoOptions } from './demo.js';
+export { GaussianStream, fillGaussian, gaussianNoise, randomNoiseSeed } from './noise.js';
 export { obfuscationScore } from './reconstruct.js';
 export { ARTIFACT_FORMAT } from './artifact.js';
 export { readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from './safetensors.js';

@@ -34,6 +34,25 @@ export function rawTensor(name: string, elemType: ElemType, dims: readonly numbe
   };
 }
 
+/**
+ * An initializer whose bytes live in another file of the model's directory (ONNX external data):
+ * `location` is relative to the .onnx file, `offset`/`length` in bytes. ORT reads (or maps) it at
+ * session creation; the .onnx file itself stays a few kilobytes whatever the weights weigh.
+ */
+export function externalTensor(name: string, elemType: ElemType, dims: readonly number[], location: string, offset: number, length: number): TensorProto {
+  return {
+    name,
+    dataType: elemType,
+    dims: [...dims],
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(length) },
+    ],
+  };
+}
+
 export function floatTensor(name: string, dims: readonly number[], data: Float32Array): TensorProto {
   return rawTensor(name, ElemType.FLOAT, dims, data);
 }

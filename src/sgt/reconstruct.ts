@@ -6,8 +6,9 @@
  * initializer of a graph built in memory, `Gemm(embeds, table, transB) → ArgMax / ReduceMax`.
  * Normalising the query is unnecessary (it scales a whole row of scores, not their order).
  * Large tables are split into shards of at most ~256 MB (each its own session, keeping every
- * protobuf far below its 2 GB limit); the best score across shards wins, ties to the lower id like
- * ArgMax itself.
+ * protobuf far below its 2 GB limit), read from the file one shard at a time; the best score across
+ * shards wins, ties to the lower id like ArgMax itself. Queries are run in chunks so that one run's
+ * [tokens, shard rows] score matrix stays under 64 MB, whatever the number of tokens.
  */
 import { createSession, ort, type SessionSettings } from './session.js';
 import { ElemType, encodeModel, floatTensor, node, valueInfo } from './onnx-builder.js';
@@ -15,6 +16,9 @@ import { ElemType, encodeModel, floatTensor, node, valueInfo } from './onnx-buil
 const SHARD_FLOATS = 64 * 1024 * 1024;
 /** Bound on the [rows, shard rows] score matrix a single run materialises (64 MB of float32). */
 const SCORE_FLOATS = 16 * 1024 * 1024;
+
+/** Rows [first, first + count) of the embedding table as float32, row-major. */
+export type RowReader = (first: number, count: number) => Promise<Float32Array>;
 
 interface Shard {
   readonly session: ort.InferenceSession;
@@ -28,15 +32,24 @@ export class NearestTokenIndex {
     readonly hidden: number,
   ) {}
 
-  /** `table` is [vocab, hidden] row-major; it is normalised shard by shard and not kept. */
-  static async build(table: Float32Array, vocab: number, hidden: number, settings: SessionSettings): Promise<NearestTokenIndex> {
-    if (table.length !== vocab * hidden) throw new RangeError(`table has ${table.length} values, expected ${vocab}×${hidden}`);
+  /**
+   * `table` is the [vocab, hidden] table (row-major) or a reader of its rows [first, first + count):
+   * with a reader only one shard is in memory at a time. Rows are normalised and not kept.
+   */
+  static async build(table: Float32Array | RowReader, vocab: number, hidden: number, settings: SessionSettings): Promise<NearestTokenIndex> {
+    if (table instanceof Float32Array && table.length !== vocab * hidden) throw new RangeError(`table has ${table.length} values, expected ${vocab}×${hidden}`);
+    const readRows: RowReader = table instanceof Float32Array
+      ? async (first, count) => table.subarray(first * hidden, (first + count) * hidden)
+      : table;
     const shardRows = Math.max(1, Math.floor(SHARD_FLOATS / hidden));
     const shards: Shard[] = [];
     try {
       for (let firstId = 0; firstId < vocab; firstId += shardRows) {
         const rows = Math.min(shardRows, vocab - firstId);
-        const unit = normalizedRows(table.subarray(firstId * hidden, (firstId + rows) * hidden), hidden);
+        const slice = await readRows(firstId, rows);
+        if (slice.length !== rows * hidden) throw new RangeError(`row reader returned ${slice.length} values for ${rows}×${hidden}`);
+        // A slice read from the file is ours to normalise in place; the caller's table is not.
+        const unit = normalizedRows(slice, hidden, !(table instanceof Float32Array));
         shards.push({ session: await createSession(shardModel(unit, rows, hidden), settings), firstId, rows });
       }
     } catch (error) {
@@ -82,8 +95,8 @@ async function runShard(shard: Shard, query: Float32Array, count: number, hidden
   return { ids: out['best_id']?.data as BigInt64Array, scores: out['best_score']?.data as Float32Array };
 }
 
-function normalizedRows(rows: Float32Array, hidden: number): Float32Array {
-  const out = new Float32Array(rows.length);
+function normalizedRows(rows: Float32Array, hidden: number, inPlace: boolean): Float32Array {
+  const out = inPlace ? rows : new Float32Array(rows.length);
   for (let offset = 0; offset < rows.length; offset += hidden) {
     let sum = 0;
     for (let j = 0; j < hidden; j++) sum += (rows[offset + j] as number) ** 2;

@@ -122,6 +122,33 @@ export async function readSafetensorsFloat(path: string, name: string, header?: 
   return { dtype, shape: info.shape, data: widen(dtype, bytes) };
 }
 
+/**
+ * Rows [first, first + count) of a 2-D F32/F16/BF16 tensor, widened to float32: reads only those
+ * bytes, so a large table can be processed a slice at a time.
+ */
+export async function readSafetensorsFloatRows(path: string, name: string, first: number, count: number, header?: SafetensorsHeader): Promise<Float32Array> {
+  const info = (header ?? (await readSafetensorsHeader(path))).tensors.get(name);
+  if (info === undefined) throw new SgtArtifactError(path, `no tensor named "${name}"`);
+  const dtype = info.dtype;
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+    throw new SgtArtifactError(path, `tensor "${name}" has dtype ${dtype}; expected F32, F16 or BF16`);
+  }
+  const [rows, width] = info.shape;
+  if (info.shape.length !== 2 || rows === undefined || width === undefined) throw new SgtArtifactError(path, `tensor "${name}" is not 2-D`);
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > rows) {
+    throw new RangeError(`rows [${first}, ${first + count}) are outside tensor "${name}" of ${rows} rows`);
+  }
+  const rowBytes = width * (DTYPE_BYTES[dtype] as number);
+  const handle = await open(path, 'r');
+  let bytes: Buffer;
+  try {
+    bytes = await readExactly(path, handle, info.start + first * rowBytes, count * rowBytes);
+  } finally {
+    await handle.close();
+  }
+  return widen(dtype, bytes);
+}
+
 function widen(dtype: FloatDtype, bytes: Buffer): Float32Array {
   // Copy into a fresh, aligned ArrayBuffer: tensor data in the file need not be 4-byte aligned.
   const aligned = new Uint8Array(bytes.byteLength);
@@ -139,27 +166,74 @@ export interface TensorToWrite {
   readonly data: Uint8Array;
 }
 
+/** A tensor whose bytes are produced in chunks while the file is written (never all in memory). */
+export interface TensorToStream {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** Raw little-endian element bytes, in order; must add up to the shape's size exactly. */
+  readonly chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+/** Where each written tensor's data lies in the file (absolute byte offsets). */
+export type WrittenTensors = ReadonlyMap<string, { readonly start: number; readonly end: number }>;
+
 /** Writes tensors in the given order, header padded with spaces to an 8-byte boundary like the reference writer. */
-export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<WrittenTensors> {
+  return streamSafetensors(path, tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, chunks: [t.data] })), metadata);
+}
+
+/**
+ * Like `writeSafetensors`, with each tensor's bytes pulled from `chunks` as the file is written:
+ * memory stays at one chunk whatever the tensor size. Returns each tensor's absolute byte range
+ * (what an ONNX graph needs to use the same bytes as external data).
+ */
+export async function streamSafetensors(path: string, tensors: readonly TensorToStream[], metadata?: Record<string, string>): Promise<WrittenTensors> {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header[METADATA_KEY] = metadata;
+  const ranges: { name: string; begin: number; end: number }[] = [];
   let offset = 0;
   for (const tensor of tensors) {
-    header[tensor.name] = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [offset, offset + tensor.data.byteLength] };
-    offset += tensor.data.byteLength;
+    const elementBytes = DTYPE_BYTES[tensor.dtype];
+    if (elementBytes === undefined) throw new RangeError(`writeSafetensors: unknown dtype ${tensor.dtype}`);
+    const byteLength = tensor.shape.reduce((a, b) => a * b, 1) * elementBytes;
+    header[tensor.name] = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [offset, offset + byteLength] };
+    ranges.push({ name: tensor.name, begin: offset, end: offset + byteLength });
+    offset += byteLength;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const jsonBytes = Buffer.from(json, 'utf8');
   const lengthBytes = Buffer.alloc(8);
   lengthBytes.writeBigUInt64LE(BigInt(jsonBytes.byteLength));
+  const dataStart = 8 + jsonBytes.byteLength;
   const handle = await open(path, 'w');
   try {
     await handle.write(lengthBytes);
     await handle.write(jsonBytes);
-    for (const tensor of tensors) await handle.write(tensor.data);
+    for (const [index, tensor] of tensors.entries()) {
+      const range = ranges[index] as { begin: number; end: number };
+      let written = 0;
+      for await (const chunk of tensor.chunks) {
+        written += chunk.byteLength;
+        if (written > range.end - range.begin) break;
+        await writeAll(handle, chunk);
+      }
+      if (written !== range.end - range.begin) {
+        throw new RangeError(`writeSafetensors: tensor "${tensor.name}" produced ${written} bytes, its shape needs ${range.end - range.begin}`);
+      }
+    }
   } finally {
     await handle.close();
+  }
+  return new Map(ranges.map((r) => [r.name, { start: dataStart + r.begin, end: dataStart + r.end }]));
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done);
+    done += bytesWritten;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fillGaussian, gaussianNoise, randomNoiseSeed } from '../../src/sgt/index.js';
+import { GaussianStream, fillGaussian, gaussianNoise, randomNoiseSeed } from '../../src/sgt/index.js';
 
 function moments(values: Float32Array): { mean: number; std: number; kurtosis: number } {
   let sum = 0;
@@ -72,6 +72,40 @@ describe('gaussianNoise', () => {
     const out = new Float32Array(500);
     fillGaussian(out, 9n);
     expect(out).toEqual(gaussianNoise(500, 9n));
+  });
+
+  it('GaussianStream continues where it stopped: any slicing gives the one-call stream', () => {
+    const whole = gaussianNoise(100_003, 11n);
+    for (const sizes of [[1, 2, 3, 99_997], [65_536, 34_467], [50_000, 0, 50_003]]) {
+      const stream = new GaussianStream(11n);
+      const out = new Float32Array(100_003);
+      let offset = 0;
+      for (const size of sizes) {
+        stream.fill(out.subarray(offset, offset + size));
+        offset += size;
+      }
+      expect(Buffer.from(out.buffer).equals(Buffer.from(whole.buffer))).toBe(true);
+    }
+  });
+
+  it('keeps its statistics across slice boundaries (1M samples in 4 KiB slices)', () => {
+    const stream = new GaussianStream(0x5eedn);
+    const sliced = new Float32Array(1_000_000);
+    for (let offset = 0; offset < sliced.length; offset += 1024) stream.fill(sliced.subarray(offset, offset + 1024));
+    const { mean, std, kurtosis } = moments(sliced);
+    expect(Math.abs(mean)).toBeLessThan(0.005);
+    expect(Math.abs(std - 1)).toBeLessThan(0.005);
+    expect(Math.abs(kurtosis - 3)).toBeLessThan(0.03);
+    expect(Buffer.from(sliced.buffer).equals(Buffer.from(samples.buffer))).toBe(true);
+  });
+
+  it('has no correlation between neighbours (lag-1 and lag-64 autocorrelation ≈ 0)', () => {
+    for (const lag of [1, 64]) {
+      let sum = 0;
+      for (let i = lag; i < samples.length; i++) sum += (samples[i] as number) * (samples[i - lag] as number);
+      // Standard error 1/√n = 0.001.
+      expect(Math.abs(sum / (samples.length - lag))).toBeLessThan(0.005);
+    }
   });
 
   it('handles zero and rejects invalid counts', () => {

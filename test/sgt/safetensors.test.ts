@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SgtArtifactError, readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from '../../src/sgt/index.js';
+import { readSafetensorsFloatRows, streamSafetensors } from '../../src/sgt/safetensors.js';
+import { GaussianStream } from '../../src/sgt/noise.js';
 import { float16BitsToFloat32, float32ArrayToFloat16Bits, float32ToFloat16Bits } from '../../src/sgt/float16.js';
 
 let dir: string;
@@ -132,5 +134,56 @@ describe('float16', () => {
       // Relative error of a float16 normal is at most 2^-11; subnormals have absolute error ≤ 2^-25.
       expect(Math.abs(y - x)).toBeLessThanOrEqual(Math.max(Math.abs(x) * 2 ** -11, 2 ** -25) * (1 + 1e-9));
     }
+  });
+
+  it('bulk conversion equals the scalar one, bit for bit, over every float16 value and random float32s', () => {
+    const every = float16BitsToFloat32(Uint16Array.from({ length: 65536 }, (_, i) => i));
+    const random = new Float32Array(200_000);
+    new GaussianStream(3n).fill(random);
+    const bits = new Uint32Array(random.buffer);
+    for (let i = 0; i < bits.length; i += 2) bits[i] = Math.floor(Math.random() * 2 ** 32); // any bit pattern
+    for (const values of [every, random]) {
+      const bulk = float32ArrayToFloat16Bits(values);
+      const scalar = Uint16Array.from(values, (v) => float32ToFloat16Bits(v));
+      const differ = bulk.findIndex((b, i) => b !== scalar[i] && !(Number.isNaN(values[i]) && (b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0));
+      expect(differ).toBe(-1);
+    }
+    // Every finite half round-trips exactly (NaN payloads are not preserved, only NaN-ness).
+    const back = float32ArrayToFloat16Bits(every);
+    for (let i = 0; i < 65536; i++) if ((i & 0x7c00) !== 0x7c00 || (i & 0x3ff) === 0) expect(back[i]).toBe(i);
+    expect(() => float32ArrayToFloat16Bits(new Float32Array(4), new Uint16Array(3))).toThrow(RangeError);
+  });
+});
+
+describe('streaming safetensors', () => {
+  it('writes chunked tensors like writeSafetensors, returns their byte ranges, reads rows back', async () => {
+    const a = Float32Array.from({ length: 6 * 4 }, (_, i) => i - 3.5);
+    const b = Uint16Array.from({ length: 10 }, (_, i) => 0x3c00 + i); // float16 1, 1.0009…
+    const streamed = join(dir, 'streamed.safetensors');
+    const whole = join(dir, 'whole.safetensors');
+    function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    }
+    const ranges = await streamSafetensors(streamed, [
+      { name: 'a', dtype: 'F32', shape: [6, 4], chunks: chunksOf(bytes(a), 7) },
+      { name: 'b', dtype: 'F16', shape: [5, 2], chunks: (async function* () { yield* chunksOf(bytes(b), 4); })() },
+    ], { format: 'pt' });
+    await writeSafetensors(whole, [
+      { name: 'a', dtype: 'F32', shape: [6, 4], data: bytes(a) },
+      { name: 'b', dtype: 'F16', shape: [5, 2], data: bytes(b) },
+    ], { format: 'pt' });
+    const file = await readFile(streamed);
+    expect(file.equals(await readFile(whole))).toBe(true);
+    const rangeA = ranges.get('a') as { start: number; end: number };
+    expect(file.subarray(rangeA.start, rangeA.end).equals(Buffer.from(bytes(a)))).toBe(true);
+    expect(await readSafetensorsFloatRows(streamed, 'a', 2, 3)).toEqual(a.subarray(8, 20));
+    expect(await readSafetensorsFloatRows(streamed, 'b', 4, 1)).toEqual(Float32Array.of(1 + 8 / 1024, 1 + 9 / 1024));
+    await expect(readSafetensorsFloatRows(streamed, 'a', 5, 2)).rejects.toThrow(RangeError);
+  });
+
+  it('refuses chunks that do not add up to the shape', async () => {
+    const path = join(dir, 'short.safetensors');
+    await expect(streamSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [4], chunks: [new Uint8Array(12)] }])).rejects.toThrow(/produced 12 bytes, its shape needs 16/);
+    await expect(streamSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [1], chunks: [new Uint8Array(4), new Uint8Array(4)] }])).rejects.toThrow(/produced 8 bytes, its shape needs 4/);
   });
 });
