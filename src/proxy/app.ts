@@ -92,7 +92,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
     limitBody,
     async (c) => {
       const request = validateStainedGlassRequest(parseJsonBody(await c.req.text()));
-      return c.json(await stainedGlass(deps.sgt, deps.embedder, request));
+      return c.json(await stainedGlass(deps.sgt, deps.embedder, request, c.req.raw.signal));
     },
   );
 

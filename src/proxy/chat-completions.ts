@@ -55,7 +55,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   const { request } = call;
   const model = request.model ?? deps.defaultModel;
   const started = performance.now();
-  const prompt = await deps.embedder.embed(request.messages, request.seed);
+  const prompt = await deps.embedder.embed(request.messages, request.seed, call.signal);
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
-import { InvalidRequestError } from '../errors/index.js';
-import { PromptTooLongError, SgtInputError, type ChatMessage, type Sgt, type TransformResult } from '../sgt/index.js';
+import { ClientClosedError, InvalidRequestError, OverloadedError } from '../errors/index.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type Sgt, type TransformResult } from '../sgt/index.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 export interface EmbeddedPrompt {
@@ -21,19 +21,28 @@ export class PromptEmbedder {
     private readonly noiseSecret: Uint8Array,
   ) {}
 
-  async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<EmbeddedPrompt> {
-    const { result } = await this.transform(messages, seed);
+  async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
+    const { result } = await this.transform(messages, seed, signal);
     const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
     return { promptEmbeds, tokens: result.tokens };
   }
 
-  /** Template, tokenize and transform; the SGT's input errors become 400s naming `messages`. */
-  async transform(messages: ChatCompletionRequest['messages'], seed: number | null | undefined): Promise<{ ids: number[]; result: TransformResult }> {
+  /**
+   * Template, tokenize and transform. The SGT's input errors become 400s naming `messages`, a full
+   * queue a 503 with Retry-After, and a client gone before its batch ran is dropped from it.
+   */
+  async transform(
+    messages: ChatCompletionRequest['messages'],
+    seed: number | null | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
       const ids = this.sgt.tokenize(this.sgt.renderPrompt(messages.map(toChatMessage)));
-      const result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed) });
+      const result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed), signal });
       return { ids, result };
     } catch (err) {
+      if (signal?.aborted) throw new ClientClosedError();
+      if (err instanceof SgtOverloadedError) throw new OverloadedError(`${err.message}.`, err.retryAfterSeconds);
       if (err instanceof PromptTooLongError) {
         throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
       }

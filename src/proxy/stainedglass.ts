@@ -8,8 +8,13 @@ import type { StainedGlassRequest } from './schemas.js';
 export const MAX_RETURNED_EMBEDDING_VALUES = 2_000_000;
 
 /** `/v1/stainedglass`: the transform alone, and what the nearest-neighbour attack reads from it. */
-export async function stainedGlass(sgt: Sgt, embedder: PromptEmbedder, request: StainedGlassRequest): Promise<Record<string, unknown>> {
-  const { ids, result } = await embedder.transform(request.messages, request.seed);
+export async function stainedGlass(
+  sgt: Sgt,
+  embedder: PromptEmbedder,
+  request: StainedGlassRequest,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  const { ids, result } = await embedder.transform(request.messages, request.seed, signal);
   const wantsEmbeddings = request.return_plain_text_embeddings || request.return_transformed_embeddings;
   if (wantsEmbeddings && result.tokens * result.hidden > MAX_RETURNED_EMBEDDING_VALUES) {
     throw new InvalidRequestError(
