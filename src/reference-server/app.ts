@@ -2,11 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { SSE_HEADERS } from '../stream/sse-encoder.js';
+import { chatChunkFormat, collectChatCompletion } from './chat-output.js';
+import { chatMaxTokens, chatUsageReporting, estimatePromptTokens, parseChatRequest, type ChatRequest } from './chat-request.js';
 import {
   collectCompletion,
   completionEventStream,
+  pacedEventStream,
   type CompletionRun,
   type GenerationEnd,
+  type StreamOptions,
 } from './completion-output.js';
 import { parseCompletionRequest, usageReporting, type CompletionRequest } from './completion-request.js';
 import { readJsonBody, requireJsonContentType } from './json-body.js';
@@ -68,6 +72,7 @@ export function createReferenceServerApp(options: ReferenceServerOptions): Hono 
   app.get('/health', (c) => c.body(null, 200));
   app.get('/v1/models', (c) => c.json(modelList(options.sgt)));
   app.post('/v1/completions', (c) => handleCompletion(c, options, maxBodyBytes));
+  app.post('/v1/chat/completions', (c) => handleChat(c, options, maxBodyBytes));
   app.notFound((c) => c.json(httpError(404, 'Not Found').toEnvelope(), 404));
   app.onError((err, c) => errorResponse(c, err, options.logger));
   return app;
@@ -171,16 +176,19 @@ function reportEnd(options: ReferenceServerOptions, event: GenerationEndEvent): 
   options.onGenerationEnd?.(event);
 }
 
-function streamCompletion(
+/**
+ * The stream options every streamed route shares: the request's abort, the end report, and the
+ * request scope's stream end and first-token time (the access log line carries both).
+ */
+function streamOptions(
   c: Context,
-  run: CompletionRun,
-  request: CompletionRequest,
+  usage: { include: boolean; continuous: boolean },
   report: (end: GenerationEnd, stream: boolean) => void,
-): Response {
-  const usage = usageReporting(request);
+): StreamOptions {
+  const scope = scopeOf(c);
   let settle: (end: GenerationEnd) => void = () => {};
-  scopeOf(c).streamEnd = new Promise((resolve) => (settle = resolve));
-  const body = completionEventStream(run, {
+  scope.streamEnd = new Promise((resolve) => (settle = resolve));
+  return {
     includeUsage: usage.include,
     continuousUsage: usage.continuous,
     signal: c.req.raw.signal,
@@ -188,7 +196,17 @@ function streamCompletion(
       settle(end);
       report(end, true);
     },
-  });
+    onFirstToken: () => (scope.firstTokenAt = performance.now()),
+  };
+}
+
+function streamCompletion(
+  c: Context,
+  run: CompletionRun,
+  request: CompletionRequest,
+  report: (end: GenerationEnd, stream: boolean) => void,
+): Response {
+  const body = completionEventStream(run, streamOptions(c, usageReporting(request), report));
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }
 
@@ -201,6 +219,68 @@ async function respondWhole(
   if (!response) {
     report({ outcome: 'aborted', completionTokens: 0 }, false);
     // What vLLM answers a non-streamed request whose client left; nobody is there to read it.
+    throw badRequest('Client disconnected');
+  }
+  report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);
+  return c.json(response);
+}
+
+interface ValidatedChat {
+  request: ChatRequest;
+  promptTokens: number;
+  maxTokens: number;
+}
+
+/**
+ * Echo mode reads prompt embeddings back; a plain-text prompt has none, and answering with the
+ * plaintext would make this server look like something it is not. Plain-text chat is the paced
+ * load-test upstream only (so that gateways without `prompt_embeds` support meet the same upstream).
+ */
+function requirePacedMode(mode: GenerationMode): void {
+  if (mode !== 'paced') {
+    throw badRequest(
+      'The reference server answers plain-text chat completions in paced mode only (--mode paced); ' +
+        'in echo mode it reads back prompt embeddings: send those to /v1/completions, as sgt-proxy does.',
+    );
+  }
+}
+
+async function validateChat(c: Context, options: ReferenceServerOptions, maxBodyBytes: number): Promise<ValidatedChat> {
+  requirePacedMode(options.mode);
+  requireJsonContentType(c.req.header('content-type'));
+  const request = parseChatRequest(await readJsonBody(c.req.raw, maxBodyBytes));
+  const { baseModel, maxSequenceLength } = options.sgt.metadata;
+  checkModel(request, baseModel);
+  const promptTokens = estimatePromptTokens(request);
+  const maxTokens = chatMaxTokens(request, promptTokens, maxSequenceLength);
+  checkOutputBudget(maxTokens, maxSequenceLength);
+  checkContextLength(promptTokens, maxTokens, maxSequenceLength);
+  checkSamplingParams(request, maxTokens);
+  return { request, promptTokens, maxTokens };
+}
+
+/** Plain-text `POST /v1/chat/completions` (paced mode): `max_tokens` countable tokens, like the completions route. */
+async function handleChat(c: Context, options: ReferenceServerOptions, maxBodyBytes: number): Promise<Response> {
+  const { request, promptTokens, maxTokens } = await validateChat(c, options, maxBodyBytes);
+  const requestId = scopeOf(c).requestId;
+  const run: CompletionRun = {
+    id: `chatcmpl-${requestId}`,
+    created: Math.floor(Date.now() / 1000),
+    model: options.sgt.metadata.baseModel,
+    promptTokens,
+    choices: request.n ?? 1,
+    plan: planPaced(maxTokens),
+    tokenIntervalMs: options.tokenIntervalMs,
+  };
+  const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
+  if (request.stream) {
+    const usage = chatUsageReporting(request);
+    const body = pacedEventStream(run, chatChunkFormat(run, usage.continuous), streamOptions(c, usage, report));
+    return new Response(body, { status: 200, headers: SSE_HEADERS });
+  }
+  const response = await collectChatCompletion(run, c.req.raw.signal);
+  if (!response) {
+    report({ outcome: 'aborted', completionTokens: 0 }, false);
     throw badRequest('Client disconnected');
   }
   report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);

@@ -30,12 +30,12 @@ export interface UsageInfo {
   completion_tokens: number;
 }
 
-function usage(promptTokens: number, completionTokens: number): UsageInfo {
+export function usage(promptTokens: number, completionTokens: number): UsageInfo {
   return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens };
 }
 
 /** The finish reason rides on the chunk of the last token, as in vLLM's completion stream. */
-function finishAt(run: CompletionRun, step: number): FinishReason | null {
+export function finishAt(run: Pick<CompletionRun, 'plan'>, step: number): FinishReason | null {
   return step === run.plan.count - 1 ? run.plan.finishReason : null;
 }
 
@@ -68,15 +68,38 @@ export interface StreamOptions {
   /** The client's request: its abort (disconnect) stops generation. */
   signal: AbortSignal;
   onEnd(end: GenerationEnd): void;
+  /** Told once, when the first token's chunks are handed to the response (server-side TTFT). */
+  onFirstToken?: () => void;
+}
+
+/** The paced generation a stream replays: its tokens, how many choices, and the pause before each. */
+export type PacedRun = Pick<CompletionRun, 'plan' | 'choices' | 'tokenIntervalMs'>;
+
+/** What one API's stream (completions, chat) writes: the chunks of a step, and the usage chunk. */
+export interface ChunkFormat {
+  /** Every choice's chunks for generation step `step` (0-based), in the order they go out. */
+  stepChunks(step: number): object[];
+  usageChunk(completionTokens: number): object;
 }
 
 /**
  * The SSE body of a streamed completion, exactly as vLLM writes it: one chunk per token and choice,
  * the finish reason on each choice's last token, the usage chunk when asked, then `[DONE]`.
- * Pull-based with no read-ahead: a token is produced only when the client took the previous one,
- * and a cancel (client gone) or the request's abort clears the pending timer at once.
  */
 export function completionEventStream(run: CompletionRun, options: StreamOptions): ReadableStream<Uint8Array> {
+  const format: ChunkFormat = {
+    stepChunks: (step) => Array.from({ length: run.choices }, (_, index) => tokenChunk(run, index, step, options.continuousUsage)),
+    usageChunk: (completionTokens) => usageChunk(run, completionTokens),
+  };
+  return pacedEventStream(run, format, options);
+}
+
+/**
+ * A paced token stream in any chunk format. Pull-based with no read-ahead: a token is produced only
+ * when the client took the previous one, and a cancel (client gone) or the request's abort clears
+ * the pending timer at once.
+ */
+export function pacedEventStream(run: PacedRun, format: ChunkFormat, options: StreamOptions): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
   let step = 0;
@@ -103,13 +126,12 @@ export function completionEventStream(run: CompletionRun, options: StreamOptions
               controller.error(new Error('The client went away.'));
               return;
             }
-            for (let index = 0; index < run.choices; index += 1) {
-              controller.enqueue(encodeSseData(tokenChunk(run, index, step, options.continuousUsage)));
-            }
+            for (const chunk of format.stepChunks(step)) controller.enqueue(encodeSseData(chunk));
+            if (step === 0) options.onFirstToken?.();
             step += 1;
             return;
           }
-          if (options.includeUsage) controller.enqueue(encodeSseData(usageChunk(run, step * run.choices)));
+          if (options.includeUsage) controller.enqueue(encodeSseData(format.usageChunk(step * run.choices)));
           controller.enqueue(SSE_DONE);
           controller.close();
           end('completed');
@@ -154,15 +176,22 @@ export interface CompletionResponse {
 }
 
 /**
- * A non-streamed completion: the same tokens at the same pace, returned at once at the end.
- * `undefined` when the client went away first.
+ * The text every choice of a non-streamed answer gets: the same tokens at the same pace, returned
+ * at once at the end. `undefined` when the client went away first.
  */
-export async function collectCompletion(run: CompletionRun, signal: AbortSignal): Promise<CompletionResponse | undefined> {
+export async function collectText(run: PacedRun, signal: AbortSignal): Promise<string | undefined> {
   let text = '';
   for (let step = 0; step < run.plan.count; step += 1) {
     if (!(await pause(run.tokenIntervalMs, signal))) return undefined;
     text += run.plan.text(step);
   }
+  return text;
+}
+
+/** A non-streamed completion; `undefined` when the client went away first. */
+export async function collectCompletion(run: CompletionRun, signal: AbortSignal): Promise<CompletionResponse | undefined> {
+  const text = await collectText(run, signal);
+  if (text === undefined) return undefined;
   const choices = Array.from({ length: run.choices }, (_, index) => ({
     index,
     text,

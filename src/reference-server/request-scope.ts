@@ -11,6 +11,8 @@ export interface RequestScope {
   startedAt: number;
   /** Set by a streaming handler: the access-log line waits for the end of the stream. */
   streamEnd?: Promise<GenerationEnd>;
+  /** `performance.now()` when the first token's chunks went out (streams only). */
+  firstTokenAt?: number;
 }
 
 // Keyed by the Context (one per request, the same object in every middleware) so that the app stays
@@ -38,9 +40,17 @@ function requestIdFrom(header: string | undefined): string {
   return randomUUID().replaceAll('-', '');
 }
 
+/** Milliseconds, rounded to the microsecond. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
 /**
  * One log line per request: method, path, status, duration, request id — for a stream, when the
- * stream ends, with how it ended. Never the body or headers: prompt_embeds and credentials stay out.
+ * stream ends, with how it ended and `firstTokenMs` (arrival to first token, server-side). Never the
+ * body or headers: prompt_embeds and credentials stay out. `receivedAt` is the arrival as epoch
+ * milliseconds with sub-millisecond precision (`performance.timeOrigin` + `performance.now()`), so a
+ * benchmark can line it up with timestamps taken by other processes on the same machine.
  */
 export function accessLog(logger: Logger): MiddlewareHandler {
   return async function accessLogMiddleware(c, next) {
@@ -48,10 +58,19 @@ export function accessLog(logger: Logger): MiddlewareHandler {
     scopes.set(c, scope);
     await next();
     c.res.headers.set(REQUEST_ID_HEADER, scope.requestId);
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, requestId: scope.requestId };
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      requestId: scope.requestId,
+      receivedAt: roundMs(performance.timeOrigin + scope.startedAt),
+    };
     const durationMs = (): number => Math.round((performance.now() - scope.startedAt) * 10) / 10;
     if (scope.streamEnd) {
-      void scope.streamEnd.then((end) => logger.info({ ...line, durationMs: durationMs(), ...end }, 'request'));
+      void scope.streamEnd.then((end) => {
+        const firstToken = scope.firstTokenAt === undefined ? {} : { firstTokenMs: roundMs(scope.firstTokenAt - scope.startedAt) };
+        logger.info({ ...line, durationMs: durationMs(), ...firstToken, ...end }, 'request');
+      });
     } else {
       logger.info({ ...line, durationMs: durationMs() }, 'request');
     }

@@ -8,7 +8,7 @@ import { badRequest, modelNotFound, pythonFloat, validationError, type VllmError
  */
 
 /** vLLM serves a request without `model` with its only model. */
-export function checkModel(request: CompletionRequest, servedModel: string): void {
+export function checkModel(request: Pick<CompletionRequest, 'model'>, servedModel: string): void {
   if (request.model && request.model !== servedModel) throw modelNotFound(request.model);
 }
 
@@ -76,8 +76,10 @@ export function checkContextLength(promptTokens: number, maxTokens: number, maxM
   }
 }
 
-/** `SamplingParams._verify_args`, for the parameters a completion request can set. */
-export function checkSamplingParams(request: CompletionRequest, maxTokens: number): void {
+export type SamplingFields = Pick<CompletionRequest, 'n' | 'presence_penalty' | 'frequency_penalty' | 'temperature' | 'top_p'>;
+
+/** `SamplingParams._verify_args`, for the parameters a completion or chat request can set. */
+export function checkSamplingParams(request: SamplingFields, maxTokens: number): void {
   const n = request.n ?? 1;
   if (n < 1) throw validationError(`n must be at least 1, got ${n}.`, 'n', n);
   checkPenalty('presence_penalty', request.presence_penalty);
