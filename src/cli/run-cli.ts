@@ -106,9 +106,14 @@ async function referenceServerCommand(args: string[], environment: Environment):
       sgt: { type: 'string' },
       mode: { type: 'string', default: 'echo' },
       'token-interval-ms': { type: 'string', default: '20' },
+      'output-protection': { type: 'string', default: 'optional' },
     },
   });
   if (values.mode !== 'echo' && values.mode !== 'paced') throw new UsageError(`--mode expects echo or paced, got "${values.mode}"`);
+  const protection = values['output-protection'];
+  if (protection !== 'required' && protection !== 'optional' && protection !== 'off') {
+    throw new UsageError(`--output-protection expects required, optional or off, got "${protection}"`);
+  }
   const env = parseEnv(environment);
   const logging = setUpLogging(env);
   const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, logging));
@@ -118,10 +123,12 @@ async function referenceServerCommand(args: string[], environment: Environment):
     mode: values.mode,
     tokenIntervalMs: intOption('token-interval-ms', values['token-interval-ms'], 0) ?? 20,
     logger: logging.forModule('reference-server'),
+    outputProtection: protection,
+    protectionHeaders: { client: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME, server: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME },
     host: values.host,
     port: intOption('port', values.port, 0) ?? 8000,
   });
-  logging.logger.info({ url: server.url, mode: values.mode, model: sgt.metadata.baseModel }, 'reference server listening');
+  logging.logger.info({ url: server.url, mode: values.mode, output_protection: protection, model: sgt.metadata.baseModel }, 'reference server listening');
   return untilSignal(server, logging);
 }
 

@@ -6,7 +6,7 @@ Usage:
       "Configuration"); with none it uses the demo SGT and an embedded reference server.
 
   sgt-proxy reference-server [--host H] [--port N] [--sgt DIR] [--mode echo|paced]
-                             [--token-interval-ms N]
+                             [--token-interval-ms N] [--output-protection required|optional|off]
       A vLLM-API-compatible inference server for development and load tests (not an LLM).
 
   sgt-proxy protect --upstream URL [--host H] [--port N] [--output-protection required|optional]

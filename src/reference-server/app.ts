@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
+import { encryptBody, getOutputProtection, userPublicKeyMiddleware, type OutputProtectionMode } from '../protection/index.js';
 import { SSE_HEADERS } from '../stream/sse-encoder.js';
 import { chatChunkFormat, collectChatCompletion } from './chat-output.js';
 import { chatMaxTokens, chatUsageReporting, estimatePromptTokens, parseChatRequest, type ChatRequest } from './chat-request.js';
@@ -45,6 +46,10 @@ export interface ReferenceServerOptions {
   maxBodyBytes?: number;
   /** Told when a generation ends — completed, aborted by the client, or failed (tests, metrics). */
   onGenerationEnd?: (event: GenerationEndEvent) => void;
+  /** DESIGN §5: `optional` (default) encrypts when the client sent a key; `required` insists on one. */
+  outputProtection?: OutputProtectionMode;
+  /** SG_CLIENT_PUBLIC_KEY_HEADER_NAME / SG_SERVER_PUBLIC_KEY_HEADER_NAME. */
+  protectionHeaders?: { client: string; server: string };
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -69,6 +74,13 @@ export function createReferenceServerApp(options: ReferenceServerOptions): Hono 
   const { maxBodyBytes } = validateOptions(options);
   const app = new Hono();
   app.use(accessLog(options.logger));
+  app.use(
+    userPublicKeyMiddleware({
+      mode: options.outputProtection ?? 'optional',
+      clientKeyHeader: options.protectionHeaders?.client,
+      serverKeyHeader: options.protectionHeaders?.server,
+    }),
+  );
   app.get('/health', (c) => c.body(null, 200));
   app.get('/v1/models', (c) => c.json(modelList(options.sgt)));
   app.post('/v1/completions', (c) => handleCompletion(c, options, maxBodyBytes));
@@ -197,7 +209,18 @@ function streamOptions(
       report(end, true);
     },
     onFirstToken: () => (scope.firstTokenAt = performance.now()),
+    protect: sealerFor(c),
   };
+}
+
+/** Encrypts a chunk's or a body's texts with this response's HPKE context, if it has one. */
+function sealerFor(c: Context): (<T extends object>(value: T) => T) | undefined {
+  const protection = getOutputProtection(c);
+  return protection ? (value) => encryptBody(value, protection.context) : undefined;
+}
+
+function protectedBody<T extends object>(c: Context, body: T): T {
+  return sealerFor(c)?.(body) ?? body;
 }
 
 function streamCompletion(
@@ -222,7 +245,7 @@ async function respondWhole(
     throw badRequest('Client disconnected');
   }
   report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);
-  return c.json(response);
+  return c.json(protectedBody(c, response));
 }
 
 interface ValidatedChat {
@@ -284,5 +307,5 @@ async function handleChat(c: Context, options: ReferenceServerOptions, maxBodyBy
     throw badRequest('Client disconnected');
   }
   report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);
-  return c.json(response);
+  return c.json(protectedBody(c, response));
 }

@@ -70,6 +70,8 @@ export interface StreamOptions {
   onEnd(end: GenerationEnd): void;
   /** Told once, when the first token's chunks are handed to the response (server-side TTFT). */
   onFirstToken?: () => void;
+  /** Output protection: encrypts each chunk's texts, in emission order (absent: plaintext). */
+  protect?: <T extends object>(chunk: T) => T;
 }
 
 /** The paced generation a stream replays: its tokens, how many choices, and the pause before each. */
@@ -126,7 +128,7 @@ export function pacedEventStream(run: PacedRun, format: ChunkFormat, options: St
               controller.error(new Error('The client went away.'));
               return;
             }
-            for (const chunk of format.stepChunks(step)) controller.enqueue(encodeSseData(chunk));
+            for (const chunk of format.stepChunks(step)) controller.enqueue(encodeSseData(options.protect ? options.protect(chunk) : chunk));
             if (step === 0) options.onFirstToken?.();
             step += 1;
             return;

@@ -38,7 +38,14 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     upstreamUrl = env.SGP_INFERENCE_SERVICE_HOST;
   } else {
     const reference = await startReferenceServer({
-      sgt, mode: 'echo', tokenIntervalMs: 0, logger: logging.forModule('reference-server'), host: '127.0.0.1', port: 0,
+      sgt,
+      mode: 'echo',
+      tokenIntervalMs: 0,
+      outputProtection: 'optional',
+      protectionHeaders: { client: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME, server: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME },
+      logger: logging.forModule('reference-server'),
+      host: '127.0.0.1',
+      port: 0,
     });
     closers.push(() => reference.close());
     upstreamUrl = reference.url;

@@ -1,0 +1,94 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
+import { encodePromptEmbeds } from '../../src/embeds/index.js';
+import { outputProtectionRegistry } from '../../src/protection/index.js';
+import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
+import { loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
+import { sseDataEvents } from '../support/streams.js';
+
+/** The reference server with `--output-protection required`, on a real loopback port. */
+let sgt: Sgt;
+let server: RunningServer;
+let renamed: RunningServer;
+let embeds: string;
+const keys = generateKeyPair();
+
+beforeAll(async () => {
+  sgt = await loadSgt(IDENTITY_SGT_DIR);
+  const base = { sgt, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, tokenIntervalMs: 0 } as const;
+  server = await startReferenceServer({ ...base, mode: 'echo', outputProtection: 'required' });
+  renamed = await startReferenceServer({ ...base, mode: 'paced', tokenIntervalMs: 5, outputProtection: 'required', protectionHeaders: { client: 'x-k', server: 'x-s' } });
+  const ids = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: 'Hello there, encrypted world' }]));
+  const result = await sgt.transform(ids);
+  embeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'float32');
+});
+
+afterAll(async () => {
+  await server?.close();
+  await renamed?.close();
+  await sgt?.close();
+});
+
+function complete(url: string, body: Record<string, unknown>, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: sgt.metadata.baseModel, prompt_embeds: embeds, max_tokens: 64, ...body }),
+    signal,
+  });
+}
+
+const withKey = { 'x-client-public-key': publicKeyHeader(keys.publicKey) };
+
+describe('reference server, output protection required', () => {
+  it('without a key → 400 naming the header', async () => {
+    const response = await complete(server.url, { stream: true }, {});
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/x-client-public-key/);
+  });
+
+  it('with a key, every streamed text is ciphertext and decrypts in order to the echo', async () => {
+    const response = await complete(server.url, { stream: true }, withKey);
+    const chunks = sseDataEvents(await response.text()).slice(0, -1).map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
+    const texts = chunks.map((c) => c.choices[0]!.text).filter((t) => t !== '');
+    expect(texts.length).toBeGreaterThan(5);
+    for (const text of texts) expect(Buffer.from(text, 'base64').length).toBeGreaterThanOrEqual(16); // a GCM tag at least
+    expect(texts.join('')).not.toContain('Hello');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    const plain = chunks.map((c) => decryptor.decryptCompletion(c).choices[0]!.text).join('');
+    expect(plain).toContain('Hello there, encrypted world');
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+
+  it('encrypts a non-stream body too', async () => {
+    const response = await complete(server.url, {}, withKey);
+    const body = (await response.json()) as { choices: { index: number; text: string }[] };
+    expect(body.choices[0]!.text).not.toContain('Hello');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    expect(decryptor.decryptCompletion(body).choices[0]!.text).toContain('Hello there, encrypted world');
+  });
+
+  it('the registry is emptied after a failed request and after a client abort mid-stream', async () => {
+    const failed = await complete(server.url, { max_tokens: 0 }, withKey);
+    expect(failed.status).toBe(400);
+    await failed.text();
+    const controller = new AbortController();
+    const streaming = await complete(renamed.url, { stream: true, max_tokens: 1000 }, { 'x-k': withKey['x-client-public-key'] }, controller.signal);
+    const reader = streaming.body!.getReader();
+    await reader.read();
+    expect(outputProtectionRegistry.size).toBe(1);
+    controller.abort();
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+
+  it('header names come from configuration', async () => {
+    const response = await complete(renamed.url, { stream: true, max_tokens: 3 }, { 'x-k': withKey['x-client-public-key'] });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-s')).toMatch(/=$/);
+    const decryptor = createResponseDecryptor(response.headers.get('x-s'), keys.privateKey, { serverKeyHeader: 'x-s' });
+    const chunks = sseDataEvents(await response.text()).slice(0, -1).map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
+    expect(chunks.map((c) => decryptor.decryptCompletion(c).choices[0]?.text ?? '').join('')).toBe(' tok0 tok1 tok2');
+  });
+});
