@@ -2,7 +2,7 @@
  * Which implementation for the hot path? Per-token seal/open of short texts (1-8 bytes, what one
  * generated token is) and per-request context setup, for each backend and for the mix we ship.
  *
- *   npx vitest bench --run test/protection/hpke.bench.ts
+ *   npm run bench:hpke   (= vitest bench --run bench/protection)
  *
  * Each iteration handles one token (sizes cycle 1..8 bytes), so `mean` is the time per token.
  */
