@@ -11,6 +11,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { AeadKey, HpkeBackend } from './backend.js';
+import { concat } from './suite.js';
 
 /**
  * A copy in its own ArrayBuffer. Small Buffers are slices of Node's shared 8 KiB pool: handing out
@@ -19,19 +20,6 @@ import type { AeadKey, HpkeBackend } from './backend.js';
  */
 function asBytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer);
-}
-
-/** `parts` joined into one fresh Uint8Array (Buffer.concat would allocate from the pool). */
-function joined(...parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 const b64url = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
@@ -83,7 +71,7 @@ function nodeAes128Gcm(rawKey: Uint8Array): AeadKey {
       cipher.setAAD(aad);
       const head = cipher.update(plaintext);
       const tail = cipher.final(); // empty for GCM, which is a stream mode
-      return joined(head, tail, cipher.getAuthTag());
+      return concat(head, tail, cipher.getAuthTag());
     },
     open(nonce, aad, ciphertext) {
       if (ciphertext.length < TAG_LENGTH) return undefined;
@@ -92,7 +80,7 @@ function nodeAes128Gcm(rawKey: Uint8Array): AeadKey {
       decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH));
       const head = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_LENGTH));
       try {
-        return joined(head, decipher.final());
+        return concat(head, decipher.final());
       } catch {
         return undefined; // "Unsupported state or unable to authenticate data": the tag did not verify
       }
