@@ -77,6 +77,19 @@ describe('POST /v1/stainedglass', () => {
     expect(a).not.toEqual(c);
   });
 
+  it('the same request seed under another SGP_NOISE_SECRET gives different noise', async () => {
+    const other = await startProxy({ sgt: demo, upstreamUrl: 'http://127.0.0.1:1', noiseSecret: 'a-different-noise-secret-42' });
+    try {
+      const get = async (proxy: ProxyUnderTest) =>
+        ((await (await inspect(proxy, { messages: MESSAGES, seed: 7, return_transformed_embeddings: true })).json()) as StainedGlassBody).transformed_embeddings;
+      const [mine, again, theirs] = [await get(demoProxy), await get(demoProxy), await get(other)];
+      expect(mine).toEqual(again);
+      expect(theirs).not.toEqual(mine);
+    } finally {
+      await other.close();
+    }
+  });
+
   it.each([
     ['missing messages', {}, 'messages'],
     ['a flag of the wrong type', { messages: MESSAGES, return_obfuscation_score: 'yes' }, 'return_obfuscation_score'],

@@ -18,6 +18,7 @@ export interface ProxyTestOptions {
   upstreamTimeoutMs?: number;
   fixedHeaders?: Record<string, string>;
   protection?: Partial<OutputProtectionSettings>;
+  noiseSecret?: string;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -39,7 +40,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       keyRefreshMs: 3_600_000,
       ...options.protection,
     }),
-    embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode('test-noise-secret-0123456789')),
+    embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789')),
     upstream: new UpstreamClient({
       baseUrl: options.upstreamUrl,
       timeoutMs: options.upstreamTimeoutMs ?? 10_000,
