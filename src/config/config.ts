@@ -31,14 +31,20 @@ const headerList = z
         ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; "${item.split('=')[0]}" is not a header name` });
         return z.NEVER;
       }
-      headers.push([name, item.slice(eq + 1).trim()]);
+      // Lower-case so a configured header replaces, never joins, the same header sent per request.
+      headers.push([name.toLowerCase(), item.slice(eq + 1).trim()]);
     }
     return headers;
   });
 
 const upstreamUrl = z
   .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+  // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
+  .refine((s) => { const u = new URL(s); return u.username === '' && u.password === ''; }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
   .transform((s) => s.replace(/\/+$/, ''));
+
+// Node timers overflow (and fire after 1 ms) beyond 2^31-1 ms.
+const timerSeconds = z.coerce.number().positive().max(2_147_483, 'at most 2147483 seconds');
 
 export const envSchema = z.object({
   SGP_HOST: nonEmpty.default('0.0.0.0'),
@@ -60,8 +66,8 @@ export const envSchema = z.object({
   SG_SERVER_PUBLIC_KEY_HEADER_NAME: headerName.default('x-server-public-key'),
   // Not in the product documents; operational knobs a gateway needs (README, configuration table).
   SGP_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
-  SGP_UPSTREAM_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
-  SGP_KEEPALIVE_INTERVAL_SECONDS: z.coerce.number().positive().default(15),
+  SGP_UPSTREAM_TIMEOUT_SECONDS: timerSeconds.default(300),
+  SGP_KEEPALIVE_INTERVAL_SECONDS: timerSeconds.default(15),
   SGP_CACHE_DIR: nonEmpty.optional(),
   // Read only to place the default cache directory.
   XDG_CACHE_HOME: nonEmpty.optional(),

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -61,7 +62,15 @@ export interface RootLogger {
 function destinationFor(target: string): pino.DestinationStream {
   if (target === 'stdout') return pino.destination({ fd: 1, sync: false });
   if (target === 'stderr') return pino.destination({ fd: 2, sync: false });
-  return pino.destination({ dest: target, mkdir: true, sync: false });
+  // The asynchronous destination opens in the background and would drop every line silently on a
+  // bad path; opening once here makes that a start-up error instead.
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+    closeSync(openSync(target, 'a'));
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: SGP_LOGGING_CONFIG_FILE: destination ${target} cannot be written: ${(err as Error).message}`);
+  }
+  return pino.destination({ dest: target, sync: false });
 }
 
 export function createLogger(config: LoggingConfig, destination?: pino.DestinationStream): RootLogger {

@@ -10,8 +10,9 @@ import {
   type HpkeSenderContext,
   type OutputProtectionEnv,
 } from '../protection/index.js';
+import { toSseBody } from '../stream/index.js';
 import { readBoundedText } from '../upstream/index.js';
-import { encodeSseJson, parseSseJson } from './sse-json.js';
+import { parseSseJson } from './sse-json.js';
 
 export interface ProtectGatewayOptions {
   /** The unmodified vLLM, e.g. http://127.0.0.1:8000 (no trailing slash). */
@@ -22,8 +23,21 @@ export interface ProtectGatewayOptions {
   logger: Logger;
 }
 
-// Connection-level headers belong to one hop; content-length changes once texts are encrypted.
-const HOP_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length', 'host'];
+// Connection-level headers belong to one hop (RFC 9110 §7.6.1); content-length changes once texts
+// are encrypted; fetch refuses `expect` (curl sends `Expect: 100-continue` with large bodies).
+const HOP_HEADERS = [
+  'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authorization',
+  'te', 'trailer', 'content-length', 'host', 'expect',
+];
+
+/** The hop-by-hop headers, plus those the sender named in its own `Connection` header. */
+function stripHopHeaders(headers: Headers): void {
+  const named = (headers.get('connection') ?? '').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  for (const name of [...HOP_HEADERS, ...named]) headers.delete(name);
+}
+
+// vLLM sends its first token after prefill; comments keep idle-timeout proxies from cutting the wait.
+const KEEPALIVE_INTERVAL_MS = 15_000;
 
 // A non-stream answer is buffered to be encrypted; larger than this is not an answer.
 const MAX_JSON_BODY_BYTES = 32 * 1024 * 1024;
@@ -52,7 +66,8 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
 async function relay(c: Context, options: ProtectGatewayOptions): Promise<Response> {
   const incoming = new URL(c.req.url);
   const headers = new Headers(c.req.raw.headers);
-  for (const name of [...HOP_HEADERS, options.clientKeyHeader]) headers.delete(name);
+  stripHopHeaders(headers);
+  headers.delete(options.clientKeyHeader);
   const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
   let response: Response;
   try {
@@ -68,7 +83,7 @@ async function relay(c: Context, options: ProtectGatewayOptions): Promise<Respon
     throw new UpstreamUnavailableError(`The upstream at ${new URL(options.upstream).origin} could not be reached.`, { cause: err });
   }
   const outHeaders = new Headers(response.headers);
-  for (const name of HOP_HEADERS) outHeaders.delete(name);
+  stripHopHeaders(outHeaders);
   outHeaders.delete('content-encoding'); // fetch has already decoded the body
   return new Response(response.body, { status: response.status, headers: outHeaders });
 }
@@ -76,12 +91,13 @@ async function relay(c: Context, options: ProtectGatewayOptions): Promise<Respon
 async function encryptAnswer(upstream: Response, context: HpkeSenderContext): Promise<Response> {
   const type = upstream.headers.get('content-type') ?? '';
   if (type.startsWith('text/event-stream') && upstream.body) {
-    const body = upstream.body
+    const chunks = upstream.body
       .pipeThrough(new TextDecoderStream())
       .pipeThrough(new EventSourceParserStream())
       .pipeThrough(parseSseJson())
-      .pipeThrough(encryptChunks<object>(context))
-      .pipeThrough(encodeSseJson());
+      .pipeThrough(encryptChunks<object>(context));
+    // The proxy's own last stage: a failure mid-stream is one error event and [DONE] (DESIGN §3).
+    const body = toSseBody(chunks, { keepAliveIntervalMs: KEEPALIVE_INTERVAL_MS });
     return new Response(body, { status: upstream.status, headers: upstream.headers });
   }
   if (type.startsWith('application/json')) {

@@ -1,31 +1,32 @@
 import type { EventSourceMessage } from 'eventsource-parser';
-import { SSE_DONE, encodeSseData } from '../stream/index.js';
-
-/** Stands for `data: [DONE]` between the stages, so that it is relayed only if the upstream sent it. */
-export const DONE_EVENT: object = Object.freeze({});
+import { UpstreamProtocolError } from '../errors/index.js';
 
 /**
- * vLLM's SSE events as objects, so the encrypting stage can work on them. An event that is not
- * JSON cannot hold a field we must protect; it is refused rather than relayed unencrypted.
+ * vLLM's SSE events as objects, so the encrypting stage can work on them. `[DONE]` is required
+ * (the stage that encodes the answer writes its own), so a truncated stream ends with an error
+ * event instead of looking complete. An event that is not JSON could hold text we must protect:
+ * it is refused, and its content never reaches the error message.
  */
 export function parseSseJson(): TransformStream<EventSourceMessage, object> {
+  let done = false;
   return new TransformStream({
     transform(event, controller) {
+      if (done) return;
       if (event.data === '[DONE]') {
-        controller.enqueue(DONE_EVENT);
+        done = true;
         return;
       }
-      const value: unknown = JSON.parse(event.data);
-      if (typeof value !== 'object' || value === null) throw new TypeError('an upstream event is not a JSON object');
+      let value: unknown;
+      try {
+        value = JSON.parse(event.data);
+      } catch {
+        throw new UpstreamProtocolError('The upstream sent an event that is not JSON.');
+      }
+      if (typeof value !== 'object' || value === null) throw new UpstreamProtocolError('The upstream sent an event that is not a JSON object.');
       controller.enqueue(value);
     },
-  });
-}
-
-export function encodeSseJson(): TransformStream<object, Uint8Array> {
-  return new TransformStream({
-    transform(value, controller) {
-      controller.enqueue(value === DONE_EVENT ? SSE_DONE : encodeSseData(value));
+    flush() {
+      if (!done) throw new UpstreamProtocolError('The upstream stream ended before [DONE]: the answer is incomplete.');
     },
   });
 }

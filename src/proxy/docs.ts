@@ -87,8 +87,8 @@ export function registerDocs<E extends object>(app: OpenAPIHono<E & { Variables:
   app.get('/docs/init.js', (c) => c.body(DOCS_INIT, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
   app.get('/docs/assets/:name', async (c) => {
     const name = c.req.param('name');
-    const type = ASSETS[name];
-    if (type === undefined) return c.notFound();
+    if (!Object.hasOwn(ASSETS, name)) return c.notFound();
+    const type = ASSETS[name]!;
     const bytes = await readFile(join(SWAGGER_DIR, name));
     return c.body(bytes, 200, { 'content-type': type, 'cache-control': 'public, max-age=86400' });
   });

@@ -70,8 +70,14 @@ export class UpstreamClient {
       clearTimeout(headerTimer);
     }
     if (!response.ok) {
-      call.signal.removeEventListener('abort', onClientAbort);
-      throw await this.httpError(response);
+      // The error body gets the same deadline and stays abortable: a stalled one must not hang us.
+      const bodyTimer = setTimeout(() => abort.abort(this.timeoutError('error body')), this.options.timeoutMs);
+      try {
+        throw await this.httpError(response);
+      } finally {
+        clearTimeout(bodyTimer);
+        call.signal.removeEventListener('abort', onClientAbort);
+      }
     }
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     const release = (): void => call.signal.removeEventListener('abort', onClientAbort);

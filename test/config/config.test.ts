@@ -31,7 +31,7 @@ describe('parseEnv', () => {
     expect(env.SGP_PORT).toBe(9000);
     expect(env.SGP_INFERENCE_SERVICE_HOST).toBe('http://vllm:8000');
     expect(env.SGP_OUTPUT_DECRYPTION).toBe(true);
-    expect(env.SGP_REQUEST_HEADERS_TO_ADD).toEqual([['X-Tenant', 'acme'], ['X-Trace', 'on=1']]);
+    expect(env.SGP_REQUEST_HEADERS_TO_ADD).toEqual([['x-tenant', 'acme'], ['x-trace', 'on=1']]);
     expect(env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME).toBe('x-my-key');
   });
 
@@ -51,6 +51,8 @@ describe('parseEnv', () => {
     ['SGP_EMBEDS_DTYPE', 'int8'],
     ['SGP_REQUEST_HEADERS_TO_ADD', 'no-equals-sign'],
     ['SG_SERVER_PUBLIC_KEY_HEADER_NAME', 'bad header'],
+    ['SGP_INFERENCE_SERVICE_HOST', 'http://user:secret@vllm:8000'],
+    ['SGP_UPSTREAM_TIMEOUT_SECONDS', '1e9'],
   ])('a bad %s stops start-up with one line naming it', (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     try {

@@ -39,6 +39,13 @@ describe('logging', () => {
     expect(() => readLoggingConfig('/nonexistent/logging.yaml')).toThrow(/cannot read/);
   });
 
+  it('an unwritable destination stops start-up instead of dropping every line', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sgp-log-')), 'a-file');
+    writeFileSync(file, '');
+    // Its parent is a file: the directory cannot be made, the file cannot be opened.
+    expect(() => createLogger({ level: 'info', modules: {}, destination: join(file, 'x.log'), redact: [] })).toThrow(/SGP_LOGGING_CONFIG_FILE: destination/);
+  });
+
   it('applies per-module levels', () => {
     const out = memoryDestination();
     const root = createLogger({ level: 'warn', modules: { upstream: 'debug' }, destination: 'stdout', redact: [] }, out.stream);

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
@@ -76,6 +77,46 @@ describe('sgt-proxy protect', () => {
     const response = await post('/v1/completions', { model: 'z', prompt: 'x' });
     expect(response.status).toBe(404);
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe('The model `z` does not exist.');
+  });
+
+  it('a request with Expect: 100-continue (curl, large bodies) is relayed', async () => {
+    // fetch cannot send Expect; node:http can, as curl does.
+    const body = JSON.stringify({ model: 'm', prompt: 'x', stream: true });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gateway.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue', ...keyHeader },
+      });
+      req.on('continue', () => req.end(body));
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+    });
+    expect(status).toBe(200);
+  });
+
+  it('a non-JSON event mid-stream → one error event and [DONE], its content never echoed', async () => {
+    vllm.setBehaviour((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end('data: My secret generated answer is 42\n\ndata: [DONE]\n\n');
+    });
+    const response = await post('/v1/completions', { model: 'm', prompt: 'x', stream: true });
+    const text = await response.text();
+    expect(text).not.toContain('secret');
+    const events = sseDataEvents(text);
+    expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { code: 'upstream_protocol_error' } });
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it('a stream truncated before [DONE] ends with an error event', async () => {
+    vllm.setBehaviour((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`);
+    });
+    const events = sseDataEvents(await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text());
+    expect(JSON.parse(events.at(-2)!).error.message).toMatch(/incomplete/);
   });
 
   it('vLLM down → 502', async () => {

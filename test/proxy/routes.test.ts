@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEnv } from '../../src/config/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { chatBody, postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
@@ -85,6 +86,40 @@ describe('authentication', () => {
       await response.text();
       expect(upstream.requests[0]!.headers.authorization).toBe(basic);
       expect(upstream.requests[0]!.headers['x-tenant']).toBe('acme');
+    });
+  });
+});
+
+describe('configured headers', () => {
+  it('SGP_REQUEST_HEADERS_TO_ADD=Authorization=… replaces the client header, never joins it', async () => {
+    const env = parseEnv({ SGP_REQUEST_HEADERS_TO_ADD: 'Authorization=Bearer upstream-secret' });
+    await withProxy({ fixedHeaders: Object.fromEntries(env.SGP_REQUEST_HEADERS_TO_ADD) }, async (proxy) => {
+      upstream.requests.length = 0;
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }), { authorization: 'Bearer client-key' });
+      await response.text();
+      expect(upstream.requests[0]!.headers.authorization).toBe('Bearer upstream-secret');
+    });
+  });
+
+  it('an upstream error body that stalls ends in time', async () => {
+    const stalling = await startScriptedUpstream((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.write('{"error": {"mess');
+    });
+    const proxy = await startProxy({ sgt, upstreamUrl: stalling.url, upstreamTimeoutMs: 300 });
+    try {
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(response.status).toBe(400);
+      await response.text();
+    } finally {
+      await proxy.close();
+      await stalling.close();
+    }
+  });
+
+  it('/docs/assets does not serve names from the object prototype', async () => {
+    await withProxy({}, async (proxy) => {
+      expect((await fetch(`${proxy.url}/docs/assets/constructor`)).status).toBe(404);
     });
   });
 });
