@@ -11,7 +11,7 @@ import {
   type OutputProtectionEnv,
 } from '../protection/index.js';
 import { toSseBody } from '../stream/index.js';
-import { readBoundedText } from '../upstream/index.js';
+import { readAnswerJson } from '../upstream/index.js';
 import { parseSseJson } from './sse-json.js';
 
 export interface ProtectGatewayOptions {
@@ -38,9 +38,6 @@ function stripHopHeaders(headers: Headers): void {
 
 // vLLM sends its first token after prefill; comments keep idle-timeout proxies from cutting the wait.
 const KEEPALIVE_INTERVAL_MS = 15_000;
-
-// A non-stream answer is buffered to be encrypted; larger than this is not an answer.
-const MAX_JSON_BODY_BYTES = 32 * 1024 * 1024;
 
 /**
  * `sgt-proxy protect`: output protection in front of a vLLM that has no plugin. Every request is
@@ -101,14 +98,7 @@ async function encryptAnswer(upstream: Response, context: HpkeSenderContext): Pr
     return new Response(body, { status: upstream.status, headers: upstream.headers });
   }
   if (type.startsWith('application/json')) {
-    const { text, complete } = await readBoundedText(upstream.body, MAX_JSON_BODY_BYTES);
-    if (!complete) throw new UpstreamProtocolError(`The upstream answer is larger than ${MAX_JSON_BODY_BYTES} bytes.`);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new UpstreamProtocolError('The upstream answered with a body that is not JSON.');
-    }
+    const body = await readAnswerJson(upstream.body);
     return new Response(JSON.stringify(encryptBody(body as object, context)), { status: upstream.status, headers: upstream.headers });
   }
   // Anything else on a protected route could carry text we cannot find: never relay it in clear.

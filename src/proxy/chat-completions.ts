@@ -10,7 +10,7 @@ import {
   upstreamEventsToChunks,
   type CompletionChunk,
 } from '../stream/index.js';
-import { readBoundedText, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
+import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody, decryptChunks } from '../protection/index.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from './output-protection.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
@@ -121,18 +121,8 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
   return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });
 }
 
-// n ≤ 16 choices of a few thousand tokens each fit many times over; anything bigger is not an answer.
-const MAX_COMPLETION_BODY_BYTES = 32 * 1024 * 1024;
-
 async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {
-  const { text, complete } = await readBoundedText(upstream.body, MAX_COMPLETION_BODY_BYTES);
-  if (!complete) throw new UpstreamProtocolError(`The upstream answer is larger than ${MAX_COMPLETION_BODY_BYTES} bytes.`);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new UpstreamProtocolError('The upstream answered with a body that is not JSON.');
-  }
+  const body = await readAnswerJson(upstream.body);
   if (typeof body !== 'object' || body === null || !Array.isArray((body as { choices?: unknown }).choices)) {
     throw new UpstreamProtocolError('The upstream answered without choices.');
   }

@@ -2,6 +2,7 @@ import {
   ApiError,
   ClientClosedError,
   UpstreamHttpError,
+  UpstreamProtocolError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../errors/index.js';
@@ -179,4 +180,18 @@ export async function readBoundedText(body: ReadableStream<Uint8Array> | null, l
     await reader.cancel().catch(() => undefined);
   }
   return { text: new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit)), complete: complete && size <= limit };
+}
+
+// n ≤ 16 choices of a few thousand tokens each fit many times over; anything bigger is not an answer.
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+/** A non-stream upstream answer as parsed JSON: bounded, and a typed 502 when it is not JSON. */
+export async function readAnswerJson(body: ReadableStream<Uint8Array> | null): Promise<unknown> {
+  const { text, complete } = await readBoundedText(body, MAX_ANSWER_BYTES);
+  if (!complete) throw new UpstreamProtocolError(`The upstream answer is larger than ${MAX_ANSWER_BYTES} bytes.`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UpstreamProtocolError('The upstream answered with a body that is not JSON.');
+  }
 }

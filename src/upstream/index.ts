@@ -1,1 +1,1 @@
-export { UpstreamClient, readBoundedText, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';
+export { UpstreamClient, readAnswerJson, readBoundedText, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';
