@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { schemaError, sharedRequestFields } from './request-fields.js';
 import { requestValidationError, type VllmError } from './vllm-errors.js';
 
 /**
@@ -6,9 +7,6 @@ import { requestValidationError, type VllmError } from './vllm-errors.js';
  * route a gateway without `prompt_embeds` support talks to. Unknown fields are accepted and
  * ignored, like vLLM (`extra="allow"`). Only the fields this server reads or must reject are listed.
  */
-const INT64_MIN = -(2 ** 63);
-const INT64_MAX = 2 ** 63 - 1;
-
 const contentPart = z.looseObject({ type: z.string(), text: z.string().nullish() });
 
 const chatMessage = z.looseObject({
@@ -17,25 +15,12 @@ const chatMessage = z.looseObject({
 });
 
 export const chatRequestSchema = z.looseObject({
+  ...sharedRequestFields,
   messages: z.array(chatMessage),
-  model: z.string().nullish(),
-  frequency_penalty: z.number().nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().nullish(),
-  // Deprecated by OpenAI in favour of max_completion_tokens; vLLM reads both.
-  max_tokens: z.number().int().nullish(),
+  // max_tokens is deprecated by OpenAI in favour of max_completion_tokens; vLLM reads both.
   max_completion_tokens: z.number().int().nullish(),
-  n: z.number().int().optional(),
-  presence_penalty: z.number().nullish(),
-  seed: z.number().int().min(INT64_MIN).max(INT64_MAX).nullish(),
-  stop: z.union([z.string(), z.array(z.string())]).nullish(),
-  stream: z.boolean().nullish(),
-  stream_options: z
-    .looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
-    .nullish(),
-  temperature: z.number().nullish(),
-  top_p: z.number().nullish(),
-  user: z.string().nullish(),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
@@ -43,11 +28,7 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 /** Parses the JSON body; failures are what vLLM's RequestValidationError handler sends (400). */
 export function parseChatRequest(body: unknown): ChatRequest {
   const result = chatRequestSchema.safeParse(body);
-  if (!result.success) {
-    const messages = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-    const first = result.error.issues[0]?.path[0];
-    throw requestValidationError(messages.join('; '), typeof first === 'string' ? first : null);
-  }
+  if (!result.success) throw schemaError(result.error);
   const request = result.data;
   const failure = checkStreamOptions(request) ?? checkMessages(request) ?? checkLogprobs(request);
   if (failure) throw failure;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { schemaError, sharedRequestFields } from './request-fields.js';
 import { requestValidationError, type VllmError } from './vllm-errors.js';
 
 /**
@@ -6,33 +7,16 @@ import { requestValidationError, type VllmError } from './vllm-errors.js';
  * fields are accepted and ignored, like vLLM (`extra="allow"`). Only the fields this server reads
  * or must reject are listed.
  */
-const INT64_MIN = -(2 ** 63);
-const INT64_MAX = 2 ** 63 - 1;
-
 const tokenIds = z.array(z.number().int().nonnegative());
 
 export const completionRequestSchema = z.looseObject({
-  model: z.string().nullish(),
+  ...sharedRequestFields,
   prompt: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]).nullish(),
   prompt_embeds: z.union([z.string(), z.array(z.string())]).nullish(),
   echo: z.boolean().nullish(),
-  frequency_penalty: z.number().nullish(),
   logprobs: z.number().int().nullish(),
-  // vLLM turns an explicit null into its default of 16.
-  max_tokens: z.number().int().nullish(),
-  // `n: int = 1` in vLLM: null is a type error there too.
-  n: z.number().int().optional(),
-  presence_penalty: z.number().nullish(),
-  seed: z.number().int().min(INT64_MIN).max(INT64_MAX).nullish(),
-  stop: z.union([z.string(), z.array(z.string())]).nullish(),
-  stream: z.boolean().nullish(),
-  stream_options: z
-    .looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
-    .nullish(),
+  // (max_tokens: vLLM turns an explicit null into its default of 16.)
   suffix: z.string().nullish(),
-  temperature: z.number().nullish(),
-  top_p: z.number().nullish(),
-  user: z.string().nullish(),
   prompt_logprobs: z.number().int().nullish(),
 });
 
@@ -49,12 +33,6 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   const failure = modelValidatorFailure(request);
   if (failure) throw failure;
   return request;
-}
-
-function schemaError(error: z.ZodError): VllmError {
-  const messages = error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  const first = error.issues[0]?.path[0];
-  return requestValidationError(messages.join('; '), typeof first === 'string' ? first : null);
 }
 
 /** The `@model_validator(mode="before")` checks of vLLM's CompletionRequest, in its order. */
