@@ -18,10 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { encodePromptEmbeds } from '../../src/embeds/index.js';
-import { gaussianNoise, loadSgt, type BatchPadding, type LoadSgtOptions, type Sgt, type TransformResult } from '../../src/sgt/index.js';
+import { NoiseKeys, loadSgt, noiseFor, type BatchPadding, type LoadSgtOptions, type Sgt, type TransformResult } from '../../src/sgt/index.js';
 import type { ArtifactStats } from './build-artifact.js';
 import { distribution, round, rounded, table, type Distribution } from './stats.js';
 import { PromptFactory, mixedLengths, readFixture, type BenchPrompt, type FixturePrompt } from './workload.js';
+
+/** The product's default noise: keyed, prefix-derived (docs/privacy.md). */
+const NOISE_KEY = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret')).forRequest('prefix');
 
 const ARTIFACTS_DIR = join('.sgt-proxy', 'bench-artifacts');
 
@@ -194,9 +197,9 @@ async function benchStages(sgt: Sgt, prompts: PromptFactory, specs: readonly { t
       sgt.tokenize(sgt.renderPrompt(prompt.messages));
       const tokenizeMs = performance.now() - t0;
       t0 = performance.now();
-      gaussianNoise(tokens * hidden, BigInt(i + 1000));
+      noiseFor(prompt.ids, hidden, NOISE_KEY);
       const generatorMs = performance.now() - t0;
-      const result = await sgt.transform(prompt.ids, { noiseSeed: BigInt(i + 1) });
+      const result = await sgt.transform(prompt.ids, { noise: NOISE_KEY });
       t0 = performance.now();
       const encoded = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'bfloat16');
       const encodeMs = performance.now() - t0;
@@ -265,7 +268,7 @@ async function benchBatchSizes(dir: string, specs: readonly { tokens: number; si
         const noise: number[] = [];
         for (let i = 0; i < iterations; i++) {
           const batch = Array.from({ length: size }, (_, k) => prompts.make(tokens, k + 17 * (i + 2)));
-          const outs = await Promise.all(batch.map((p, k) => sgt.transform(p.ids, { noiseSeed: BigInt(k) })));
+          const outs = await Promise.all(batch.map((p, k) => sgt.transform(p.ids, { noise: NOISE_KEY })));
           const timing = outs[0]?.timing;
           if (timing === undefined || timing.batchSize !== size) throw new Error(`expected one batch of ${size}, got ${timing?.batchSize}`);
           run.push(timing.runMs);
@@ -413,7 +416,7 @@ async function runClients(sgt: Sgt, requests: readonly BenchPrompt[], clients: n
       // Template + tokenize for the cost; the ids used are the exact-length ones.
       sgt.tokenize(sgt.renderPrompt(request.messages));
       const t1 = performance.now();
-      const result = await sgt.transform(request.ids, { noiseSeed: BigInt(index) });
+      const result = await sgt.transform(request.ids, { noise: NOISE_KEY });
       const t2 = performance.now();
       encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'bfloat16');
       latency.push(performance.now() - t0);

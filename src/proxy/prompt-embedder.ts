@@ -1,7 +1,6 @@
-import { createHmac } from 'node:crypto';
 import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
 import { ClientClosedError, InvalidRequestError, OverloadedError } from '../errors/index.js';
-import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type Sgt, type TransformResult } from '../sgt/index.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type NoiseKeys, type NoiseMode, type Sgt, type TransformResult } from '../sgt/index.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 export interface EmbeddedPrompt {
@@ -18,7 +17,8 @@ export class PromptEmbedder {
   constructor(
     private readonly sgt: Sgt,
     private readonly dtype: EmbedsDtype,
-    private readonly noiseSecret: Uint8Array,
+    private readonly noiseKeys: NoiseKeys,
+    private readonly noiseMode: NoiseMode,
   ) {}
 
   async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
@@ -38,7 +38,7 @@ export class PromptEmbedder {
   ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
       const ids = this.sgt.tokenize(this.sgt.renderPrompt(messages.map(toChatMessage)));
-      const result = await this.sgt.transform(ids, { noiseSeed: seed == null ? undefined : this.noiseSeed(seed), signal });
+      const result = await this.sgt.transform(ids, { noise: this.noiseKeys.forRequest(this.noiseMode, seed), signal });
       return { ids, result };
     } catch (err) {
       if (signal?.aborted) throw new ClientClosedError();
@@ -49,15 +49,6 @@ export class PromptEmbedder {
       if (err instanceof SgtInputError) throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
       throw err;
     }
-  }
-
-  /**
-   * The request seed also travels upstream (for sampling). If it seeded the noise directly, the
-   * server could regenerate ε and undo the transform; a keyed derivation keeps ε secret.
-   */
-  private noiseSeed(seed: number): bigint {
-    const mac = createHmac('sha256', this.noiseSecret).update(`sgt-noise-seed/v1:${seed}`).digest();
-    return mac.readBigUInt64LE(0);
   }
 }
 

@@ -2,12 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+export interface NoiseSecret {
+  readonly secret: Uint8Array;
+  /** Where it came from: the environment, or a file this machine generated (not shared with replicas). */
+  readonly source: 'configured' | 'local-file';
+}
+
 /**
- * The key noise seeds are derived from (DESIGN §6). Generated once and kept in the cache
- * directory, readable by this user only, so that seeded requests stay reproducible across restarts.
+ * The key the noise is derived from (docs/privacy.md). Generated once and kept in the cache
+ * directory, readable by this user only, so that prefix noise (and seeded requests) stay the same
+ * across restarts of this process; replicas must be given one shared SGP_NOISE_SECRET instead.
  */
-export function loadOrCreateNoiseSecret(configured: string | undefined, file: string): Uint8Array {
-  if (configured !== undefined) return new TextEncoder().encode(configured);
+export function loadOrCreateNoiseSecret(configured: string | undefined, file: string): NoiseSecret {
+  if (configured !== undefined) return { secret: new TextEncoder().encode(configured), source: 'configured' };
+  return { secret: localSecret(file), source: 'local-file' };
+}
+
+function localSecret(file: string): Uint8Array {
   try {
     return new Uint8Array(Buffer.from(readFileSync(file, 'utf8').trim(), 'hex'));
   } catch (err) {
@@ -19,7 +30,7 @@ export function loadOrCreateNoiseSecret(configured: string | undefined, file: st
   try {
     writeFileSync(file, secret.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateNoiseSecret(undefined, file);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return localSecret(file);
     throw err;
   }
   return new Uint8Array(secret);

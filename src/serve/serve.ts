@@ -3,7 +3,7 @@ import type { Env } from '../config/index.js';
 import type { RootLogger } from '../logging/index.js';
 import { PromptEmbedder, ProxyOutputProtection, createProxyApp } from '../proxy/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
-import { loadSgt, type Sgt } from '../sgt/index.js';
+import { NoiseKeys, loadSgt, type Sgt } from '../sgt/index.js';
 import { UpstreamClient } from '../upstream/index.js';
 import { cacheDirFor } from './cache-dir.js';
 import { prepareDemoSgt } from './demo-sgt.js';
@@ -21,6 +21,24 @@ function upstreamFixedHeaders(env: Env): Record<string, string> {
     headers.authorization = `Basic ${Buffer.from(`${env.SGP_API_USERNAME}:${env.SGP_API_PASSWORD}`).toString('base64')}`;
   }
   return headers;
+}
+
+/**
+ * Prefix noise only defends against repetition if every replica derives the same noise: with a
+ * secret generated on this machine, two replicas give one prompt two independent noises, and a
+ * server that averages them is back to the fresh-noise attack (docs/privacy.md).
+ */
+function noiseKeysFor(env: Env, cacheDir: string, log: ReturnType<RootLogger['forModule']>): NoiseKeys {
+  const file = join(cacheDir, 'noise-secret');
+  const { secret, source } = loadOrCreateNoiseSecret(env.SGP_NOISE_SECRET, file);
+  if (source === 'local-file') {
+    log.warn(
+      { noise_secret_file: file, noise_mode: env.SGP_NOISE_MODE },
+      'SGP_NOISE_SECRET is unset: using a secret generated on this machine; replicas behind one upstream must share one SGP_NOISE_SECRET, or repeated prompts get independent noise the server can average',
+    );
+  }
+  log.info({ noise_mode: env.SGP_NOISE_MODE }, 'noise: keyed AES-256-CTR keystream');
+  return new NoiseKeys(secret);
 }
 
 export async function startProxyServer(env: Env, logging: RootLogger): Promise<ProxyServer> {
@@ -60,7 +78,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
     fixedHeaders: upstreamFixedHeaders(env),
   });
-  const noiseSecret = loadOrCreateNoiseSecret(env.SGP_NOISE_SECRET, join(cacheDir, 'noise-secret'));
+  const noiseKeys = noiseKeysFor(env, cacheDir, log);
   const app = createProxyApp({
     settings: {
       apiKey: env.SGP_API_KEY,
@@ -77,7 +95,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
       keyRefreshMs: env.SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS * 1000,
     }),
-    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseSecret),
+    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseKeys, env.SGP_NOISE_MODE),
     upstream,
     logger: logging.forModule('proxy'),
   });

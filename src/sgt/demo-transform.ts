@@ -35,7 +35,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { ATTENTION_MASK, INPUT_IDS, NOISE, PLAIN_EMBEDS, TRANSFORMED_EMBEDS } from './artifact.js';
 import { float32ArrayToFloat16Bits } from './float16.js';
-import { GaussianStream, deriveSeed, gaussianNoise } from './noise.js';
+import { GaussianStream, deriveSeed, gaussianNoise } from './seeded-normal.js';
 import { ElemType, encodeModel, externalTensor, floatScalar, floatTensor, int64Tensor, node, valueInfo, type GraphSpec } from './onnx-builder.js';
 
 /** The file beside transform.onnx that holds its float16 weight matrices. */

@@ -24,7 +24,7 @@ import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, readTokenizerFiles } from './tok
 /**
  * Defaults of `sgt build-demo`. `noiseScale` is the default at the default size (H 64, the full
  * Qwen3 vocabulary); other sizes get `defaultDemoNoiseScale`. Over the 58 prompts of
- * test/fixtures/obfuscation-prompts.json (one noise seed each) the nearest-neighbour attack leaves
+ * src/privacy/audit-prompts.json (one noise seed each) the nearest-neighbour attack leaves
  * these fractions of tokens unrecovered at H 64 (aggregate; worst prompt):
  * scale 1: 0.018; 2: 0.81 (0.67); 3: 0.976 (0.91); 4: 0.997 (0.966); 0: exactly 0.
  */

@@ -8,7 +8,8 @@ export type {
 export { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError, SgtOverloadedError } from './errors.js';
 export { BATCHING_DEFAULTS, defaultMaxBatchTokens, loadSgt } from './sgt.js';
 export { DEMO_BUILDER_VERSION, DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScale, ensureDemoSgt, type BuildDemoOptions } from './demo.js';
-export { GaussianStream, fillGaussian, gaussianNoise, randomNoiseSeed } from './noise.js';
+export { GaussianStream, fillGaussian, gaussianNoise } from './seeded-normal.js';
+export { NOISE_MODES, NoiseKeys, PromptNoise, noiseFor, randomNoiseKey, type NoiseKey, type NoiseMode } from './noise/index.js';
 export { obfuscationScore } from './reconstruct.js';
 export { ARTIFACT_FORMAT } from './artifact.js';
 export { readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from './safetensors.js';

@@ -17,7 +17,7 @@ import {
 } from './artifact.js';
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError } from './errors.js';
-import { GaussianStream, randomNoiseSeed } from './noise.js';
+import { PromptNoise, assertNoiseKey, randomNoiseKey, type NoiseKey } from './noise/index.js';
 import { NearestTokenIndex } from './reconstruct.js';
 import { readSafetensorsFloatRows, type SafetensorsHeader } from './safetensors.js';
 import { createSession, ort, sessionSettings, type SessionSettings } from './session.js';
@@ -83,7 +83,7 @@ function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: numb
 /** One queued transform request. */
 interface TransformJob {
   readonly ids: Int32Array;
-  readonly seed: bigint;
+  readonly noise: NoiseKey | Float32Array;
 }
 
 async function loadTokenizer(dir: string, manifest: SgtManifest): Promise<SgtTokenizer> {
@@ -188,15 +188,21 @@ class LoadedSgt implements Sgt {
   async transform(inputIds: readonly number[], options: TransformOptions = {}): Promise<TransformResult> {
     this.assertOpen();
     const tokens = this.checkIds(inputIds);
-    const seed = options.noiseSeed ?? randomNoiseSeed();
-    if (typeof seed !== 'bigint') throw new SgtInputError('noiseSeed must be a bigint');
-    // A copy: the caller may reuse its array before the batch runs.
-    return this.batcher.submit({ ids: Int32Array.from(inputIds), seed }, tokens, options.signal);
+    const noise = options.noise ?? randomNoiseKey();
+    if (noise instanceof Float32Array) {
+      const expected = tokens * this.metadata.hiddenSize;
+      if (noise.length !== expected) throw new SgtInputError(`noise has ${noise.length} values, expected ${tokens}×${this.metadata.hiddenSize}`);
+    } else {
+      assertNoiseKey(noise);
+    }
+    // Copies: the caller may reuse its arrays before the batch runs.
+    const input = { ids: Int32Array.from(inputIds), noise: noise instanceof Float32Array ? noise.slice() : noise };
+    return this.batcher.submit(input, tokens, options.signal);
   }
 
   /**
    * One ONNX Runtime call for a batch: ids and mask right-padded to the longest request (pad id 0,
-   * mask 0), each request's noise from its own seed in its own rows (padding rows stay 0: they are
+   * mask 0), each request's noise from its own key in its own rows (padding rows stay 0: they are
    * masked, and must be finite since 0 · NaN would not be 0).
    */
   private async runBatch(items: readonly BatchItem<TransformJob>[]): Promise<TransformResult[]> {
@@ -320,23 +326,28 @@ function rowsOf(data: Float32Array, b: number, longest: number, tokens: number, 
 }
 
 /**
- * Fills each request's real rows with its own N(0, 1) stream. Large batches are generated in
- * slices with a turn of the event loop in between, so a 100 ms batch of noise does not stall the
- * other requests' streams (SSE) for 100 ms.
+ * Fills each request's real rows with its own noise. Large batches are generated in slices of
+ * whole positions with a turn of the event loop in between, so a 100 ms batch of noise does not
+ * stall the other requests' streams (SSE) for 100 ms.
  */
 async function fillBatchNoise(noise: Float32Array, items: readonly BatchItem<TransformJob>[], rowStride: number, hidden: number): Promise<void> {
+  const positionsPerSlice = Math.max(1, Math.floor(NOISE_SLICE / hidden));
   let sinceYield = 0;
   for (const [b, { input, tokens }] of items.entries()) {
-    const stream = new GaussianStream(input.seed);
-    const end = b * rowStride + tokens * hidden;
-    for (let offset = b * rowStride; offset < end; offset += NOISE_SLICE) {
+    const base = b * rowStride;
+    if (input.noise instanceof Float32Array) {
+      noise.set(input.noise, base);
+      continue;
+    }
+    const prompt = new PromptNoise(input.ids, input.noise);
+    for (let from = 0; from < tokens; from += positionsPerSlice) {
       if (sinceYield >= NOISE_SLICE) {
         sinceYield = 0;
         await yieldToEventLoop();
       }
-      const sliceEnd = Math.min(end, offset + NOISE_SLICE);
-      stream.fill(noise.subarray(offset, sliceEnd));
-      sinceYield += sliceEnd - offset;
+      const to = Math.min(tokens, from + positionsPerSlice);
+      prompt.fill(noise.subarray(base + from * hidden, base + to * hidden), from, to, hidden);
+      sinceYield += (to - from) * hidden;
     }
   }
 }

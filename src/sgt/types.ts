@@ -1,4 +1,5 @@
 /** Public types of the SGT feature (see DESIGN.md §6). */
+import type { NoiseKey } from './noise/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';
 
@@ -42,8 +43,12 @@ export interface TransformTiming {
 }
 
 export interface TransformOptions {
-  /** 64-bit seed of the N(0, 1) noise; a fresh CSPRNG seed when absent. Batching never changes the result. */
-  noiseSeed?: bigint;
+  /**
+   * The N(0, 1) noise: a key (noise/keyed.ts: the product's keyed stream, `NoiseKeys.forRequest`)
+   * or the values themselves, [T, H] row-major (attacks and tests that probe the transform with
+   * chosen noise). A fresh random key when absent. Batching never changes the result.
+   */
+  noise?: NoiseKey | Float32Array;
   /**
    * Cancels the request (a client that went away). If it aborts before the request's batch has
    * started, the request is dropped from the queue; in every case the promise rejects at once with

@@ -69,15 +69,31 @@ describe('POST /v1/stainedglass', () => {
     expect(body.obfuscation_score).toBeGreaterThan(0.8);
   });
 
-  it('the same seed gives the same transformed embeddings; another seed does not', async () => {
-    const get = async (seed: number) =>
-      ((await (await inspect(demoProxy, { messages: MESSAGES, seed, return_transformed_embeddings: true })).json()) as StainedGlassBody).transformed_embeddings;
-    const [a, b, c] = [await get(7), await get(7), await get(8)];
+  it('prefix mode (the default): the same prompt gives the same transformed embeddings whatever the seed', async () => {
+    const get = async (seed?: number) =>
+      ((await (await inspect(demoProxy, { messages: MESSAGES, ...(seed === undefined ? {} : { seed }), return_transformed_embeddings: true })).json()) as StainedGlassBody)
+        .transformed_embeddings;
+    const [a, b, c] = [await get(7), await get(8), await get()];
     expect(a).toEqual(b);
-    expect(a).not.toEqual(c);
+    expect(a).toEqual(c);
   });
 
-  it('the same request seed under another SGP_NOISE_SECRET gives different noise', async () => {
+  it('fresh mode: the same seed gives the same transformed embeddings; another seed, or none, does not', async () => {
+    const fresh = await startProxy({ sgt: demo, upstreamUrl: 'http://127.0.0.1:1', noiseMode: 'fresh' });
+    try {
+      const get = async (seed?: number) =>
+        ((await (await inspect(fresh, { messages: MESSAGES, ...(seed === undefined ? {} : { seed }), return_transformed_embeddings: true })).json()) as StainedGlassBody)
+          .transformed_embeddings;
+      const [a, b, c, d, e] = [await get(7), await get(7), await get(8), await get(), await get()];
+      expect(a).toEqual(b);
+      expect(a).not.toEqual(c);
+      expect(d).not.toEqual(e);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('the same prompt under another SGP_NOISE_SECRET gives different noise', async () => {
     const other = await startProxy({ sgt: demo, upstreamUrl: 'http://127.0.0.1:1', noiseSecret: 'a-different-noise-secret-42' });
     try {
       const get = async (proxy: ProxyUnderTest) =>

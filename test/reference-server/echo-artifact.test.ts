@@ -4,6 +4,7 @@ import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
 import { TARGET_KINDS, postJson, startHarness, type Harness } from './helpers.js';
+import { testNoiseKey } from '../support/noise.js';
 
 interface Chunk {
   choices: Array<{ text: string; finish_reason: string | null }>;
@@ -12,7 +13,7 @@ interface Chunk {
 /** The user's prompt as the proxy would send it: templated, tokenized, transformed, serialised. */
 async function promptEmbeds(sgt: Sgt, content: string, dtype: EmbedsDtype): Promise<{ text: string; tokens: number; base64: string }> {
   const text = sgt.renderPrompt([{ role: 'user', content }]);
-  const result = await sgt.transform(sgt.tokenize(text), { noiseSeed: 42n });
+  const result = await sgt.transform(sgt.tokenize(text), { noise: testNoiseKey(42n) });
   return { text, tokens: result.tokens, base64: encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], dtype) };
 }
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SgtOverloadedError, loadSgt, type Sgt, type TransformResult } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
+import { testNoiseKey } from '../support/noise.js';
 
 let single: Sgt;
 let batched: Sgt;
@@ -40,8 +41,8 @@ describe('micro-batched transform', () => {
   it('gives each request exactly its own embeddings: batched = alone, element-wise, lengths 1 to 300 in one batch', async () => {
     const inputs = prompts(single);
     const alone: TransformResult[] = [];
-    for (const [i, ids] of inputs.entries()) alone.push(await single.transform(ids, { noiseSeed: BigInt(100 + i) }));
-    const together = await Promise.all(inputs.map((ids, i) => batched.transform(ids, { noiseSeed: BigInt(100 + i) })));
+    for (const [i, ids] of inputs.entries()) alone.push(await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }));
+    const together = await Promise.all(inputs.map((ids, i) => batched.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })));
     for (const result of together) expect(result.timing).toMatchObject({ batchSize: inputs.length, paddedTokens: inputs.length * 300 });
     together.forEach((result, i) => expectSame(result, alone[i] as TransformResult));
     expect(alone.every((r) => r.timing?.batchSize === 1)).toBe(true);
@@ -51,8 +52,8 @@ describe('micro-batched transform', () => {
     const sgt = await loadSgt(DEMO_SGT_DIR);
     try {
       const inputs = prompts(sgt);
-      const together = await Promise.all(inputs.map((ids, i) => sgt.transform(ids, { noiseSeed: BigInt(100 + i) })));
-      for (const [i, ids] of inputs.entries()) expectSame(together[i] as TransformResult, await single.transform(ids, { noiseSeed: BigInt(100 + i) }));
+      const together = await Promise.all(inputs.map((ids, i) => sgt.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })));
+      for (const [i, ids] of inputs.entries()) expectSame(together[i] as TransformResult, await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }));
       expect(Math.max(...together.map((r) => r.timing?.batchSize ?? 0))).toBeGreaterThan(1);
     } finally {
       await sgt.close();
@@ -61,12 +62,12 @@ describe('micro-batched transform', () => {
 
   it('is reproducible with a seed within a batch and across batches with other companions', async () => {
     const [a = [], b = [], c = []] = prompts(batched);
-    const first = await Promise.all([batched.transform(a, { noiseSeed: 7n }), batched.transform(b, { noiseSeed: 8n }), batched.transform(a, { noiseSeed: 7n })]);
+    const first = await Promise.all([batched.transform(a, { noise: testNoiseKey(7n) }), batched.transform(b, { noise: testNoiseKey(8n) }), batched.transform(a, { noise: testNoiseKey(7n) })]);
     expect(first[0]?.timing?.batchSize).toBe(3);
     expectSame(first[2] as TransformResult, first[0] as TransformResult); // twice in the same batch
-    const second = await Promise.all([batched.transform(c, { noiseSeed: 9n }), batched.transform(a, { noiseSeed: 7n })]);
+    const second = await Promise.all([batched.transform(c, { noise: testNoiseKey(9n) }), batched.transform(a, { noise: testNoiseKey(7n) })]);
     expectSame(second[1] as TransformResult, first[0] as TransformResult); // other batch, other padding
-    const otherSeed = await batched.transform(a, { noiseSeed: 70n });
+    const otherSeed = await batched.transform(a, { noise: testNoiseKey(70n) });
     expect(bytes(otherSeed.embeds).equals(bytes((first[0] as TransformResult).embeds))).toBe(false);
     // Without a seed, every request gets fresh noise, batched or not.
     const [u1, u2] = await Promise.all([batched.transform(a), batched.transform(a)]);
@@ -76,16 +77,16 @@ describe('micro-batched transform', () => {
   it('drops a request aborted before its batch runs; it rejects with the reason and the others complete', async () => {
     const [a = [], b = [], c = []] = prompts(batched);
     const controller = new AbortController();
-    const keep1 = batched.transform(a, { noiseSeed: 1n });
-    const gone = batched.transform(b, { noiseSeed: 2n, signal: controller.signal });
-    const keep2 = batched.transform(c, { noiseSeed: 3n });
+    const keep1 = batched.transform(a, { noise: testNoiseKey(1n) });
+    const gone = batched.transform(b, { noise: testNoiseKey(2n), signal: controller.signal });
+    const keep2 = batched.transform(c, { noise: testNoiseKey(3n) });
     const reason = new DOMException('the client went away', 'AbortError');
     controller.abort(reason); // before the next turn of the event loop: before the batch is formed
     await expect(gone).rejects.toBe(reason);
     const [r1, r2] = await Promise.all([keep1, keep2]);
     expect(r1.timing?.batchSize).toBe(2);
-    expectSame(r1, await single.transform(a, { noiseSeed: 1n }));
-    expectSame(r2, await single.transform(c, { noiseSeed: 3n }));
+    expectSame(r1, await single.transform(a, { noise: testNoiseKey(1n) }));
+    expectSame(r2, await single.transform(c, { noise: testNoiseKey(3n) }));
     await expect(batched.transform(a, { signal: AbortSignal.abort('already gone') })).rejects.toBe('already gone');
   });
 
@@ -114,7 +115,7 @@ describe('micro-batched transform', () => {
 
   it('reports where the time went', async () => {
     const [a = []] = prompts(batched);
-    const { timing } = await batched.transform(a, { noiseSeed: 1n });
+    const { timing } = await batched.transform(a, { noise: testNoiseKey(1n) });
     expect(timing).toEqual({
       batchSize: 1, paddedTokens: a.length, queuedMs: expect.any(Number), noiseMs: expect.any(Number), runMs: expect.any(Number),
     });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScale, ensureDemoSgt, loadSgt, readSafetensorsFloat, readSafetensorsHeader } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
+import { testNoiseKey } from '../support/noise.js';
 
 let scratch: string;
 beforeAll(async () => {
@@ -170,7 +171,7 @@ describe.runIf(process.env['SGT_REAL_SIZE'] === '1')('real-size demo artifact', 
     const sgt = await loadSgt(out);
     try {
       const ids = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: 'How far is the Moon? 月までの距離は？' }]));
-      const result = await sgt.transform(ids, { noiseSeed: 1n });
+      const result = await sgt.transform(ids, { noise: testNoiseKey(1n) });
       expect(result.embeds).toHaveLength(ids.length * 4096);
       const guessed = await sgt.nearestTokens(result.embeds, result.tokens);
       expect(guessed.filter((id, i) => id === ids[i]).length / ids.length).toBeLessThan(0.2);

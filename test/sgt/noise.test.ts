@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GaussianStream, fillGaussian, gaussianNoise, randomNoiseSeed } from '../../src/sgt/index.js';
+import { GaussianStream, fillGaussian, gaussianNoise } from '../../src/sgt/index.js';
 
 function moments(values: Float32Array): { mean: number; std: number; kurtosis: number } {
   let sum = 0;
@@ -23,6 +23,7 @@ function fractionBeyond(values: Float32Array, limit: number): number {
   return n / values.length;
 }
 
+/** The seeded generator of public values (demo weights, fixed test tensors): never the transform's noise. */
 describe('gaussianNoise', () => {
   const samples = gaussianNoise(1_000_000, 0x5eedn);
 
@@ -119,11 +120,5 @@ describe('gaussianNoise', () => {
     const started = performance.now();
     gaussianNoise(1_000_000, 2n);
     expect(performance.now() - started).toBeLessThan(1000);
-  });
-
-  it('randomNoiseSeed gives distinct 64-bit seeds', () => {
-    const seeds = new Set(Array.from({ length: 16 }, () => randomNoiseSeed()));
-    expect(seeds.size).toBe(16);
-    for (const seed of seeds) expect(seed >= 0n && seed < 1n << 64n).toBe(true);
   });
 });

@@ -1,12 +1,13 @@
 /**
  * Calibration of the demo SGT against the nearest-neighbour attack (DESIGN.md §6) on the fixed
- * prompt set test/fixtures/obfuscation-prompts.json: with the default noise the attack recovers
+ * prompt set src/privacy/audit-prompts.json: with the default noise the attack recovers
  * almost nothing, with noise scale 0 it recovers everything.
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSgt, obfuscationScore, type ChatMessage, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR, REPO_ROOT } from '../support/artifacts.js';
+import { testNoiseKey } from '../support/noise.js';
 
 interface FixturePrompt {
   id: string;
@@ -19,7 +20,7 @@ let demo: Sgt;
 let identity: Sgt;
 
 beforeAll(async () => {
-  prompts = JSON.parse(await readFile(`${REPO_ROOT}test/fixtures/obfuscation-prompts.json`, 'utf8')) as FixturePrompt[];
+  prompts = JSON.parse(await readFile(`${REPO_ROOT}src/privacy/audit-prompts.json`, 'utf8')) as FixturePrompt[];
   [demo, identity] = await Promise.all([loadSgt(DEMO_SGT_DIR), loadSgt(IDENTITY_SGT_DIR)]);
 });
 afterAll(async () => {
@@ -30,7 +31,7 @@ afterAll(async () => {
 async function scores(sgt: Sgt): Promise<{ perPrompt: number[]; aggregate: number; tokens: number }> {
   const ids = prompts.map((p) => sgt.tokenize(sgt.renderPrompt(p.messages)));
   // All at once: the transforms share batches, as they would under load.
-  const transformed = await Promise.all(ids.map((x, i) => sgt.transform(x, { noiseSeed: BigInt(1000 + i) })));
+  const transformed = await Promise.all(ids.map((x, i) => sgt.transform(x, { noise: testNoiseKey(BigInt(1000 + i)) })));
   const perPrompt: number[] = [];
   let hidden = 0;
   let tokens = 0;

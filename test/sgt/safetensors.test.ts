@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SgtArtifactError, readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from '../../src/sgt/index.js';
 import { readSafetensorsFloatRows, streamSafetensors } from '../../src/sgt/safetensors.js';
-import { GaussianStream } from '../../src/sgt/noise.js';
+import { GaussianStream } from '../../src/sgt/seeded-normal.js';
 import { float16BitsToFloat32, float32ArrayToFloat16Bits, float32ToFloat16Bits } from '../../src/sgt/float16.js';
 
 let dir: string;

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gaussianNoise, loadSgt, readSafetensorsFloat, readSafetensorsHeader, type Sgt } from '../../src/sgt/index.js';
 import { REPO_ROOT } from '../support/artifacts.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
+import { testNoiseKey } from '../support/noise.js';
 
 const run = promisify(execFile);
 /** The system Python (Debian's python3-torch); SGT_TEST_PYTHON points elsewhere (a venv with torch). */
@@ -141,7 +142,7 @@ describe.skipIf(skip)(`torch.onnx.export recipe (scripts/export-sgt-example.py)$
   it('transform: [T, H] output, plain embeds are exactly the exported table rows', async () => {
     const ids = sgt.tokenize(sgt.renderPrompt(SAMPLE_CONVERSATIONS[1] ?? []));
     expect(Math.max(...ids)).toBeGreaterThanOrEqual(151_643); // special tokens near the end of the table
-    const result = await sgt.transform(ids, { noiseSeed: 42n });
+    const result = await sgt.transform(ids, { noise: testNoiseKey(42n) });
     expect(result.tokens).toBe(ids.length);
     expect(result.hidden).toBe(H);
     expect(result.embeds.length).toBe(ids.length * H);
@@ -161,7 +162,7 @@ describe.skipIf(skip)(`torch.onnx.export recipe (scripts/export-sgt-example.py)$
       { ids: ref.input_ids[0] ?? [], tokens: 8, seed: 11n },
       { ids: (ref.input_ids[1] ?? []).slice(0, 5), tokens: 5, seed: 12n },
     ];
-    const results = await Promise.all(requests.map((r) => sgt.transform(r.ids, { noiseSeed: r.seed })));
+    const results = await Promise.all(requests.map((r) => sgt.transform(r.ids, { noise: gaussianNoise(r.tokens * H, r.seed) })));
     results.forEach((result, b) => {
       const { tokens, seed } = requests[b] as (typeof requests)[number];
       expect(result.timing?.batchSize).toBe(2);

@@ -10,6 +10,7 @@ import {
 } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
+import { testNoiseKey } from '../support/noise.js';
 
 let identity: Sgt;
 let demo: Sgt;
@@ -44,8 +45,8 @@ describe('metadata', () => {
 describe('identity artifact (noise scale 0)', () => {
   it('transform returns exactly the embedding rows, whatever the noise', async () => {
     const ids = promptIds(identity);
-    for (const noiseSeed of [1n, 2n, undefined]) {
-      const result = await identity.transform(ids, noiseSeed === undefined ? {} : { noiseSeed });
+    for (const seed of [1n, 2n, undefined]) {
+      const result = await identity.transform(ids, seed === undefined ? {} : { noise: testNoiseKey(seed) });
       expect(result.tokens).toBe(ids.length);
       expect(result.hidden).toBe(H);
       expect(result.embeds).toEqual(rows(ids)); // bit-for-bit
@@ -84,16 +85,16 @@ describe('demo artifact', () => {
 
   it('plain_embeds are the embedding rows; transformed ones differ', async () => {
     const ids = promptIds(demo);
-    const result = await demo.transform(ids, { noiseSeed: 5n });
+    const result = await demo.transform(ids, { noise: testNoiseKey(5n) });
     expect(result.plainEmbeds).toEqual(rows(ids));
     expect(result.embeds).not.toEqual(rows(ids));
   });
 
   it('is reproducible with a noise seed and random without one', async () => {
     const ids = promptIds(demo);
-    const a = await demo.transform(ids, { noiseSeed: 123n });
-    const b = await demo.transform(ids, { noiseSeed: 123n });
-    const c = await demo.transform(ids, { noiseSeed: 124n });
+    const a = await demo.transform(ids, { noise: testNoiseKey(123n) });
+    const b = await demo.transform(ids, { noise: testNoiseKey(123n) });
+    const c = await demo.transform(ids, { noise: testNoiseKey(124n) });
     expect(a.embeds).toEqual(b.embeds);
     expect(a.embeds).not.toEqual(c.embeds);
     expect((await demo.transform(ids)).embeds).not.toEqual((await demo.transform(ids)).embeds);
@@ -104,7 +105,7 @@ describe('demo artifact', () => {
     const one = [9707, 1052, 0];
     const two = [15216, 1431, 0];
     const t = one.length - 1;
-    const lastRow = async (ids: number[]): Promise<Float32Array> => (await demo.transform(ids, { noiseSeed: 9n })).embeds.slice(t * H, (t + 1) * H);
+    const lastRow = async (ids: number[]): Promise<Float32Array> => (await demo.transform(ids, { noise: testNoiseKey(9n) })).embeds.slice(t * H, (t + 1) * H);
     expect(await lastRow(one)).not.toEqual(await lastRow(two));
   });
 
@@ -113,7 +114,7 @@ describe('demo artifact', () => {
     let total = 0;
     for (const [index, conversation] of SAMPLE_CONVERSATIONS.entries()) {
       const ids = demo.tokenize(demo.renderPrompt(conversation));
-      const { embeds, tokens } = await demo.transform(ids, { noiseSeed: BigInt(1000 + index) });
+      const { embeds, tokens } = await demo.transform(ids, { noise: testNoiseKey(BigInt(1000 + index)) });
       const guessed = await demo.nearestTokens(embeds, tokens);
       recovered += Math.round((1 - obfuscationScore(ids, guessed)) * tokens);
       total += tokens;
@@ -148,7 +149,7 @@ describe('demo artifact', () => {
       const y = out['transformed_embeds']?.data as Float32Array;
       expect([...y.subarray(ids.length * H, T * H)].every((v) => v === 0)).toBe(true); // row 0 right padding
       expect([...y.subarray(T * H, T * H + 3 * H)].every((v) => v === 0)).toBe(true); // row 1 left padding
-      const single = await demo.transform(ids, { noiseSeed: 77n });
+      const single = await demo.transform(ids, { noise: noiseOne });
       // Bit for bit: the graph uses only correctly rounded elementwise ops (see demo-transform.ts).
       const row0 = y.subarray(0, ids.length * H);
       const row1 = y.subarray(T * H + 3 * H, 2 * T * H);
@@ -168,7 +169,7 @@ describe('input validation', () => {
   });
 
   it('accepts exactly max_sequence_length tokens', async () => {
-    const result = await demo.transform(new Array<number>(4096).fill(13048), { noiseSeed: 1n });
+    const result = await demo.transform(new Array<number>(4096).fill(13048), { noise: testNoiseKey(1n) });
     expect(result.embeds).toHaveLength(4096 * H);
   });
 

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { PromptEmbedder, ProxyOutputProtection, createProxyApp, type OutputProtectionSettings, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
-import type { Sgt } from '../../src/sgt/index.js';
+import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 
 export interface ProxyUnderTest {
@@ -19,6 +19,8 @@ export interface ProxyTestOptions {
   fixedHeaders?: Record<string, string>;
   protection?: Partial<OutputProtectionSettings>;
   noiseSecret?: string;
+  /** The product's default, `prefix`, unless a test says otherwise. */
+  noiseMode?: NoiseMode;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -40,7 +42,12 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       keyRefreshMs: 3_600_000,
       ...options.protection,
     }),
-    embedder: new PromptEmbedder(options.sgt, 'bfloat16', new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789')),
+    embedder: new PromptEmbedder(
+      options.sgt,
+      'bfloat16',
+      new NoiseKeys(new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789')),
+      options.noiseMode ?? 'prefix',
+    ),
     upstream: new UpstreamClient({
       baseUrl: options.upstreamUrl,
       timeoutMs: options.upstreamTimeoutMs ?? 10_000,

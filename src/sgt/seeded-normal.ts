@@ -1,62 +1,15 @@
 /**
- * Deterministic standard-normal noise for the transform's `noise` input.
+ * Seeded standard normals for *public* values: the demo artifact's embedding table and weights,
+ * and tests that need a fixed N(0, 1) tensor. Never for the transform's noise: xoshiro128** is
+ * linear over GF(2), so whoever sees enough outputs can recover its state (docs/privacy.md); the
+ * noise comes from the keyed AES-CTR stream of noise/keyed.ts.
  *
- * Noise generation is on the request hot path (T·H floats per prompt, 16M for a 4k-token prompt of a
- * 4096-wide model), so it avoids BigInt and transcendental functions in the common case:
  * - uniform bits: xoshiro128** (32-bit state words, `Math.imul`), seeded from the 64-bit seed with
  *   SplitMix64 (BigInt, but only twice per call);
- * - normals: a 128-layer ziggurat (Marsaglia & Tsang's geometry). ~99% of draws cost one 32-bit
- *   random number, a compare and a multiply; the rest take the wedge or tail path.
- *
- * Each 32-bit draw is split into independent fields (7 bits layer, 1 bit sign, 24 bits magnitude)
- * rather than reusing the low bits for both the layer and the value, a known weakness of the
- * original ziggurat code.
+ * - normals: the ziggurat of noise/ziggurat.ts, its fast path inlined here on int32 locals.
  */
 
-const LAYERS = 128;
-const TAIL_START = 3.442619855899; // r: where the base layer's tail begins
-const LAYER_AREA = 9.91256303526217e-3; // v: area of each layer under exp(-x²/2)
-const MAGNITUDE_BITS = 24;
-const MAGNITUDE_SCALE = 2 ** MAGNITUDE_BITS;
-const UINT32_SCALE = 2 ** -32;
-
-interface ZigguratTables {
-  /** Magnitudes below this accept immediately (rectangle fully under the curve). */
-  readonly accept: Int32Array;
-  /** Layer width / 2^24: turns a 24-bit magnitude into an x in the layer. */
-  readonly width: Float64Array;
-  /** exp(-x²/2) at each layer edge; index LAYERS is the peak (1). */
-  readonly density: Float64Array;
-}
-
-function density(x: number): number {
-  return Math.exp(-0.5 * x * x);
-}
-
-/** Layer edges x[0] (virtual base width) > x[1] = r > … > x[127] > x[128] = 0; each layer has area v. */
-function buildTables(): ZigguratTables {
-  const edge = new Float64Array(LAYERS + 1);
-  edge[0] = LAYER_AREA / density(TAIL_START);
-  edge[1] = TAIL_START;
-  for (let i = 1; i < LAYERS - 1; i++) {
-    const xi = edge[i] as number;
-    edge[i + 1] = Math.sqrt(-2 * Math.log(LAYER_AREA / xi + density(xi)));
-  }
-  edge[LAYERS] = 0;
-  const accept = new Int32Array(LAYERS);
-  const width = new Float64Array(LAYERS);
-  const dens = new Float64Array(LAYERS + 1);
-  for (let i = 0; i < LAYERS; i++) {
-    const outer = edge[i] as number;
-    const inner = edge[i + 1] as number;
-    accept[i] = Math.floor((inner / outer) * MAGNITUDE_SCALE);
-    width[i] = outer / MAGNITUDE_SCALE;
-  }
-  for (let i = 0; i <= LAYERS; i++) dens[i] = i === LAYERS ? 1 : density(edge[i] as number);
-  return { accept, width, density: dens };
-}
-
-const TABLES = buildTables();
+import { LAYERS, TABLES, openUnit, slowNormal } from './noise/ziggurat.js';
 
 /**
  * xoshiro128** (Blackman & Vigna): small, fast, 2^128-1 period. The state is an Int32Array so the
@@ -91,7 +44,7 @@ class Xoshiro128 {
 
   /** Uniform in the open interval (0, 1): safe to take the logarithm of. */
   nextOpenUnit(): number {
-    return (this.nextUint32() + 0.5) * UINT32_SCALE;
+    return openUnit(this.nextUint32());
   }
 }
 
@@ -122,23 +75,6 @@ function splitMix64Pair(seed: bigint): [bigint, bigint] {
 export function deriveSeed(seed: bigint, stream: number): bigint {
   const [, mixed] = splitMix64Next(BigInt.asUintN(64, seed) ^ BigInt.asUintN(64, BigInt(stream) * 0xd1b54a32d192ed03n));
   return mixed;
-}
-
-/** Draws one normal from the slow paths; NaN means "rejected, draw again". */
-function slowNormal(rng: Xoshiro128, layer: number, x: number): number {
-  if (layer === 0) {
-    // Tail beyond r (Marsaglia 1964): exponential proposals accepted against the normal tail.
-    for (;;) {
-      const a = -Math.log(rng.nextOpenUnit()) / TAIL_START;
-      const b = -Math.log(rng.nextOpenUnit());
-      if (b + b >= a * a) return TAIL_START + a;
-    }
-  }
-  const dens = TABLES.density;
-  const low = dens[layer] as number;
-  const high = dens[layer + 1] as number;
-  const y = low + rng.nextOpenUnit() * (high - low);
-  return y < density(x) ? x : Number.NaN;
 }
 
 /**
@@ -217,8 +153,3 @@ export function gaussianNoise(count: number, seed: bigint): Float32Array {
   return out;
 }
 
-/** A fresh 64-bit seed from the OS CSPRNG, for requests that did not ask for reproducibility. */
-export function randomNoiseSeed(): bigint {
-  const words = crypto.getRandomValues(new BigUint64Array(1));
-  return words[0] as bigint;
-}
