@@ -1,5 +1,5 @@
 /**
- * Obfuscation score distribution of demo artifacts on test/fixtures/obfuscation-prompts.json: the
+ * Obfuscation score distribution of demo artifacts on src/privacy/audit-prompts.json: the
  * fraction of each prompt's tokens the nearest-neighbour attack does NOT recover (one fixed noise
  * seed per prompt, as in test/sgt/obfuscation.test.ts). Artifacts are cached in
  * .sgt-proxy/bench-artifacts.
@@ -9,9 +9,11 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultDemoNoiseScale, ensureDemoSgt, loadSgt, obfuscationScore } from '../../src/sgt/index.js';
+import { NoiseKeys, defaultDemoNoiseScale, ensureDemoSgt, loadSgt, obfuscationScore } from '../../src/sgt/index.js';
 import { table } from './stats.js';
 import { readFixture } from './workload.js';
+
+const NOISE_KEYS = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret'));
 
 interface Spec {
   readonly hidden: number;
@@ -31,7 +33,7 @@ async function measure(spec: Spec): Promise<(string | number)[]> {
     let tokens = 0;
     for (const [i, prompt] of prompts.entries()) {
       const ids = sgt.tokenize(sgt.renderPrompt(prompt.messages));
-      const result = await sgt.transform(ids, { noiseSeed: BigInt(1000 + i) });
+      const result = await sgt.transform(ids, { noise: NOISE_KEYS.forRequest('fresh', 1000 + i) });
       const score = obfuscationScore(ids, await sgt.nearestTokens(result.embeds, result.tokens));
       scores.push(score);
       hidden += score * ids.length;

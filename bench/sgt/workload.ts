@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ChatMessage, Sgt } from '../../src/sgt/index.js';
 
-export const FIXTURE = 'test/fixtures/obfuscation-prompts.json';
+export const FIXTURE = 'src/privacy/audit-prompts.json';
 
 export interface FixturePrompt {
   readonly id: string;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseEnv, type Env } from '../config/index.js';
@@ -6,7 +7,8 @@ import { startReferenceServer } from '../reference-server/index.js';
 import { listen } from '../http/index.js';
 import { createProtectGateway } from '../protect/index.js';
 import { cacheDirFor, prepareDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
-import { buildDemoSgt, loadSgt, SgtArtifactError, SgtDeviceUnavailableError } from '../sgt/index.js';
+import { AuditInputError, DEFAULT_REGRESSION_TOKENS, DEFAULT_REPEATS, defaultAuditPrompts, formatAuditTable, readAuditPrompts, runAudit } from '../privacy/index.js';
+import { NOISE_MODES, buildDemoSgt, loadSgt, SgtArtifactError, SgtDeviceUnavailableError, type NoiseMode } from '../sgt/index.js';
 import { USAGE } from './usage.js';
 
 type Environment = Record<string, string | undefined>;
@@ -33,6 +35,7 @@ export async function runCli(argv: string[], environment: Environment): Promise<
     if (command === 'reference-server') return await referenceServerCommand(rest, environment);
     if (command === 'protect') return await protectCommand(rest, environment);
     if (command === 'sgt' && rest[0] === 'build-demo') return await buildDemoCommand(rest.slice(1));
+    if (command === 'sgt' && rest[0] === 'audit') return await auditCommand(rest.slice(1), environment);
     throw new UsageError(`unknown command: ${argv.join(' ')} (see sgt-proxy --help)`);
   } catch (err) {
     if (isUserFixable(err)) {
@@ -44,7 +47,7 @@ export async function runCli(argv: string[], environment: Environment): Promise<
 }
 
 function isUserFixable(err: unknown): err is Error {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError) return true;
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError || err instanceof AuditInputError) return true;
   if (err instanceof SgtDeviceUnavailableError || isArgError(err)) return true;
   // Bind errors (port taken, privileged port) carry a message naming the address.
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -203,5 +206,54 @@ async function buildDemoCommand(args: string[]): Promise<number> {
     onProgress: (line) => process.stderr.write(`${line}\n`),
   }));
   process.stderr.write(`demo SGT written to ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  return 0;
+}
+
+function listOption<T>(name: string, value: string | undefined, parse: (item: string) => T | undefined): T[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((item) => item.trim());
+  const parsed = items.map(parse);
+  const bad = items.find((_, i) => parsed[i] === undefined);
+  if (bad !== undefined || items.length === 0) throw new UsageError(`--${name}: "${bad ?? value}" is not valid here`);
+  return parsed as T[]; // every item parsed: checked just above
+}
+
+/**
+ * `sgt audit`: the attack suite against an artifact. The simulated proxy's noise secret is random:
+ * the server never holds it, so its value cannot change what an attack recovers.
+ */
+async function auditCommand(args: string[], environment: Environment): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      sgt: { type: 'string' },
+      prompts: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      modes: { type: 'string' },
+      repeats: { type: 'string' },
+      'regression-tokens': { type: 'string' },
+    },
+  });
+  const modes = listOption('modes', values.modes, (m) => (NOISE_MODES.includes(m as NoiseMode) ? (m as NoiseMode) : undefined));
+  const repeats = listOption('repeats', values.repeats, (n) => (/^\d+$/.test(n) && Number(n) >= 1 ? Number(n) : undefined)) ?? [...DEFAULT_REPEATS];
+  const regressionTokens = intOption('regression-tokens', values['regression-tokens'], 1) ?? DEFAULT_REGRESSION_TOKENS;
+  const prompts = values.prompts === undefined ? defaultAuditPrompts() : await readAuditPrompts(values.prompts);
+  const env = parseEnv(environment);
+  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, setUpLogging(env)));
+  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
+  try {
+    const report = await runAudit(sgt, {
+      prompts,
+      secret: randomBytes(32),
+      ...(modes === undefined ? {} : { modes }),
+      repeats,
+      regressionTokens,
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAuditTable(report)}\n`);
+  } finally {
+    await sgt.close();
+  }
   return 0;
 }

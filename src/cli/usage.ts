@@ -16,6 +16,13 @@ Usage:
   sgt-proxy sgt build-demo --out DIR [--hidden N] [--vocab N] [--noise-scale S] [--seed K]
       Writes the demo SGT artifact. --noise-scale 0 gives an identity transform.
 
+  sgt-proxy sgt audit [--sgt DIR] [--prompts FILE] [--json] [--modes prefix,fresh]
+                      [--repeats 1,4,16,64,256] [--regression-tokens N]
+      Attacks the artifact as a curious inference server would (docs/privacy.md): nearest
+      neighbour, repetition averaging, known-plaintext regression, noise-stream recovery,
+      linkability; prints content-token and secret recovery per attack and noise mode.
+      --sgt defaults like SGP_SGT_PATH (the demo SGT); --prompts: [{"id", "messages", "secrets"?}].
+
 Options:
   -h, --help     this text
   -v, --version  the version

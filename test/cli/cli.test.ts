@@ -1,8 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
+import { DEMO_SGT_DIR } from '../support/artifacts.js';
 
 function captureOutput(): { stdout: () => string; stderr: () => string } {
   const out: string[] = [];
@@ -45,5 +46,46 @@ describe('sgt-proxy CLI', () => {
     expect(output.stderr()).toMatch(/unknown command/);
     expect(output.stderr()).toMatch(/--out/);
     expect(output.stderr()).toMatch(/--hidden expects an integer/);
+  });
+
+  it('sgt audit: a missing artifact, an unreadable or malformed prompts file, bad options → one line, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgp-audit-cli-'));
+    writeFileSync(join(dir, 'bad.json'), '[{"id": "a"}]');
+    const cases: [string[], RegExp][] = [
+      [['--sgt', join(dir, 'nope')], /nope: SGT artifact directory does not exist/],
+      [['--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'missing.json')], /cannot read the prompts file .*missing\.json: ENOENT/],
+      [['--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'bad.json')], /the prompts file .*bad\.json: 0\.messages: /],
+      [['--sgt', DEMO_SGT_DIR, '--modes', 'noisy'], /--modes: "noisy" is not valid/],
+      [['--sgt', DEMO_SGT_DIR, '--repeats', '1,x'], /--repeats: "x" is not valid/],
+      [['--sgt', DEMO_SGT_DIR, '--bogus'], /bogus/],
+    ];
+    for (const [args, message] of cases) {
+      const output = captureOutput();
+      expect(await runCli(['sgt', 'audit', ...args], {}), args.join(' ')).toBe(2);
+      expect(output.stderr()).toMatch(new RegExp(`^sgt-proxy: .*${message.source}.*\n$`));
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('sgt audit --json: progress on stderr, the report on stdout, every attack per mode', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgp-audit-cli-'));
+    const prompts = [
+      { id: 'a', messages: [{ role: 'user', content: 'Call Maria at 555-0142 about invoice 7781.' }], secrets: ['Maria'] },
+      { id: 'b', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Write to bob@example.com today.' }] },
+    ];
+    writeFileSync(join(dir, 'prompts.json'), JSON.stringify(prompts));
+    const output = captureOutput();
+    const args = ['sgt', 'audit', '--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'prompts.json'), '--json', '--repeats', '1,2', '--regression-tokens', '500'];
+    expect(await runCli(args, {})).toBe(0);
+    expect(output.stderr()).toMatch(/audit: prefix noise: nearest neighbour \(2 prompts\)/);
+    const report = JSON.parse(output.stdout()) as { prompts: number; secrets: number; attacks: { attack: string; noise: string; repeats?: number }[]; linkability: unknown[] };
+    expect(report.prompts).toBe(2);
+    expect(report.secrets).toBe(4); // Maria, 555-0142, 7781, bob@example.com
+    const rows = report.attacks.map((a) => `${a.attack}/${a.noise}${a.repeats === undefined ? '' : `/${a.repeats}`}`);
+    for (const mode of ['prefix', 'fresh']) {
+      expect(rows).toEqual(expect.arrayContaining([`nearest/${mode}`, `averaging/${mode}/1`, `averaging/${mode}/2`, `regression/${mode}`, `noise-stream/${mode}`]));
+    }
+    expect(rows).toContain('noise-stream/linear-reference');
+    expect(report.linkability).toHaveLength(2);
   });
 });

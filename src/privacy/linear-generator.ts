@@ -1,0 +1,195 @@
+/**
+ * The noise-stream attack's reference target and its solver.
+ *
+ * A generator whose state update and output are linear over GF(2) (xorshift128 here; xoshiro128**,
+ * the product's noise generator before keyed noise, has the same linear state and an invertible
+ * output scrambler) is broken by anyone who learns enough of its output bits: every known bit is
+ * one linear equation in the 128 state bits, and Gaussian elimination gives the state, hence every
+ * other output. This file is that attack, against a linear generator that maps one 32-bit word to
+ * one normal by the inverse CDF (monotone, so the word's high bits can be read back from a noise
+ * value known only approximately). The audit runs the same solver against the product's keyed
+ * AES-CTR noise, where no state fits.
+ */
+
+const TWO_32 = 2 ** 32;
+
+/** Marsaglia's xorshift128: 4 × 32-bit state, one word per step. */
+export class Xorshift128 {
+  private x: number;
+  private y: number;
+  private z: number;
+  private w: number;
+
+  constructor(state: Uint32Array) {
+    if (state.length !== 4 || (state[0]! | state[1]! | state[2]! | state[3]!) === 0) throw new RangeError('xorshift128 needs 4 state words, not all zero');
+    [this.x, this.y, this.z, this.w] = [state[0]!, state[1]!, state[2]!, state[3]!];
+  }
+
+  next(): number {
+    const t = this.x ^ (this.x << 11);
+    this.x = this.y;
+    this.y = this.z;
+    this.z = this.w;
+    this.w = (this.w ^ (this.w >>> 19) ^ t ^ (t >>> 8)) >>> 0;
+    return this.w;
+  }
+}
+
+/** Word → N(0, 1) by the inverse normal CDF, one word per value. */
+export function wordToNormal(u: number): number {
+  return inverseNormalCdf(((u >>> 0) + 0.5) / TWO_32);
+}
+
+/** `count` normals of the linear generator from `state`. */
+export function linearNoise(state: Uint32Array, count: number): Float32Array {
+  const rng = new Xorshift128(state);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = wordToNormal(rng.next());
+  return out;
+}
+
+/**
+ * Acklam's rational approximation of Φ⁻¹ (relative error < 1.2e-9). Exactness does not matter to
+ * the attack: it inverts this very function, by bisection over the words.
+ */
+function inverseNormalCdf(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  const tail = (q: number): number =>
+    (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  if (p < low) return tail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - low) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+/** Smallest word whose normal is ≥ v (wordToNormal is non-decreasing in the word). */
+function firstWordAtLeast(v: number): number {
+  let lo = 0;
+  let hi = TWO_32; // exclusive
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (wordToNormal(mid) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The high bits every word in [lo, hi] shares: (value, count of bits from the top). A noise value
+ * known to ±tolerance pins the word to such an interval.
+ */
+function sharedHighBits(lo: number, hi: number): { bits: number; count: number } {
+  let count = 0;
+  while (count < 32 && Math.floor(lo / 2 ** (31 - count)) === Math.floor(hi / 2 ** (31 - count))) count++;
+  return { bits: lo, count };
+}
+
+/** 128-bit masks over the state bits (x: 0-31, y: 32-63, z: 64-95, w: 96-127), 4 words each. */
+type Symbolic = Uint32Array[]; // a 32-bit word: 32 masks, one per bit
+
+function symbolicWord(offset: number): Symbolic {
+  return Array.from({ length: 32 }, (_, bit) => {
+    const mask = new Uint32Array(4);
+    const index = offset + bit;
+    mask[index >>> 5] = 1 << (index & 31);
+    return mask;
+  });
+}
+
+function xorWords(a: Symbolic, b: Symbolic): Symbolic {
+  return a.map((m, bit) => m.map((v, i) => v ^ b[bit]![i]!));
+}
+
+function shiftLeft(a: Symbolic, k: number): Symbolic {
+  return a.map((_, bit) => (bit >= k ? a[bit - k]!.slice() : new Uint32Array(4)));
+}
+
+function shiftRight(a: Symbolic, k: number): Symbolic {
+  return a.map((_, bit) => (bit + k < 32 ? a[bit + k]!.slice() : new Uint32Array(4)));
+}
+
+export interface StateRecovery {
+  /** The recovered state, or undefined when no linear state fits the observations. */
+  readonly state?: Uint32Array;
+  readonly equations: number;
+  /** Equations that contradict the others (0 for a linear generator read within tolerance). */
+  readonly contradictions: number;
+  /** Independent equations found (128 determine the state). */
+  readonly rank: number;
+}
+
+/**
+ * Recovers the generator's initial state from noise values known to ±tolerance at word indices
+ * 0 … known.length − 1 (one word per value, in order).
+ */
+export function recoverLinearState(known: Float32Array, tolerance: number): StateRecovery {
+  const pivots: (Uint32Array | undefined)[] = new Array(128);
+  let equations = 0;
+  let contradictions = 0;
+  let rank = 0;
+  let [x, y, z, w] = [symbolicWord(0), symbolicWord(32), symbolicWord(64), symbolicWord(96)];
+  for (let n = 0; n < known.length; n++) {
+    const t = xorWords(x, shiftLeft(x, 11));
+    [x, y, z] = [y, z, w];
+    w = xorWords(xorWords(w, shiftRight(w, 19)), xorWords(t, shiftRight(t, 8)));
+    const v = known[n] as number;
+    if (!Number.isFinite(v)) continue; // σ = 0 there (an identity transform): the value says nothing
+    const lo = firstWordAtLeast(v - tolerance);
+    const hi = Math.max(lo, firstWordAtLeast(v + tolerance) - 1);
+    if (lo >= TWO_32) continue;
+    const { bits, count } = sharedHighBits(lo, Math.min(hi, TWO_32 - 1));
+    for (let k = 0; k < count; k++) {
+      const bit = 31 - k;
+      const row = new Uint32Array(5);
+      row.set(w[bit]!);
+      row[4] = Math.floor(bits / 2 ** bit) & 1;
+      equations++;
+      const outcome = reduce(row, pivots);
+      if (outcome === 'contradiction') contradictions++;
+      else if (outcome === 'new') rank++;
+    }
+  }
+  if (contradictions > 0 || rank < 128) return { equations, contradictions, rank };
+  return { state: backSubstitute(pivots), equations, contradictions, rank };
+}
+
+function lowestBit(row: Uint32Array): number {
+  for (let i = 0; i < 4; i++) {
+    const v = row[i] as number;
+    if (v !== 0) return i * 32 + (31 - Math.clz32(v & -v));
+  }
+  return -1;
+}
+
+/** Reduces `row` against the pivots; stores it as a new pivot when it is independent. */
+function reduce(row: Uint32Array, pivots: (Uint32Array | undefined)[]): 'new' | 'redundant' | 'contradiction' {
+  for (;;) {
+    const bit = lowestBit(row);
+    if (bit < 0) return row[4] === 0 ? 'redundant' : 'contradiction';
+    const pivot = pivots[bit];
+    if (pivot === undefined) {
+      pivots[bit] = row;
+      return 'new';
+    }
+    for (let i = 0; i < 5; i++) row[i] = (row[i] as number) ^ (pivot[i] as number);
+  }
+}
+
+/** Pivot `b` has lowest bit b and only higher bits besides: solve from the top bit down. */
+function backSubstitute(pivots: (Uint32Array | undefined)[]): Uint32Array {
+  const solution = new Uint32Array(4);
+  for (let b = 127; b >= 0; b--) {
+    const row = pivots[b] as Uint32Array;
+    let value = row[4] as number;
+    for (let c = b + 1; c < 128; c++) {
+      if (((row[c >>> 5] as number) >>> (c & 31)) & 1) value ^= ((solution[c >>> 5] as number) >>> (c & 31)) & 1;
+    }
+    if (value) solution[b >>> 5] = (solution[b >>> 5] as number) | (1 << (b & 31));
+  }
+  return solution;
+}
