@@ -2,7 +2,7 @@
  * The attack suite of docs/privacy.md, each attack a function of what the server holds
  * (ServerSide) and what it receives (ProxySide.send), scored on content tokens only.
  */
-import type { NoiseMode } from '../sgt/index.js';
+import { MatMul, type NoiseMode } from '../sgt/index.js';
 import type { LabelledPrompt } from './content.js';
 import { linearNoise, recoverLinearState } from './linear-generator.js';
 import { applyLinear, fitRidge } from './ridge.js';
@@ -118,13 +118,18 @@ export async function knownPlaintextRegression(
     y.set(server.plain(p.ids), row * h);
     row += p.ids.length;
   });
-  const map = fitRidge(x, y, pairs, h);
-  const recovery = emptyRecovery();
-  await mapLimit(prompts, CONCURRENCY, async (p) => {
-    const { embeds } = await proxy.send(p.ids, mode);
-    score(recovery, p, await server.read(applyLinear(map, embeds, p.ids.length)));
-  });
-  return { ...recovery, pairs };
+  const mm = await MatMul.create();
+  try {
+    const map = await fitRidge(mm, x, y, pairs, h);
+    const recovery = emptyRecovery();
+    await mapLimit(prompts, CONCURRENCY, async (p) => {
+      const { embeds } = await proxy.send(p.ids, mode);
+      score(recovery, p, await server.read(await applyLinear(mm, map, embeds, p.ids.length)));
+    });
+    return { ...recovery, pairs };
+  } finally {
+    await mm.close();
+  }
 }
 
 export interface NoiseStreamResult extends Recovery {
@@ -142,6 +147,8 @@ export interface NoiseStreamResult extends Recovery {
 /** Tolerance on a noise value recovered from float32 embeddings through the probe. */
 const RECOVERY_TOLERANCE = 1e-4;
 const DENOISE_ROUNDS = 8;
+/** Known noise values handed to the solver: ~14 bits each, so 1024 give ~100× the 128 unknowns. */
+const SOLVER_VALUES = 1024;
 
 /**
  * d. Noise-stream recovery. The server computes the noise exactly where it knows the plaintext
@@ -172,7 +179,7 @@ export async function noiseStreamRecovery(
       affine &&= probe.affine;
       const recovered = new Float32Array(known * h);
       for (let i = 0; i < known * h; i++) recovered[i] = ((sent.embeds[i] as number) - (probe.offset[i] as number)) / (probe.scale[i] as number);
-      const { state } = recoverLinearState(recovered, RECOVERY_TOLERANCE);
+      const { state } = recoverLinearState(recovered.subarray(0, SOLVER_VALUES), RECOVERY_TOLERANCE);
       if (state !== undefined) {
         statesRecovered++;
         predicted = linearNoise(state, p.ids.length * h);
@@ -208,7 +215,7 @@ async function denoiseAndRead(server: ServerSide, p: LabelledPrompt, embeds: Flo
 /** A random 128-bit state for the linear reference generator (never all zero). */
 export function randomLinearState(): Uint32Array {
   const state = crypto.getRandomValues(new Uint32Array(4));
-  if ((state[0]! | state[1]! | state[2]! | state[3]!) === 0) state[0] = 1;
+  if (state.every((word) => word === 0)) state[0] = 1;
   return state;
 }
 

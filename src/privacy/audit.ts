@@ -37,6 +37,7 @@ export interface AttackRow extends Recovery {
   readonly repeats?: number;
   /** recovered / contentTokens. */
   readonly recovery: number;
+  /** Wall time of the attack; the averaging rows of a mode share one pass, so they share its time. */
   readonly ms: number;
   readonly detail?: Readonly<Record<string, number | string | boolean>>;
 }
@@ -87,7 +88,7 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
       }),
     );
     for (const n of repeats) {
-      attacks.push(row('averaging', mode, averaging.byRepeats.get(n) ?? emptyRecovery(), averagingMs / repeats.length, {
+      attacks.push(row('averaging', mode, averaging.byRepeats.get(n) ?? emptyRecovery(), averagingMs, {
         repeats: n,
         detail: { identical_repeats: `${averaging.identicalPrompts}/${prompts.length} prompts` },
       }));

@@ -21,8 +21,9 @@ export class Xorshift128 {
   private w: number;
 
   constructor(state: Uint32Array) {
-    if (state.length !== 4 || (state[0]! | state[1]! | state[2]! | state[3]!) === 0) throw new RangeError('xorshift128 needs 4 state words, not all zero');
-    [this.x, this.y, this.z, this.w] = [state[0]!, state[1]!, state[2]!, state[3]!];
+    const [x = 0, y = 0, z = 0, w = 0] = state;
+    if (state.length !== 4 || (x | y | z | w) === 0) throw new RangeError('xorshift128 needs 4 state words, not all zero');
+    [this.x, this.y, this.z, this.w] = [x, y, z, w];
   }
 
   next(): number {
@@ -53,18 +54,23 @@ export function linearNoise(state: Uint32Array, count: number): Float32Array {
  * the attack: it inverts this very function, by bisection over the words.
  */
 function inverseNormalCdf(p: number): number {
-  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
-  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
   const low = 0.02425;
-  const tail = (q: number): number =>
-    (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
-  if (p < low) return tail(Math.sqrt(-2 * Math.log(p)));
-  if (p > 1 - low) return -tail(Math.sqrt(-2 * Math.log(1 - p)));
+  if (p < low) return acklamTail(Math.sqrt(-2 * Math.log(p)));
+  if (p > 1 - low) return -acklamTail(Math.sqrt(-2 * Math.log(1 - p)));
+  const [a, b] = [ACKLAM_A, ACKLAM_B];
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+const ACKLAM_A = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239] as const;
+const ACKLAM_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] as const;
+const ACKLAM_C = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
+const ACKLAM_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] as const;
+
+function acklamTail(q: number): number {
+  const [c, d] = [ACKLAM_C, ACKLAM_D];
+  return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
 }
 
 /** Smallest word whose normal is ≥ v (wordToNormal is non-decreasing in the word). */
@@ -102,15 +108,15 @@ function symbolicWord(offset: number): Symbolic {
 }
 
 function xorWords(a: Symbolic, b: Symbolic): Symbolic {
-  return a.map((m, bit) => m.map((v, i) => v ^ b[bit]![i]!));
+  return a.map((m, bit) => m.map((v, i) => v ^ ((b[bit] as Uint32Array)[i] as number)));
 }
 
 function shiftLeft(a: Symbolic, k: number): Symbolic {
-  return a.map((_, bit) => (bit >= k ? a[bit - k]!.slice() : new Uint32Array(4)));
+  return a.map((_, bit) => (bit >= k ? (a[bit - k] as Uint32Array).slice() : new Uint32Array(4)));
 }
 
 function shiftRight(a: Symbolic, k: number): Symbolic {
-  return a.map((_, bit) => (bit + k < 32 ? a[bit + k]!.slice() : new Uint32Array(4)));
+  return a.map((_, bit) => (bit + k < 32 ? (a[bit + k] as Uint32Array).slice() : new Uint32Array(4)));
 }
 
 export interface StateRecovery {
@@ -146,7 +152,7 @@ export function recoverLinearState(known: Float32Array, tolerance: number): Stat
     for (let k = 0; k < count; k++) {
       const bit = 31 - k;
       const row = new Uint32Array(5);
-      row.set(w[bit]!);
+      row.set(w[bit] as Uint32Array);
       row[4] = Math.floor(bits / 2 ** bit) & 1;
       equations++;
       const outcome = reduce(row, pivots);

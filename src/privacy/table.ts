@@ -6,13 +6,15 @@ const percent = (x: number): string => `${(100 * x).toFixed(1)}%`;
 export function formatAuditTable(report: AuditReport): string {
   const { artifact } = report;
   const header = ['attack', 'noise', 'N', 'content tokens recovered', 'secrets recovered', 'time', 'detail'];
+  // The averaging rows share one pass up to the largest N: its time is shown once, on that row.
+  const largest = Math.max(0, ...report.attacks.map((a) => a.repeats ?? 0));
   const rows = report.attacks.map((a) => [
     a.attack,
     a.noise,
     a.repeats === undefined ? '' : String(a.repeats),
     `${percent(a.recovery)} (${a.recovered}/${a.contentTokens})`,
     `${a.secretsRecovered}/${a.secrets}`,
-    `${(a.ms / 1000).toFixed(1)} s`,
+    a.repeats === undefined || a.repeats === largest ? `${(a.ms / 1000).toFixed(1)} s` : '',
     Object.entries(a.detail ?? {}).map(([k, v]) => `${k} ${v}`).join(', '),
   ]);
   for (const l of report.linkability) {

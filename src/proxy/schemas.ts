@@ -114,7 +114,9 @@ export const modelListSchema = z
 export const stainedGlassRequestSchema = z
   .object({
     messages: z.array(chatMessageSchema).min(1),
-    seed: chatCompletionRequestSchema.shape.seed,
+    seed: chatCompletionRequestSchema.shape.seed.openapi({
+      description: 'SGP_NOISE_MODE=prefix (default): no effect on the noise (the same prompt always gives the same embeddings). fresh: the same seed reproduces the noise.',
+    }),
     return_plain_text_embeddings: z.boolean().default(false),
     return_transformed_embeddings: z.boolean().default(false),
     return_reconstructed_prompt: z.boolean().default(false),
@@ -133,6 +135,11 @@ export const stainedGlassResponseSchema = z
       .string()
       .optional()
       .openapi({ description: 'What a server holding the embedding table reads by nearest-neighbour (cosine) search.' }),
-    obfuscation_score: z.number().optional().openapi({ description: 'Fraction of tokens that search did NOT recover.' }),
+    obfuscation_score: z.number().optional().openapi({
+      description:
+        'Fraction of all tokens of this one request (template tokens included) that a single-shot nearest-neighbour (cosine) search over the ' +
+        'embedding table did NOT recover. It measures that one attack on that one request only: not repetition averaging, known-plaintext ' +
+        'regression, noise-stream recovery or linkability. Run `sgt-proxy sgt audit` for those (docs/privacy.md).',
+    }),
   })
   .openapi('StainedGlassResponse');

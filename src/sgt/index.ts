@@ -11,5 +11,6 @@ export { DEMO_BUILDER_VERSION, DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScal
 export { GaussianStream, fillGaussian, gaussianNoise } from './seeded-normal.js';
 export { NOISE_MODES, NoiseKeys, PromptNoise, noiseFor, randomNoiseKey, type NoiseKey, type NoiseMode } from './noise/index.js';
 export { obfuscationScore } from './reconstruct.js';
+export { MatMul } from './matmul.js';
 export { ARTIFACT_FORMAT } from './artifact.js';
 export { readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from './safetensors.js';

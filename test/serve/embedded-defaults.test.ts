@@ -33,10 +33,15 @@ describe('serve on embedded defaults', () => {
     expect(server.upstreamUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  it('keeps a generated noise secret readable by its owner only', () => {
+  it('keeps a generated noise secret readable by its owner only, and warns that replicas would not share it', () => {
     const file = join(cacheDir, 'noise-secret');
-    expect(readFileSync(file, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+    const secret = readFileSync(file, 'utf8').trim();
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
     expect(statSync(file).mode & 0o077).toBe(0);
+    const warning = logLines.find((l) => l.level === 40 && String(l.msg).includes('SGP_NOISE_SECRET is unset'));
+    expect(warning?.msg).toMatch(/replicas .* must share one SGP_NOISE_SECRET/);
+    expect(warning).toMatchObject({ noise_mode: 'prefix', noise_secret_file: file });
+    expect(JSON.stringify(logLines)).not.toContain(secret);
   });
 
   it('answers a chat completion end to end, and a prompt never reaches a log line', async () => {
