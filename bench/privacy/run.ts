@@ -52,7 +52,7 @@ try {
 async function prefixCacheBlocks(target: Sgt): Promise<{ pairs: number; sharedTokens: number; identicalBlocks: Record<NoiseMode, number> }> {
   const system = 'You are the support assistant of Northwind Clinic. Answer in two sentences, cite the policy number, never give a diagnosis, and escalate anything urgent to a human nurse on duty.';
   const users = defaultAuditPrompts().flatMap((p) => p.messages.filter((m) => m.role === 'user').map((m) => m.content)).slice(0, 20);
-  const keys = new NoiseKeys(randomBytes(32));
+  const keys = new NoiseKeys(randomBytes(32), target.fingerprint);
   const h = target.metadata.hiddenSize;
   const ids = users.map((content) => target.tokenize(target.renderPrompt([{ role: 'system', content: system }, { role: 'user', content }])));
   const shared = sharedPrefixLength(ids);

@@ -13,7 +13,7 @@ import { distribution, table } from './stats.js';
 const SIZES = [[512, 4096], [128, 4096], [512, 256], [128, 64]] as const;
 const ITERATIONS = 30;
 const key = randomBytes(32);
-const noiseKey = new NoiseKeys(randomBytes(32)).forRequest('prefix');
+const noiseKey = new NoiseKeys(randomBytes(32), 'bench').forRequest('prefix');
 
 function perPosition(algorithm: 'aes-256-ctr' | 'chacha20', positions: number, bytes: number): number {
   const zeros = new Uint8Array(bytes);

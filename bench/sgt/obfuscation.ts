@@ -13,7 +13,7 @@ import { NoiseKeys, defaultDemoNoiseScale, ensureDemoSgt, loadSgt, obfuscationSc
 import { table } from './stats.js';
 import { readFixture } from './workload.js';
 
-const NOISE_KEYS = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret'));
+const NOISE_KEYS = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret'), 'bench');
 
 interface Spec {
   readonly hidden: number;

@@ -24,7 +24,8 @@ import { distribution, round, rounded, table, type Distribution } from './stats.
 import { PromptFactory, mixedLengths, readFixture, type BenchPrompt, type FixturePrompt } from './workload.js';
 
 /** The product's default noise: keyed, prefix-derived (docs/privacy.md). */
-const NOISE_KEY = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret')).forRequest('prefix');
+// Bound to a fixed label rather than each artifact's fingerprint: the cost is the same.
+const NOISE_KEY = new NoiseKeys(new TextEncoder().encode('sgt-proxy-bench-noise-secret'), 'bench').forRequest('prefix');
 
 const ARTIFACTS_DIR = join('.sgt-proxy', 'bench-artifacts');
 

@@ -126,13 +126,12 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
   };
 }
 
+/** With no state found there is no prediction: a correlation would be 0 by construction, not measured. */
 function noiseStreamDetail(r: Awaited<ReturnType<typeof noiseStreamRecovery>>): Record<string, number | string | boolean> {
-  return {
-    states_recovered: `${r.statesRecovered}/${r.attempted} prompts`,
-    noise_correlation: Number(r.correlation.toFixed(4)),
-    noise_exact: Number(r.exact.toFixed(4)),
-    affine_probe: r.affine,
-  };
+  const prediction: Record<string, number | string> = r.statesRecovered === 0
+    ? { noise_prediction: 'none (no linear state fits)' }
+    : { noise_correlation: Number(r.correlation.toFixed(4)), noise_within_0_001: Number(r.exact.toFixed(4)) };
+  return { states_recovered: `${r.statesRecovered}/${r.attempted} prompts`, ...prediction, affine_probe: r.affine };
 }
 
 /** Pairs (S + user A, S + user B): the same system prompt, different user messages. */

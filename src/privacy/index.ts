@@ -6,4 +6,4 @@ export { DEFAULT_REGRESSION_TOKENS, DEFAULT_REPEATS, runAudit, type AttackName, 
 export { AuditInputError, defaultAuditPrompts, readAuditPrompts, secretsOf, type AuditPrompt } from './prompts.js';
 export { labelPrompt, type LabelledPrompt } from './content.js';
 export { formatAuditTable } from './table.js';
-export { linearNoise, recoverLinearState, Xorshift128 } from './linear-generator.js';
+export { linearNoise, recoverLinearState, recoverLinearStateFromWords, Xorshift128 } from './linear-generator.js';

@@ -130,38 +130,73 @@ export interface StateRecovery {
 }
 
 /**
+ * The generator run symbolically: each output bit as a 128-bit mask over the unknown initial
+ * state, and every known output bit one equation, eliminated as it arrives.
+ */
+class LinearSystem {
+  private x = symbolicWord(0);
+  private y = symbolicWord(32);
+  private z = symbolicWord(64);
+  private w = symbolicWord(96);
+  private readonly pivots: (Uint32Array | undefined)[] = new Array(128);
+  private equations = 0;
+  private contradictions = 0;
+  private rank = 0;
+
+  /** The next output word, symbolically (xorshift128's update). */
+  next(): Symbolic {
+    const t = xorWords(this.x, shiftLeft(this.x, 11));
+    [this.x, this.y, this.z] = [this.y, this.z, this.w];
+    this.w = xorWords(xorWords(this.w, shiftRight(this.w, 19)), xorWords(t, shiftRight(t, 8)));
+    return this.w;
+  }
+
+  /** The top `count` bits of `output` equal those of `value` (a uint32). */
+  constrain(output: Symbolic, value: number, count: number): void {
+    for (let k = 0; k < count; k++) {
+      const bit = 31 - k;
+      const row = new Uint32Array(5);
+      row.set(output[bit] as Uint32Array);
+      row[4] = Math.floor(value / 2 ** bit) & 1;
+      this.equations++;
+      const outcome = reduce(row, this.pivots);
+      if (outcome === 'contradiction') this.contradictions++;
+      else if (outcome === 'new') this.rank++;
+    }
+  }
+
+  result(): StateRecovery {
+    const { equations, contradictions, rank } = this;
+    if (contradictions > 0 || rank < 128) return { equations, contradictions, rank };
+    return { state: backSubstitute(this.pivots), equations, contradictions, rank };
+  }
+}
+
+/**
  * Recovers the generator's initial state from noise values known to ±tolerance at word indices
- * 0 … known.length − 1 (one word per value, in order).
+ * 0 … known.length − 1 (one word per value, in order, through the inverse CDF). It models that
+ * mapping only: a linear generator behind another mapping (the ziggurat) is not solved by it.
  */
 export function recoverLinearState(known: Float32Array, tolerance: number): StateRecovery {
-  const pivots: (Uint32Array | undefined)[] = new Array(128);
-  let equations = 0;
-  let contradictions = 0;
-  let rank = 0;
-  let [x, y, z, w] = [symbolicWord(0), symbolicWord(32), symbolicWord(64), symbolicWord(96)];
+  const system = new LinearSystem();
   for (let n = 0; n < known.length; n++) {
-    const t = xorWords(x, shiftLeft(x, 11));
-    [x, y, z] = [y, z, w];
-    w = xorWords(xorWords(w, shiftRight(w, 19)), xorWords(t, shiftRight(t, 8)));
+    const output = system.next();
     const v = known[n] as number;
     if (!Number.isFinite(v)) continue; // σ = 0 there (an identity transform): the value says nothing
     const lo = firstWordAtLeast(v - tolerance);
     const hi = Math.max(lo, firstWordAtLeast(v + tolerance) - 1);
     if (lo >= TWO_32) continue;
     const { bits, count } = sharedHighBits(lo, Math.min(hi, TWO_32 - 1));
-    for (let k = 0; k < count; k++) {
-      const bit = 31 - k;
-      const row = new Uint32Array(5);
-      row.set(w[bit] as Uint32Array);
-      row[4] = Math.floor(bits / 2 ** bit) & 1;
-      equations++;
-      const outcome = reduce(row, pivots);
-      if (outcome === 'contradiction') contradictions++;
-      else if (outcome === 'new') rank++;
-    }
+    system.constrain(output, bits, count);
   }
-  if (contradictions > 0 || rank < 128) return { equations, contradictions, rank };
-  return { state: backSubstitute(pivots), equations, contradictions, rank };
+  return system.result();
+}
+
+/** The same solver on exact 32-bit words (an attacker that reads the generator's words directly). */
+export function recoverLinearStateFromWords(words: ArrayLike<number>): StateRecovery {
+  const system = new LinearSystem();
+  for (let n = 0; n < words.length; n++) system.constrain(system.next(), (words[n] as number) >>> 0, 32);
+  return system.result();
 }
 
 function lowestBit(row: Uint32Array): number {

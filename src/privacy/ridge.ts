@@ -24,7 +24,7 @@ function withBias(x: Float32Array, rows: number, hidden: number): Float32Array {
 
 /**
  * Fits W minimising ‖[X 1]·W − Y‖² + λ‖W‖² over `rows` pairs (X, Y: [rows, H] row-major), with
- * λ = `lambda` × the mean diagonal of XᵀX (scale-free). W = L⁻ᵀ L⁻¹ XᵀY with L the Cholesky
+ * λ = `lambda` × the mean diagonal of XᵀX (scale-free); the bias row is not penalised. W = L⁻ᵀ L⁻¹ XᵀY with L the Cholesky
  * factor of XᵀX + λI: two more products instead of H right-hand sides solved in JS.
  */
 export async function fitRidge(mm: MatMul, x: Float32Array, y: Float32Array, rows: number, hidden: number, lambda = 1e-3): Promise<LinearMap> {

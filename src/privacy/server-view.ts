@@ -22,7 +22,7 @@ export class ProxySide {
     readonly sgt: Sgt,
     secret: Uint8Array,
   ) {
-    this.keys = new NoiseKeys(secret);
+    this.keys = new NoiseKeys(secret, sgt.fingerprint);
   }
 
   /** Sends `ids` as the proxy would in `mode` (fresh: a new random root for every call). */

@@ -18,20 +18,24 @@ export function loadOrCreateNoiseSecret(configured: string | undefined, file: st
   return { secret: localSecret(file), source: 'local-file' };
 }
 
+/**
+ * The file holds the secret as text and is read exactly as SGP_NOISE_SECRET is (its UTF-8 bytes),
+ * so `SGP_NOISE_SECRET="$(cat noise-secret)"` on another replica derives the same noise.
+ */
 function localSecret(file: string): Uint8Array {
   try {
-    return new Uint8Array(Buffer.from(readFileSync(file, 'utf8').trim(), 'hex'));
+    return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const secret = randomBytes(32);
+  const secret = randomBytes(32).toString('hex');
   mkdirSync(dirname(file), { recursive: true });
   // 'wx': when two processes start at once, the second fails instead of overwriting the first's key.
   try {
-    writeFileSync(file, secret.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return localSecret(file);
     throw err;
   }
-  return new Uint8Array(secret);
+  return new TextEncoder().encode(secret);
 }

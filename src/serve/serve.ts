@@ -28,7 +28,7 @@ function upstreamFixedHeaders(env: Env): Record<string, string> {
  * secret generated on this machine, two replicas give one prompt two independent noises, and a
  * server that averages them is back to the fresh-noise attack (docs/privacy.md).
  */
-function noiseKeysFor(env: Env, cacheDir: string, log: ReturnType<RootLogger['forModule']>): NoiseKeys {
+function noiseKeysFor(env: Env, cacheDir: string, log: ReturnType<RootLogger['forModule']>, sgt: Sgt): NoiseKeys {
   const file = join(cacheDir, 'noise-secret');
   const { secret, source } = loadOrCreateNoiseSecret(env.SGP_NOISE_SECRET, file);
   if (source === 'local-file') {
@@ -37,8 +37,8 @@ function noiseKeysFor(env: Env, cacheDir: string, log: ReturnType<RootLogger['fo
       'SGP_NOISE_SECRET is unset: using a secret generated on this machine; replicas behind one upstream must share one SGP_NOISE_SECRET, or repeated prompts get independent noise the server can average',
     );
   }
-  log.info({ noise_mode: env.SGP_NOISE_MODE }, 'noise: keyed AES-256-CTR keystream');
-  return new NoiseKeys(secret);
+  log.info({ noise_mode: env.SGP_NOISE_MODE, transform_fingerprint: sgt.fingerprint }, 'noise: keyed AES-256-CTR keystream');
+  return new NoiseKeys(secret, sgt.fingerprint);
 }
 
 export async function startProxyServer(env: Env, logging: RootLogger): Promise<ProxyServer> {
@@ -78,7 +78,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
     fixedHeaders: upstreamFixedHeaders(env),
   });
-  const noiseKeys = noiseKeysFor(env, cacheDir, log);
+  const noiseKeys = noiseKeysFor(env, cacheDir, log, sgt);
   const app = createProxyApp({
     settings: {
       apiKey: env.SGP_API_KEY,

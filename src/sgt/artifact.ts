@@ -2,7 +2,9 @@
  * The SGT artifact directory, format v1 (DESIGN.md §6): file names, `sgt.json` parsing, and the
  * checks that need no ONNX Runtime. Every problem is an SgtArtifactError naming the file.
  */
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SgtArtifactError } from './errors.js';
 import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
@@ -118,4 +120,25 @@ function stringList(path: string, raw: Record<string, unknown>, key: string): st
     throw new SgtArtifactError(path, `"${key}" must be a list of tensor names`);
   }
   return value as string[];
+}
+
+/**
+ * SHA-256 (hex) over the files that define the transform: sgt.json, transform.onnx and its external
+ * data (files named transform.onnx*), each as name, size and its own SHA-256. The noise keys are
+ * bound to it (noise/keyed.ts): a server holding the weights of two versions of a transform must
+ * not get the same noise under both, or subtracting the two tensors would cancel it.
+ */
+export async function transformFingerprint(dir: string): Promise<string> {
+  const names = (await readdir(dir)).filter((name) => name === MANIFEST_FILE || name.startsWith(TRANSFORM_FILE)).sort();
+  const outer = createHash('sha256').update('sgt-transform-fingerprint/v1');
+  for (const name of names) {
+    const inner = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(join(dir, name))) {
+      size += (chunk as Buffer).length;
+      inner.update(chunk as Buffer);
+    }
+    outer.update(`\n${name}\n${size}\n`).update(inner.digest());
+  }
+  return outer.digest('hex');
 }

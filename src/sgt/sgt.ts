@@ -13,7 +13,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import {
   ATTENTION_MASK, EMBEDDINGS_FILE, EMBEDDINGS_TENSOR, INPUT_IDS, NOISE, PLAIN_EMBEDS, TRANSFORM_FILE, TRANSFORMED_EMBEDS,
-  assertDirectory, checkEmbeddings, readManifest, type SgtManifest,
+  assertDirectory, checkEmbeddings, readManifest, transformFingerprint, type SgtManifest,
 } from './artifact.js';
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError } from './errors.js';
@@ -58,7 +58,8 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const embeddings = await checkEmbeddings(root, manifest);
   const tokenizer = await loadTokenizer(root, manifest);
   const session = await openTransform(root, manifest, settings);
-  return new LoadedSgt(root, manifest, tokenizer, embeddings, session, settings, batching);
+  const fingerprint = await transformFingerprint(root);
+  return new LoadedSgt(root, manifest, fingerprint, tokenizer, embeddings, session, settings, batching);
 }
 
 function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: number): BatcherOptions {
@@ -153,6 +154,7 @@ class LoadedSgt implements Sgt {
   constructor(
     readonly dir: string,
     manifest: SgtManifest,
+    readonly fingerprint: string,
     private readonly tokenizer: SgtTokenizer,
     private readonly embeddingsHeader: SafetensorsHeader,
     private readonly session: ort.InferenceSession,

@@ -92,6 +92,8 @@ export type BatchPadding = 'buckets' | 'longest';
 export interface Sgt {
   readonly dir: string;
   readonly metadata: SgtMetadata;
+  /** SHA-256 (hex) of the files that define the transform: what the noise keys are bound to. */
+  readonly fingerprint: string;
   /** Chat template with add_generation_prompt=true. */
   renderPrompt(messages: readonly ChatMessage[]): string;
   /** Ids of an already-templated text (no extra special tokens). */

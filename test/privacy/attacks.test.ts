@@ -95,13 +95,13 @@ describe('noise-stream recovery', () => {
     expect(rate(r)).toBeGreaterThan(0.5);
   });
 
-  it('against the keyed stream: no state, prediction at chance, nothing more read than by nearest neighbour', async () => {
+  it('against the keyed stream the solver finds no state, so it predicts nothing and reads no more than nearest neighbour', async () => {
+    // What makes the noise unpredictable is AES-CTR under a secret key, not this solver's failure:
+    // linear-generator.test.ts shows its scope (it fails on a linear generator behind the ziggurat too).
     for (const mode of ['prefix', 'fresh'] as const) {
       const r = await noiseStreamRecovery(demoServer, subset(), (p) => demoProxy.send(p.ids, mode));
-      expect(r.affine).toBe(true); // the probe was exact: the failure is the generator's, not the probe's
+      expect(r.affine).toBe(true); // the probe was exact: the noise at the known positions was computed exactly
       expect(r.statesRecovered).toBe(0);
-      expect(Math.abs(r.correlation)).toBeLessThan(0.05);
-      expect(r.exact).toBeLessThan(0.01); // values that happen to lie within 1e-3 of the guess 0
       expect(rate(r)).toBeLessThanOrEqual(0.05);
     }
   });

@@ -3,8 +3,10 @@
  * only approximately, and find nothing against the product's keyed AES-CTR noise.
  */
 import { describe, expect, it } from 'vitest';
-import { Xorshift128, linearNoise, recoverLinearState } from '../../src/privacy/index.js';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { Xorshift128, linearNoise, recoverLinearState, recoverLinearStateFromWords } from '../../src/privacy/index.js';
 import { NoiseKeys, noiseFor } from '../../src/sgt/index.js';
+import { normalsFromWords } from '../../src/sgt/noise/index.js';
 
 const STATE = Uint32Array.of(0x9e3779b9, 0x243f6a88, 0xb7e15162, 0x12345678);
 
@@ -26,7 +28,7 @@ describe('linear-generator state recovery', () => {
   });
 
   it("finds no linear state behind the product's keyed noise (contradictions, no prediction)", () => {
-    const keyed = noiseFor([151644, 872, 198], 64, new NoiseKeys(new TextEncoder().encode('linear-test-secret-0123')).forRequest('prefix'));
+    const keyed = noiseFor([151644, 872, 198], 64, new NoiseKeys(new TextEncoder().encode('linear-test-secret-0123'), 'test').forRequest('prefix'));
     const result = recoverLinearState(keyed, 1e-4);
     expect(result.state).toBeUndefined();
     expect(result.contradictions).toBeGreaterThan(100);
@@ -36,5 +38,25 @@ describe('linear-generator state recovery', () => {
     const rng = new Xorshift128(Uint32Array.of(123456789, 362436069, 521288629, 88675123));
     expect(rng.next()).toBe(3701687786);
     expect(() => new Xorshift128(new Uint32Array(4))).toThrow(RangeError);
+  });
+
+  it('on exact words: 4 words of a linear generator give its state; AES-CTR keystream words give only contradictions', () => {
+    const rng = new Xorshift128(STATE);
+    const words = Array.from({ length: 8 }, () => rng.next());
+    expect(recoverLinearStateFromWords(words.slice(0, 4)).state).toEqual(STATE);
+    // The product's keystream (docs/privacy.md): AES-256-CTR under a secret key.
+    const keystream = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16)).update(Buffer.alloc(64 * 4));
+    const aesWords = new Uint32Array(new Uint8Array(keystream).buffer);
+    const result = recoverLinearStateFromWords(aesWords);
+    expect(result.state).toBeUndefined();
+    expect(result.contradictions).toBeGreaterThan(500); // of 1 920 dependent equations, about half
+  });
+
+  it('its scope: a linear generator behind the ziggurat is not solved by it either (what the keyed-noise rows rest on is AES, not this)', () => {
+    const rng = new Xorshift128(STATE);
+    const words = Int32Array.from({ length: 300 }, () => rng.next() | 0);
+    const normals = new Float32Array(192);
+    expect(normalsFromWords(words, normals)).toBeGreaterThan(0);
+    expect(recoverLinearState(normals, 1e-4).state).toBeUndefined();
   });
 });

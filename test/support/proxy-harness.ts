@@ -45,7 +45,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
     embedder: new PromptEmbedder(
       options.sgt,
       'bfloat16',
-      new NoiseKeys(new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789')),
+      new NoiseKeys(new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789'), options.sgt.fingerprint),
       options.noiseMode ?? 'prefix',
     ),
     upstream: new UpstreamClient({

@@ -44,15 +44,22 @@ const BLOCK_BYTES = 16;
  */
 const CTR_MIN_POSITION_BYTES = 4096;
 
-/** The noise keys of one noise secret (`SGP_NOISE_SECRET`), derived once. */
+/**
+ * The noise keys of one noise secret (`SGP_NOISE_SECRET`) for one transform, derived once. Bound to
+ * the transform's fingerprint (`Sgt.fingerprint`): the same prompt through two versions of an
+ * artifact under one secret gets independent noise, since a server holding both sets of weights
+ * could otherwise cancel a shared ε between the two tensors.
+ */
 export class NoiseKeys {
+  private readonly bound: Uint8Array;
   private readonly cipherKey: Uint8Array;
-  private readonly prefixKey: NoiseKey;
+  private readonly prefixRoot: Uint8Array;
 
-  constructor(private readonly secret: Uint8Array) {
+  constructor(secret: Uint8Array, transformFingerprint: string) {
     if (secret.length < 16) throw new RangeError('a noise secret needs at least 16 bytes');
-    this.cipherKey = hmac(secret, `${DOMAIN} aes-256-ctr key`);
-    this.prefixKey = Object.freeze({ cipherKey: this.cipherKey, root: hmac(secret, `${DOMAIN} prefix root`) });
+    this.bound = hmac(secret, `${DOMAIN} transform:${transformFingerprint}`);
+    this.cipherKey = hmac(this.bound, `${DOMAIN} aes-256-ctr key`);
+    this.prefixRoot = hmac(this.bound, `${DOMAIN} prefix root`);
   }
 
   /**
@@ -62,9 +69,11 @@ export class NoiseKeys {
    * that the seed reproduces the embeddings while the server, which sees the seed, still cannot.
    */
   forRequest(mode: NoiseMode, seed?: number | bigint | null): NoiseKey {
-    if (mode === 'prefix') return this.prefixKey;
-    const root = seed == null ? randomBytes(KEY_BYTES) : hmac(this.secret, `${DOMAIN} seed root:${seed}`);
-    return { cipherKey: this.cipherKey, root };
+    // Copies: a caller that wipes its key must not wipe every later request's.
+    const cipherKey = this.cipherKey.slice();
+    if (mode === 'prefix') return { cipherKey, root: this.prefixRoot.slice() };
+    const root = seed == null ? randomBytes(KEY_BYTES) : hmac(this.bound, `${DOMAIN} seed root:${seed}`);
+    return { cipherKey, root };
   }
 }
 
@@ -171,8 +180,12 @@ function ecbKeystream(cipherKey: Uint8Array, nonces: Uint8Array, positions: numb
   return int32Words(cipher.update(input));
 }
 
+/** The keystream is read as little-endian words (docs/privacy.md); typed arrays use the host's order. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** The bytes as int32 words; copied when the Buffer (a pooled slice) is not 4-byte aligned. */
 function int32Words(bytes: Buffer): Int32Array {
+  if (!LITTLE_ENDIAN_HOST) throw new Error('keyed noise needs a little-endian host (so do prompt_embeds)');
   if (bytes.byteOffset % 4 === 0) return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return new Int32Array(new Uint8Array(bytes).buffer);
 }

@@ -1,7 +1,9 @@
 /**
- * The transform's keyed noise (src/sgt/noise/keyed.ts), checked against an independent
- * implementation of its specification (docs/privacy.md): nonce_t = SHA-256 chain over the ids,
- * keystream = AES-256-CTR(nonce_t ‖ 0), normals by the ziggurat.
+ * The transform's keyed noise (src/sgt/noise/keyed.ts), checked against its specification
+ * (docs/privacy.md) written out again here: nonce_t = SHA-256 chain over the ids, keystream =
+ * AES-256-CTR(nonce_t ‖ 0), normals by the product's own ziggurat. Independent of the product for
+ * the hash chain, the key derivation and the one-ECB-call path; the per-position CTR path makes the
+ * same node:crypto call the product makes.
  */
 import { createCipheriv, createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +11,8 @@ import { NoiseKeys, PromptNoise, noiseFor, randomNoiseKey, type NoiseKey } from 
 import { normalsFromWords } from '../../../src/sgt/noise/index.js';
 
 const SECRET = new TextEncoder().encode('keyed-noise-test-secret-0123');
-const keys = new NoiseKeys(SECRET);
+const FINGERPRINT = 'a-transform-fingerprint';
+const keys = new NoiseKeys(SECRET, FINGERPRINT);
 
 function bits(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -48,8 +51,9 @@ describe('keyed noise', () => {
     }
   });
 
-  it('the cipher key and the prefix root come from the secret by HMAC-SHA256 with versioned labels', () => {
-    const label = (l: string): Buffer => createHmac('sha256', SECRET).update(l).digest();
+  it('the cipher key and the roots come from the secret and the transform fingerprint by HMAC-SHA256 with versioned labels', () => {
+    const bound = createHmac('sha256', SECRET).update(`sgt-noise/v2 transform:${FINGERPRINT}`).digest();
+    const label = (l: string): Buffer => createHmac('sha256', bound).update(l).digest();
     const key = keys.forRequest('prefix');
     expect(Buffer.from(key.cipherKey).equals(label('sgt-noise/v2 aes-256-ctr key'))).toBe(true);
     expect(Buffer.from(key.root).equals(label('sgt-noise/v2 prefix root'))).toBe(true);
@@ -68,12 +72,18 @@ describe('keyed noise', () => {
   });
 
   it('prefix mode ignores the request seed; fresh mode reproduces a seed and is random without one', () => {
-    expect(keys.forRequest('prefix', 1)).toBe(keys.forRequest('prefix', 2));
+    expect(keys.forRequest('prefix', 1)).toEqual(keys.forRequest('prefix', 2));
+    const handedOut = keys.forRequest('prefix');
+    handedOut.cipherKey.fill(0); // a caller wiping its copy does not change anyone else's
+    expect(keys.forRequest('prefix').cipherKey).not.toEqual(handedOut.cipherKey);
     expect(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))))).toBe(true);
     expect(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 8))))).toBe(false);
     expect(bits(noiseFor(ids, 64, keys.forRequest('fresh'))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh'))))).toBe(false);
-    const otherSecret = new NoiseKeys(new TextEncoder().encode('another-noise-secret-4567'));
+    const otherSecret = new NoiseKeys(new TextEncoder().encode('another-noise-secret-4567'), FINGERPRINT);
     expect(bits(noiseFor(ids, 64, otherSecret.forRequest('prefix'))).equals(bits(noiseFor(ids, 64, keys.forRequest('prefix'))))).toBe(false);
+    // Another version of the transform under the same secret: independent noise.
+    const otherTransform = new NoiseKeys(SECRET, 'another-transform-fingerprint');
+    expect(bits(noiseFor(ids, 64, otherTransform.forRequest('prefix'))).equals(bits(noiseFor(ids, 64, keys.forRequest('prefix'))))).toBe(false);
   });
 
   it('filling in ranges of positions gives exactly the one-call result', () => {
@@ -115,6 +125,6 @@ describe('keyed noise', () => {
   });
 
   it('refuses a short secret', () => {
-    expect(() => new NoiseKeys(new Uint8Array(8))).toThrow(RangeError);
+    expect(() => new NoiseKeys(new Uint8Array(8), FINGERPRINT)).toThrow(RangeError);
   });
 });
