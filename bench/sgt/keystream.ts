@@ -62,4 +62,4 @@ const rows = SIZES.map(([t, h]) => {
     cell(time(() => noiseFor(ids, h, noiseKey))),
   ];
 });
-console.log(table(['T × H', 'keystream', 'AES-256-CTR per position', 'ChaCha20 per position', 'AES-256-ECB counter blocks', 'product noise (all of it)'], rows));
+console.log(table(['T × H', 'keystream', 'AES-256-CTR per position', 'ChaCha20 per position', 'AES-256-ECB, counter blocks written one by one', 'product noise (all of it)'], rows));
