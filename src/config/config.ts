@@ -24,11 +24,12 @@ const headerList = z
   .string()
   .transform((raw, ctx) => {
     const headers: [string, string][] = [];
-    for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const [index, item] of raw.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
       const eq = item.indexOf('=');
       const name = eq > 0 ? item.slice(0, eq).trim() : '';
       if (!HEADER_NAME.test(name)) {
-        ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; "${item.split('=')[0]}" is not a header name` });
+        // Not echoed: a mistyped item may well be a credential.
+        ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; item ${index + 1} does not start with a header name and "="` });
         return z.NEVER;
       }
       // Lower-case so a configured header replaces, never joins, the same header sent per request.
@@ -38,10 +39,16 @@ const headerList = z
   });
 
 const upstreamUrl = z
-  .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
-  // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
-  .refine((s) => { const u = new URL(s); return u.username === '' && u.password === ''; }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
-  .transform((s) => s.replace(/\/+$/, ''));
+  .string()
+  .refine((s) => !s.includes(','), 'one URL (a comma-separated list of upstreams is not supported)')
+  .pipe(
+    z
+      .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+      // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
+      // (zod runs refinements after a failed format check too: what new URL() cannot parse is reported already.)
+      .refine((s) => { if (!URL.canParse(s)) return true; const u = new URL(s); return u.username === '' && u.password === ''; }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
+      .transform((s) => s.replace(/\/+$/, '')),
+  );
 
 // Node timers overflow (and fire after 1 ms) beyond 2^31-1 ms.
 const timerSeconds = z.coerce.number().positive().max(2_147_483, 'at most 2147483 seconds');
@@ -80,9 +87,12 @@ export class ConfigError extends Error {}
 
 /** One line per bad variable: its name, what is expected, and never its value (it may be a secret). */
 function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `invalid configuration: ${String(issue.path[0] ?? '?')}: ${issue.message}`)
-    .join('\n');
+  const first = new Map<string, string>(); // one line per variable: its first problem
+  for (const issue of error.issues) {
+    const name = String(issue.path[0] ?? '?');
+    if (!first.has(name)) first.set(name, issue.message);
+  }
+  return [...first].map(([name, message]) => `invalid configuration: ${name}: ${message}`).join('\n');
 }
 
 export function parseEnv(env: Record<string, string | undefined>): Env {

@@ -80,11 +80,16 @@ export class UpstreamTimeoutError extends ApiError {
   }
 }
 
-/** The upstream answered with an error status; we report the same status and its message. */
+/**
+ * The upstream answered with an error status; we report the same status and its message, and
+ * relay its `Retry-After` (a 429 or 503 that says when to come back).
+ */
 export class UpstreamHttpError extends ApiError {
-  constructor(status: number, message: string, options: ApiErrorOptions = {}) {
+  readonly retryAfter: string | undefined;
+  constructor(status: number, message: string, options: ApiErrorOptions & { retryAfter?: string | undefined } = {}) {
     const type: ErrorType = status < 500 ? 'invalid_request_error' : 'upstream_error';
     super(status, type, message, options);
+    this.retryAfter = options.retryAfter;
   }
 }
 
@@ -97,8 +102,8 @@ export class UpstreamProtocolError extends ApiError {
 
 /** The client went away; nobody reads this, but logs should say so rather than call it a failure. */
 export class ClientClosedError extends ApiError {
-  constructor() {
-    super(499, 'invalid_request_error', 'The client closed the request.', { code: 'client_closed_request' });
+  constructor(options: { cause?: unknown } = {}) {
+    super(499, 'invalid_request_error', 'The client closed the request.', { code: 'client_closed_request', ...options });
   }
 }
 

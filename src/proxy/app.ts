@@ -1,16 +1,17 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import {
+  ClientClosedError,
   NotFoundError,
   OverloadedError,
   PayloadTooLargeError,
+  UpstreamHttpError,
   toApiError,
   toErrorEnvelope,
 } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import type { Sgt } from '../sgt/index.js';
-import type { UpstreamClient } from '../upstream/index.js';
+import { readBoundedText, type UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from './output-protection.js';
 import { chatCompletions } from './chat-completions.js';
@@ -55,18 +56,10 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
     return c.json({ status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' }, reachable ? 200 : 503);
   });
 
-  const limitBody = bodyLimit({
-    maxSize: settings.maxRequestBytes,
-    onError: () => {
-      throw new PayloadTooLargeError(settings.maxRequestBytes);
-    },
-  });
-
   app.post(
     '/v1/chat/completions',
-    limitBody,
     async (c) => {
-      const request = validateChatRequest(parseJsonBody(await c.req.text()));
+      const request = validateChatRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
       return chatCompletions(
         {
           embedder: deps.embedder,
@@ -89,9 +82,8 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
 
   app.post(
     '/v1/stainedglass',
-    limitBody,
     async (c) => {
-      const request = validateStainedGlassRequest(parseJsonBody(await c.req.text()));
+      const request = validateStainedGlassRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
       return c.json(await stainedGlass(deps.sgt, deps.embedder, request, c.req.raw.signal));
     },
   );
@@ -119,7 +111,29 @@ function errorResponse(err: unknown, c: Context<ProxyEnv>): Response {
   else logger.info({ status: error.status, code: error.code, param: error.param }, 'request rejected');
   const headers: Record<string, string> = {};
   if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds);
+  if (error instanceof UpstreamHttpError && error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
+  // The rest of an oversized body is never read: keeping the connection would leave it unread on the
+  // socket, which Node then resets under the client's next request. Closing says so first.
+  if (error instanceof PayloadTooLargeError) headers.connection = 'close';
   return Response.json(toErrorEnvelope(error), { status: error.status, headers });
+}
+
+/**
+ * The request body as text, at most `maxBytes` (413 beyond, from the declared length when there is
+ * one, before reading anything). A read that fails is the client's connection breaking
+ * mid-upload: a closed request (499, logged at info), not our 500.
+ */
+async function readBody(c: Context<ProxyEnv>, maxBytes: number): Promise<string> {
+  const declared = Number(c.req.header('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
+  let body: Awaited<ReturnType<typeof readBoundedText>>;
+  try {
+    body = await readBoundedText(c.req.raw.body, maxBytes);
+  } catch (err) {
+    throw new ClientClosedError({ cause: err });
+  }
+  if (!body.complete) throw new PayloadTooLargeError(maxBytes);
+  return body.text;
 }
 
 function upstreamHeaders(c: Context<ProxyEnv>, settings: ProxySettings): Record<string, string> {

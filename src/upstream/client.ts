@@ -140,17 +140,28 @@ export class UpstreamClient {
   private async httpError(response: Response): Promise<UpstreamHttpError> {
     // A broken error body still leaves us the status to report.
     const { text } = await readBoundedText(response.body, MAX_ERROR_BODY_BYTES).catch(() => ({ text: '' }));
-    let payload: unknown = null;
-    try {
-      payload = JSON.parse(text);
-    } catch {
-      payload = { message: text.trim() || `The upstream answered HTTP ${response.status}.` };
-    }
     // 4xx is the client's to fix and keeps its status; an upstream 5xx is a bad gateway for our client,
     // except 503, which keeps its meaning (retry later).
     const status = response.status < 500 || response.status === 503 ? response.status : 502;
-    return upstreamErrorFromPayload(payload, status);
+    const retryAfter = retryAfterValue(response.headers.get('retry-after'));
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      // An HTML page from a load balancer, a stack trace: not a message for our client.
+      const message = `The upstream answered HTTP ${response.status} with a body that is not JSON.`;
+      return new UpstreamHttpError(status, message, { code: 'upstream_error', retryAfter });
+    }
+    return upstreamErrorFromPayload(payload, status, retryAfter);
   }
+}
+
+/** A Retry-After worth relaying: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), nothing else. */
+function retryAfterValue(value: string | null): string | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d{1,9}$/.test(trimmed)) return trimmed;
+  return trimmed.length <= 64 && /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(trimmed) ? trimmed : undefined;
 }
 
 function networkErrorCode(err: unknown): string | undefined {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseEnv } from '../../src/config/index.js';
+import { ConfigError, envSchema, parseEnv } from '../../src/config/index.js';
 
 describe('parseEnv', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -75,5 +75,32 @@ describe('parseEnv', () => {
 
   it('needs the upstream username and password together', () => {
     expect(() => parseEnv({ SGP_API_USERNAME: 'u' })).toThrow(/SGP_API_USERNAME and SGP_API_PASSWORD must be set together/);
+  });
+
+  it('every variable, given hostile values, either parses or fails with one ConfigError line naming it', () => {
+    const hostile = ['\u0000', ' ', '-1', '0', '1e309', 'NaN', '0x10', 'x'.repeat(100_000), 'http://[::1', 'http://127.0.0.1:1,http://127.0.0.1:2',
+      '%', '../../etc/passwd', 'true\n', '=', ',', 'a=b,c', 'http://u:p@h', 'ftp://x', '9'.repeat(400), '1.5', 'Infinity', '\uD800', '☃'];
+    let failures = 0;
+    for (const name of Object.keys(envSchema.shape)) {
+      for (const value of hostile) {
+        try {
+          parseEnv({ [name]: value });
+        } catch (err) {
+          failures++;
+          expect(err, `${name}=${JSON.stringify(value).slice(0, 30)}`).toBeInstanceOf(ConfigError);
+          const message = (err as Error).message;
+          expect(message).toMatch(new RegExp(`^invalid configuration: .*${name}`));
+          expect(message.split('\n')).toHaveLength(1);
+          if (value.length > 8) expect(message).not.toContain(value);
+        }
+      }
+    }
+    expect(failures).toBeGreaterThan(100); // the values are hostile: most must be refused
+  });
+
+  it('a comma-separated list of upstreams is refused with a reason, not a TypeError', () => {
+    expect(() => parseEnv({ SGP_INFERENCE_SERVICE_HOST: 'http://127.0.0.1:1,http://127.0.0.1:2' })).toThrow(
+      /^invalid configuration: SGP_INFERENCE_SERVICE_HOST: one URL \(a comma-separated list of upstreams is not supported\)$/,
+    );
   });
 });

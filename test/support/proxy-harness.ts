@@ -3,6 +3,7 @@ import { PromptEmbedder, ProxyOutputProtection, createProxyApp, type OutputProte
 import { listen, type RunningServer } from '../../src/serve/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
+import type { Logger } from '../../src/logging/index.js';
 
 export interface ProxyUnderTest {
   app: ReturnType<typeof createProxyApp>;
@@ -21,6 +22,8 @@ export interface ProxyTestOptions {
   noiseSecret?: string;
   /** The product's default, `prefix`, unless a test says otherwise. */
   noiseMode?: NoiseMode;
+  /** Silent unless a test reads the logs. */
+  logger?: Logger;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -53,7 +56,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       timeoutMs: options.upstreamTimeoutMs ?? 10_000,
       fixedHeaders: options.fixedHeaders ?? {},
     }),
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
   });
   const server = await listen(app.fetch, '127.0.0.1', 0);
   return { app, server, url: server.url, close: () => server.close() };

@@ -1,0 +1,156 @@
+/**
+ * HTTP edges a client or a broken upstream reaches (issue: nothing one client or one broken
+ * upstream does can hurt the others), on real sockets.
+ */
+import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
+import { chatBody, postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
+import { startScriptedUpstream, streamTokens, type ScriptedUpstream } from '../support/scripted-upstream.js';
+
+let sgt: Sgt;
+let upstream: ScriptedUpstream;
+
+beforeAll(async () => {
+  sgt = await loadSgt(IDENTITY_SGT_DIR);
+  upstream = await startScriptedUpstream(streamTokens(['ok']));
+});
+afterAll(async () => {
+  await upstream?.close();
+  await sgt?.close();
+});
+
+/** Log lines as they arrive, and a way to wait for one. */
+function capturedLogs(): { logger: ReturnType<typeof pino>; lines: Record<string, unknown>[]; waitFor(match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> } {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const text of String(chunk).split('\n').filter(Boolean)) {
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        for (const w of waiters.filter((w) => w.match(line))) w.resolve(line);
+      }
+      done();
+    },
+  });
+  return {
+    logger: pino({ level: 'info' }, sink),
+    lines,
+    waitFor: (match) => {
+      const found = lines.find(match);
+      return found ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+}
+
+/** A raw HTTP/1.1 exchange: everything the server sent, and whether it closed the connection. */
+function rawExchange(url: string, request: string | Buffer, options: { destroyAfterWrite?: boolean } = {}): Promise<{ response: string; closedByServer: boolean }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(Number(port), hostname, () => {
+      socket.write(request);
+      if (options.destroyAfterWrite) {
+        socket.destroy();
+        resolve({ response: '', closedByServer: false });
+      }
+    });
+    const parts: Buffer[] = [];
+    socket.on('data', (d: Buffer) => parts.push(d));
+    socket.on('end', () => resolve({ response: Buffer.concat(parts).toString('utf8'), closedByServer: true }));
+    socket.on('error', reject);
+  });
+}
+
+async function withProxy(options: Partial<Parameters<typeof startProxy>[0]>, run: (proxy: ProxyUnderTest) => Promise<void>): Promise<void> {
+  const proxy = await startProxy({ sgt, upstreamUrl: upstream.url, settings: { maxRequestBytes: 1024 }, ...options });
+  try {
+    await run(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
+describe('request bodies', () => {
+  it('413 says Connection: close and closes, so a keep-alive client does not reuse a socket left with unread bytes', async () => {
+    await withProxy({}, async (proxy) => {
+      const { host } = new URL(proxy.url);
+      for (const framing of ['content-length', 'chunked'] as const) {
+        const body = JSON.stringify(chatBody({ messages: [{ role: 'user', content: 'x'.repeat(4096) }] }));
+        const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\nconnection: keep-alive\r\n`;
+        const request = framing === 'content-length'
+          ? `${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+          : `${head}transfer-encoding: chunked\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+        const { response, closedByServer } = await rawExchange(proxy.url, request);
+        expect(response, framing).toMatch(/^HTTP\/1\.1 413 /);
+        expect(response.toLowerCase(), framing).toContain('connection: close');
+        expect(response, framing).toContain('"type":"invalid_request_error"');
+        expect(closedByServer, framing).toBe(true);
+      }
+      // And the next request, on a new connection, is served.
+      const ok = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }));
+      expect(ok.status).toBe(200);
+      await ok.text();
+    });
+  });
+
+  it('a client that hangs up mid-upload is a closed request (499, info), never a 500 at error level', async () => {
+    const logs = capturedLogs();
+    await withProxy({ logger: logs.logger }, async (proxy) => {
+      const { host } = new URL(proxy.url);
+      await rawExchange(proxy.url, `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: 900\r\n\r\n{"messages": [`, { destroyAfterWrite: true });
+      const outcome = await logs.waitFor((l) => l.msg === 'request rejected' || l.msg === 'request failed');
+      expect(outcome).toMatchObject({ msg: 'request rejected', status: 499, code: 'client_closed_request', level: 30 });
+      expect(logs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    });
+  });
+});
+
+describe('upstream error answers', () => {
+  const answer = (status: number, headers: Record<string, string>, body: string): Parameters<ScriptedUpstream['setBehaviour']>[0] => (_req, res) => {
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+
+  it("relays the upstream's Retry-After on 429 and 503", async () => {
+    await withProxy({}, async (proxy) => {
+      for (const status of [429, 503]) {
+        upstream.setBehaviour(answer(status, { 'content-type': 'application/json', 'retry-after': '7' }, JSON.stringify({ error: { message: 'busy' } })));
+        const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+        expect(response.status).toBe(status);
+        expect(response.headers.get('retry-after')).toBe('7');
+        expect(((await response.json()) as { error: { message: string } }).error.message).toBe('busy');
+      }
+      upstream.setBehaviour(answer(503, { 'retry-after': 'soon, maybe' }, '{}'));
+      const odd = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(odd.headers.get('retry-after')).toBeNull(); // not a delay or an HTTP-date: not relayed
+      await odd.text();
+    });
+    upstream.setBehaviour(streamTokens(['ok']));
+  });
+
+  it('a body that is not JSON becomes a generic message with the status; a huge JSON message is capped', async () => {
+    await withProxy({}, async (proxy) => {
+      upstream.setBehaviour(answer(502, { 'content-type': 'text/html' }, '<html><body><h1>502 Bad Gateway</h1><p>nginx internal 10.0.0.7</p></body></html>'));
+      const html = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(html.status).toBe(502);
+      const htmlError = ((await html.json()) as { error: { message: string } }).error;
+      expect(htmlError.message).toBe('The upstream answered HTTP 502 with a body that is not JSON.');
+      upstream.setBehaviour(answer(400, { 'content-type': 'application/json' }, JSON.stringify({ error: { message: 'y'.repeat(50_000) } })));
+      const long = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(long.status).toBe(400);
+      const longError = ((await long.json()) as { error: { message: string } }).error;
+      expect(longError.message.length).toBeLessThanOrEqual(1024 + 20);
+      expect(longError.message.endsWith('… (truncated)')).toBe(true);
+      // 2 MB: more than the proxy reads of an error body (64 KiB), so not JSON as far as it can tell.
+      upstream.setBehaviour(answer(400, { 'content-type': 'application/json' }, JSON.stringify({ error: { message: 'y'.repeat(2_000_000) } })));
+      const huge = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(huge.status).toBe(400);
+      expect(((await huge.json()) as { error: { message: string } }).error.message).toBe('The upstream answered HTTP 400 with a body that is not JSON.');
+    });
+    upstream.setBehaviour(streamTokens(['ok']));
+  });
+});
