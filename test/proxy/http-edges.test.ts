@@ -4,8 +4,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, type Logger } from '../../src/logging/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { chatBody, postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** Log lines as they arrive, and a way to wait for one. */
-function capturedLogs(): { logger: ReturnType<typeof pino>; lines: Record<string, unknown>[]; waitFor(match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> } {
+function capturedLogs(): { logger: Logger; lines: Record<string, unknown>[]; waitFor(match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> } {
   const lines: Record<string, unknown>[] = [];
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   const sink = new Writable({
@@ -38,7 +38,7 @@ function capturedLogs(): { logger: ReturnType<typeof pino>; lines: Record<string
     },
   });
   return {
-    logger: pino({ level: 'info' }, sink),
+    logger: createLogger({ level: 'info', modules: {}, destination: 'stdout', redact: [] }, sink).forModule('proxy'),
     lines,
     waitFor: (match) => {
       const found = lines.find(match);
