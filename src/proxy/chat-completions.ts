@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
-import { UpstreamProtocolError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import {
   SSE_HEADERS,
+  checkCompletionChunk,
   completionToChatChunks,
   completionToChatCompletion,
   toSseBody,
@@ -122,9 +122,5 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
 }
 
 async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {
-  const body = await readAnswerJson(upstream.body);
-  if (typeof body !== 'object' || body === null || !Array.isArray((body as { choices?: unknown }).choices)) {
-    throw new UpstreamProtocolError('The upstream answered without choices.');
-  }
-  return body as CompletionChunk;
+  return checkCompletionChunk(await readAnswerJson(upstream.body), 'an answer');
 }

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../../src/logging/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { chatBody, postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
-import { startScriptedUpstream, streamTokens, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { completionChunk, jsonBody, sse, startScriptedUpstream, streamTokens, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
 let sgt: Sgt;
 let upstream: ScriptedUpstream;
@@ -150,6 +150,46 @@ describe('upstream error answers', () => {
       const huge = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
       expect(huge.status).toBe(400);
       expect(((await huge.json()) as { error: { message: string } }).error.message).toBe('The upstream answered HTTP 400 with a body that is not JSON.');
+    });
+    upstream.setBehaviour(streamTokens(['ok']));
+  });
+});
+
+describe('upstream chunks are checked, not trusted', () => {
+  const lying: [string, unknown, RegExp][] = [
+    ['choices: [null]', { id: 'c', created: 1, model: 'm', choices: [null] }, /choices\[0\] is not an object/],
+    ['an index that is not an integer', { id: 'c', created: 1, model: 'm', choices: [{ index: 'zero', text: 'x', finish_reason: null }] }, /choices\[0\]\.index is not a non-negative integer/],
+    ['text that is a number', { id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 5, finish_reason: null }] }, /choices\[0\]\.text is not a string/],
+    ['a finish_reason that is a number', { id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'x', finish_reason: 3 }] }, /finish_reason is not a string or null/],
+    ['usage that is a string', { id: 'c', created: 1, model: 'm', choices: [], usage: 'lots' }, /usage is not an object or null/],
+  ];
+
+  it.each(lying)('stream with %s: one upstream_protocol_error event naming the field, then [DONE]', async (_name, event, message) => {
+    await withProxy({}, async (proxy) => {
+      upstream.setBehaviour((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(sse(completionChunk('fine ')) + sse(event) + 'data: [DONE]\n\n');
+      });
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }));
+      expect(response.status).toBe(200);
+      const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+      expect(events.at(-1)).toBe('[DONE]');
+      const error = JSON.parse(events.at(-2) as string) as { error: { code: string; message: string } };
+      expect(error.error.code).toBe('upstream_protocol_error');
+      expect(error.error.message).toMatch(message);
+      expect(events.join('')).not.toContain('"content":5');
+    });
+    upstream.setBehaviour(streamTokens(['ok']));
+  });
+
+  it.each(lying)('non-stream answer with %s: 502 upstream_protocol_error naming the field', async (_name, body, message) => {
+    await withProxy({}, async (proxy) => {
+      upstream.setBehaviour(jsonBody(200, body));
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody());
+      expect(response.status).toBe(502);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('upstream_protocol_error');
+      expect(error.message).toMatch(message);
     });
     upstream.setBehaviour(streamTokens(['ok']));
   });
