@@ -1,1 +1,1 @@
-export { listen, type RunningServer } from './server.js';
+export { listen, type ListenOptions, type RunningServer } from './server.js';

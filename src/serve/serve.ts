@@ -100,7 +100,10 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     logger: logging.forModule('proxy'),
   });
 
-  const server = await listen(app.fetch, env.SGP_HOST, env.SGP_PORT);
+  const server = await listen(app.fetch, env.SGP_HOST, env.SGP_PORT, {
+    requestTimeoutMs: env.SGP_REQUEST_BODY_TIMEOUT_SECONDS * 1000,
+    maxConnections: env.SGP_MAX_CONNECTIONS,
+  });
   log.info({ url: server.url, upstream: upstreamUrl }, 'sgt-proxy listening');
   return {
     ...server,

@@ -194,3 +194,59 @@ describe('upstream chunks are checked, not trusted', () => {
     upstream.setBehaviour(streamTokens(['ok']));
   });
 });
+
+describe('the HTTP server itself', () => {
+  const parserRejections: [string, string, number][] = [
+    ['duplicate Content-Length', 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}', 400],
+    ['Content-Length with Transfer-Encoding', 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a bad chunk size', 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400],
+    ['NUL in a header', 'GET /livez HTTP/1.1\r\nhost: x\r\nx-bad: a\u0000b\r\n\r\n', 400],
+    ['headers over the limit', `GET /livez HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ];
+
+  it.each(parserRejections)('%s → the OpenAI envelope with its status, then the connection is closed', async (_name, request, status) => {
+    await withProxy({}, async (proxy) => {
+      const { response, closedByServer } = await rawExchange(proxy.url, request);
+      expect(response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { error: { type: string; message: string } };
+      expect(body.error.type).toBe('invalid_request_error');
+      expect(closedByServer).toBe(true);
+    });
+  });
+
+  it('a body that trickles in slower than the request timeout gets 408 and the connection back', async () => {
+    await withProxy({ listen: { requestTimeoutMs: 300 } }, async (proxy) => {
+      const { host, hostname, port } = new URL(proxy.url);
+      const socket = connect(Number(port), hostname);
+      const parts: Buffer[] = [];
+      socket.on('data', (d: Buffer) => parts.push(d));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"mess`);
+      await closed; // the server ends it: no sleep on this side
+      const response = Buffer.concat(parts).toString('utf8');
+      expect(response).toMatch(/^HTTP\/1\.1 408 /);
+      expect(response).toContain('"code":"request_timeout"');
+    });
+  });
+
+  it('connections over SGP_MAX_CONNECTIONS get 503 with Retry-After at once; those under it are served', async () => {
+    await withProxy({ listen: { maxConnections: 2 } }, async (proxy) => {
+      const { hostname, port } = new URL(proxy.url);
+      const held = await Promise.all([0, 1].map(() => new Promise<Socket>((resolve) => { const s: Socket = connect(Number(port), hostname, () => resolve(s)); })));
+      try {
+        const { response, closedByServer } = await rawExchange(proxy.url, `GET /livez HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
+        expect(response).toMatch(/^HTTP\/1\.1 503 /);
+        expect(response.toLowerCase()).toContain('retry-after: 1');
+        expect(response).toContain('"type":"overloaded_error"');
+        expect(closedByServer).toBe(true);
+        // One of the held connections is still served normally.
+        const first = held[0] as Socket;
+        const answer = new Promise<string>((resolve) => first.once('data', (d: Buffer) => resolve(d.toString('utf8'))));
+        first.write(`GET /livez HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
+        expect(await answer).toMatch(/^HTTP\/1\.1 200 /);
+      } finally {
+        for (const s of held) s.destroy();
+      }
+    });
+  });
+});

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { PromptEmbedder, ProxyOutputProtection, createProxyApp, type OutputProtectionSettings, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
+import type { ListenOptions } from '../../src/http/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import type { Logger } from '../../src/logging/index.js';
@@ -24,6 +25,7 @@ export interface ProxyTestOptions {
   noiseMode?: NoiseMode;
   /** Silent unless a test reads the logs. */
   logger?: Logger;
+  listen?: ListenOptions;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -58,7 +60,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
     }),
     logger: options.logger ?? pino({ level: 'silent' }),
   });
-  const server = await listen(app.fetch, '127.0.0.1', 0);
+  const server = await listen(app.fetch, '127.0.0.1', 0, options.listen);
   return { app, server, url: server.url, close: () => server.close() };
 }
 
