@@ -54,12 +54,13 @@ function upstreamBody(request: ChatCompletionRequest, model: string, promptEmbed
 export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
   const { request } = call;
   const model = request.model ?? deps.defaultModel;
+  // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
+  const protectedCall = deps.protection.begin(call.clientHeaders);
   const started = performance.now();
   const prompt = await deps.embedder.embed(request.messages, request.seed, call.signal);
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 
-  const protectedCall = deps.protection.begin(call.clientHeaders);
   const upstream = await deps.upstream.postJson(
     '/v1/completions',
     upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens),

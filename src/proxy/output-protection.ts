@@ -3,6 +3,7 @@ import {
   OUTPUT_PROTECTION_INFO,
   encodeBase64,
   generateKeyPair,
+  parseClientPublicKey,
   parseServerPublicKey,
   setupBaseR,
   type HpkeRecipientContext,
@@ -96,6 +97,9 @@ export class ProxyOutputProtection {
   private passingThrough(clientHeaders: Headers): ProtectedCall {
     const { clientKeyHeader, serverKeyHeader } = this.settings;
     const clientKey = clientHeaders.get(clientKeyHeader);
+    // Checked here, with the error the upstream's middleware would give (400 naming the header,
+    // code invalid_client_public_key), rather than relayed back as a generic upstream error.
+    if (clientKey !== null) parseClientPublicKey(clientKey, clientKeyHeader);
     return {
       upstreamHeaders: clientKey === null ? {} : { [clientKeyHeader]: clientKey },
       accept(headers) {

@@ -23,8 +23,13 @@ export class PromptTooLongError extends Error {
   readonly tokens: number;
   readonly limit: number;
 
-  constructor(tokens: number, limit: number) {
-    super(`prompt has ${tokens} tokens, more than this model's limit of ${limit}`);
+  /** `tokens`: the count, or with `characters` a lower bound on it, found without tokenizing. */
+  constructor(tokens: number, limit: number, options: { characters?: number } = {}) {
+    super(
+      options.characters === undefined
+        ? `prompt has ${tokens} tokens, more than this model's limit of ${limit}`
+        : `prompt has ${options.characters} characters, at least ${tokens} tokens, more than this model's limit of ${limit}`,
+    );
     this.tokens = tokens;
     this.limit = limit;
   }

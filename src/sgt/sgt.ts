@@ -175,7 +175,15 @@ class LoadedSgt implements Sgt {
     return this.tokenizer.renderPrompt(messages);
   }
 
+  /**
+   * Refuses, before tokenizing, a text too long to fit in max_sequence_length tokens whatever it
+   * says (more characters than that many of the longest token): tokenizing 1 MB of one "word" takes
+   * ~10 s of the event loop, to find it too long.
+   */
   tokenize(text: string): number[] {
+    const limit = this.metadata.maxSequenceLength;
+    const maxChars = limit * this.tokenizer.maxTokenChars;
+    if (text.length > maxChars) throw new PromptTooLongError(Math.ceil(text.length / this.tokenizer.maxTokenChars), limit, { characters: text.length });
     return this.tokenizer.encode(text);
   }
 

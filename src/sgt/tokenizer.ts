@@ -24,6 +24,8 @@ export interface TokenizerFiles {
   readonly chatTemplate: string;
   /** Largest token id the tokenizer can produce (vocabulary and added tokens). */
   readonly maxId: number;
+  /** Longest token in UTF-16 units of its text: T tokens can cover at most T times this. */
+  readonly maxTokenChars: number;
 }
 
 export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
@@ -38,7 +40,24 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
     config,
     chatTemplate: chatTemplateOf(configPath, config),
     maxId: maxTokenId(tokenizerPath, tokenizerJson),
+    maxTokenChars: longestTokenChars(tokenizerJson),
   };
+}
+
+/**
+ * An upper bound on the text one token can stand for. A vocabulary piece is at least as long as
+ * its text (byte-level BPE: one character per byte, and a byte is at most one UTF-16 unit of the
+ * decoded text; SentencePiece: ▁ for a space, <0xNN> for a byte); added tokens are their content.
+ */
+function longestTokenChars(json: Record<string, unknown>): number {
+  const model = json['model'];
+  const vocab = isRecord(model) ? model['vocab'] : undefined;
+  let max = 1;
+  const pieces = Array.isArray(vocab) ? vocab.map((entry: unknown) => (Array.isArray(entry) ? entry[0] : undefined)) : isRecord(vocab) ? Object.keys(vocab) : [];
+  for (const piece of pieces) if (typeof piece === 'string' && piece.length > max) max = piece.length;
+  const added = json['added_tokens'];
+  if (Array.isArray(added)) for (const t of added) if (isRecord(t) && typeof t['content'] === 'string' && t['content'].length > max) max = t['content'].length;
+  return max;
 }
 
 /** Reads a file that must hold a JSON object; every failure names the file. */
@@ -99,8 +118,10 @@ export class SgtTokenizer {
   private readonly templateContext: Record<string, string>;
   private readonly addedIds: ReadonlySet<number>;
   private readonly byteLevel: boolean;
+  readonly maxTokenChars: number;
 
   constructor(files: TokenizerFiles) {
+    this.maxTokenChars = files.maxTokenChars;
     try {
       this.tokenizer = new Tokenizer(files.tokenizerJson, files.config);
     } catch (error) {

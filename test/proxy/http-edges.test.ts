@@ -250,3 +250,16 @@ describe('the HTTP server itself', () => {
     });
   });
 });
+
+describe('bounded work per request', () => {
+  it('a prompt longer than max_sequence_length × the longest token is refused before it is tokenized', async () => {
+    await withProxy({ settings: { maxRequestBytes: 4 * 1024 * 1024 } }, async (proxy) => {
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ messages: [{ role: 'user', content: 'a'.repeat(1_000_000) }] }));
+      expect(response.status).toBe(400);
+      const { error } = (await response.json()) as { error: { code: string; param: string; message: string } };
+      expect(error).toMatchObject({ code: 'context_length_exceeded', param: 'messages' });
+      // "characters, at least N tokens": the early path; a tokenized prompt would report its exact token count.
+      expect(error.message).toMatch(/prompt has 1000\d{3} characters, at least \d+ tokens, more than this model's limit of 4096/);
+    });
+  });
+});

@@ -156,11 +156,14 @@ describe('SGP_OUTPUT_DECRYPTION=false: keys and ciphertext pass through', () => 
     expect(upstream.requests[0]!.headers['x-client-public-key']).toBeUndefined();
   });
 
-  it("relays the upstream's 400 for a malformed client key", async () => {
-    upstream.setBehaviour(jsonBody(400, { error: { message: 'x-client-public-key must be base64 of 32 bytes', type: 'BadRequestError', code: 400 } }));
+  it('a malformed client key is a 400 naming the header with its own code, before anything goes upstream', async () => {
+    upstream.requests.length = 0;
     const response = await postJson(`${passing.url}/v1/chat/completions`, chatBody(), { 'x-client-public-key': 'nope' });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/x-client-public-key/);
+    const { error } = (await response.json()) as { error: { message: string; code: string; param: string } };
+    expect(error).toMatchObject({ code: 'invalid_client_public_key', param: 'x-client-public-key' });
+    expect(error.message).toMatch(/x-client-public-key/);
+    expect(upstream.requests).toHaveLength(0);
   });
 });
 
