@@ -78,6 +78,7 @@ export const envSchema = z.object({
   SGP_KEEPALIVE_INTERVAL_SECONDS: timerSeconds.default(15),
   SGP_REQUEST_BODY_TIMEOUT_SECONDS: timerSeconds.default(30),
   SGP_MAX_CONNECTIONS: positiveInt.max(1_000_000).default(4096),
+  SGP_MAX_UPSTREAM_EVENT_BYTES: positiveInt.max(2 ** 30, 'at most 1 GiB').default(1024 * 1024),
   SGP_CACHE_DIR: nonEmpty.optional(),
   // Read only to place the default cache directory.
   XDG_CACHE_HOME: nonEmpty.optional(),

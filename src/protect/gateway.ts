@@ -10,7 +10,7 @@ import {
   type HpkeSenderContext,
   type OutputProtectionEnv,
 } from '../protection/index.js';
-import { toSseBody } from '../stream/index.js';
+import { boundUpstreamEvents, toSseBody } from '../stream/index.js';
 import { readAnswerJson } from '../upstream/index.js';
 import { parseSseJson } from './sse-json.js';
 
@@ -21,6 +21,8 @@ export interface ProtectGatewayOptions {
   clientKeyHeader: string;
   serverKeyHeader: string;
   logger: Logger;
+  /** Largest upstream SSE event it encrypts; beyond it the stream ends with an error event. Default 1 MiB. */
+  maxUpstreamEventBytes?: number;
 }
 
 // Connection-level headers belong to one hop (RFC 9110 §7.6.1); content-length changes once texts
@@ -50,7 +52,7 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
     const upstream = await relay(c, options);
     const protection = getOutputProtection(c);
     if (!protection || !upstream.ok) return upstream;
-    return encryptAnswer(upstream, protection.context);
+    return encryptAnswer(upstream, protection.context, options.maxUpstreamEventBytes ?? 1024 * 1024);
   });
   app.onError((err, c) => {
     const error = toApiError(err);
@@ -85,10 +87,11 @@ async function relay(c: Context, options: ProtectGatewayOptions): Promise<Respon
   return new Response(response.body, { status: response.status, headers: outHeaders });
 }
 
-async function encryptAnswer(upstream: Response, context: HpkeSenderContext): Promise<Response> {
+async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {
   const type = upstream.headers.get('content-type') ?? '';
   if (type.startsWith('text/event-stream') && upstream.body) {
     const chunks = upstream.body
+      .pipeThrough(boundUpstreamEvents(maxEventBytes))
       .pipeThrough(new TextDecoderStream())
       .pipeThrough(new EventSourceParserStream())
       .pipeThrough(parseSseJson())

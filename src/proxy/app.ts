@@ -29,6 +29,8 @@ export interface ProxySettings {
   maxNewTokens: number;
   maxRequestBytes: number;
   keepAliveIntervalMs: number;
+  /** Largest upstream SSE event accepted (the rest of the stream is then an error event). */
+  maxUpstreamEventBytes: number;
   defaultModel: string;
 }
 
@@ -68,6 +70,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
           defaultModel: settings.defaultModel,
           maxNewTokens: settings.maxNewTokens,
           keepAliveIntervalMs: settings.keepAliveIntervalMs,
+          maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
         },
         {
           request,

@@ -3,6 +3,7 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { Logger } from '../logging/index.js';
 import {
   SSE_HEADERS,
+  boundUpstreamEvents,
   checkCompletionChunk,
   completionToChatChunks,
   completionToChatCompletion,
@@ -23,6 +24,7 @@ export interface ChatCompletionsDeps {
   defaultModel: string;
   maxNewTokens: number;
   keepAliveIntervalMs: number;
+  maxUpstreamEventBytes: number;
 }
 
 export interface ChatCall {
@@ -74,6 +76,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       model,
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
+      maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
       logger: call.logger,
     });
   }
@@ -97,11 +100,13 @@ interface StreamOptions {
   model: string;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
+  maxUpstreamEventBytes: number;
   logger: Logger;
 }
 
 function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
   let completions = upstream.body
+    .pipeThrough(boundUpstreamEvents(options.maxUpstreamEventBytes))
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
     .pipeThrough(upstreamEventsToChunks());

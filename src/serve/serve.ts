@@ -86,6 +86,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       maxNewTokens: env.SGP_MAX_NEW_TOKENS,
       maxRequestBytes: env.SGP_MAX_REQUEST_BYTES,
       keepAliveIntervalMs: env.SGP_KEEPALIVE_INTERVAL_SECONDS * 1000,
+      maxUpstreamEventBytes: env.SGP_MAX_UPSTREAM_EVENT_BYTES,
       defaultModel: sgt.metadata.baseModel,
     },
     sgt,

@@ -263,3 +263,26 @@ describe('bounded work per request', () => {
     });
   });
 });
+
+describe('bounded upstream events', () => {
+  it('an upstream event over SGP_MAX_UPSTREAM_EVENT_BYTES ends the stream with one error event, and the upstream is released', async () => {
+    await withProxy({}, async (proxy) => {
+      upstream.setBehaviour((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(sse(completionChunk('fine ')));
+        res.write(`data: {"id":"c","created":1,"model":"m","choices":[{"index":0,"text":"${'z'.repeat(2 * 1024 * 1024)}`);
+        // … and never ends the line: only the bound can end this stream.
+      });
+      const aborted = upstream.nextAbort();
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }));
+      const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+      expect(events.at(-1)).toBe('[DONE]');
+      const { error } = JSON.parse(events.at(-2) as string) as { error: { code: string; message: string } };
+      expect(error.code).toBe('upstream_protocol_error');
+      expect(error.message).toMatch(/larger than 1048576 bytes/);
+      expect(events.join('')).not.toContain('zzzz');
+      await aborted;
+    });
+    upstream.setBehaviour(streamTokens(['ok']));
+  });
+});

@@ -36,6 +36,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       maxNewTokens: 512,
       maxRequestBytes: 64 * 1024,
       keepAliveIntervalMs: 15_000,
+      maxUpstreamEventBytes: 1024 * 1024,
       defaultModel: options.sgt.metadata.baseModel,
       ...options.settings,
     },
