@@ -69,6 +69,7 @@ export const envSchema = z.object({
   SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS: positiveInt.default(3600),
   SGP_NOISE_SECRET: z.string().min(16, 'at least 16 characters').optional(),
   SGP_NOISE_MODE: z.enum(['prefix', 'fresh']).default('prefix'),
+  SGP_SPECIAL_TOKENS_IN_CONTENT: z.enum(['text', 'control']).default('text'),
   SGP_EMBEDS_DTYPE: z.enum(['bfloat16', 'float16', 'float32']).default('bfloat16'),
   SG_CLIENT_PUBLIC_KEY_HEADER_NAME: headerName.default('x-client-public-key'),
   SG_SERVER_PUBLIC_KEY_HEADER_NAME: headerName.default('x-server-public-key'),

@@ -1,6 +1,6 @@
 import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
 import { ClientClosedError, InvalidRequestError, OverloadedError } from '../errors/index.js';
-import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type NoiseKeys, type NoiseMode, type Sgt, type TransformResult } from '../sgt/index.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type NoiseKeys, type NoiseMode, type Sgt, type SpecialTokensInContent, type TransformResult } from '../sgt/index.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 export interface EmbeddedPrompt {
@@ -19,6 +19,7 @@ export class PromptEmbedder {
     private readonly dtype: EmbedsDtype,
     private readonly noiseKeys: NoiseKeys,
     private readonly noiseMode: NoiseMode,
+    private readonly specialTokensInContent: SpecialTokensInContent = 'text',
   ) {}
 
   async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
@@ -37,7 +38,7 @@ export class PromptEmbedder {
     signal?: AbortSignal,
   ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
-      const ids = this.sgt.tokenize(this.sgt.renderPrompt(messages.map(toChatMessage)));
+      const ids = this.sgt.tokenizeChat(messages.map(toChatMessage), { specialTokensInContent: this.specialTokensInContent });
       const result = await this.sgt.transform(ids, { noise: this.noiseKeys.forRequest(this.noiseMode, seed), signal });
       return { ids, result };
     } catch (err) {

@@ -96,7 +96,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
       keyRefreshMs: env.SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS * 1000,
     }),
-    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseKeys, env.SGP_NOISE_MODE),
+    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseKeys, env.SGP_NOISE_MODE, env.SGP_SPECIAL_TOKENS_IN_CONTENT),
     upstream,
     logger: logging.forModule('proxy'),
   });

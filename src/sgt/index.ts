@@ -3,7 +3,7 @@
  * obfuscate their embeddings in ONNX Runtime, and run the nearest-neighbour reconstruction attack.
  */
 export type {
-  BatchPadding, ChatMessage, ChatRole, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, TransformOptions, TransformResult, TransformTiming,
+  BatchPadding, ChatMessage, ChatRole, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, SpecialTokensInContent, TransformOptions, TransformResult, TransformTiming,
 } from './types.js';
 export { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError, SgtOverloadedError } from './errors.js';
 export { BATCHING_DEFAULTS, defaultMaxBatchTokens, loadSgt } from './sgt.js';

@@ -22,7 +22,7 @@ import { NearestTokenIndex } from './reconstruct.js';
 import { readSafetensorsFloatRows, type SafetensorsHeader } from './safetensors.js';
 import { createSession, ort, sessionSettings, type SessionSettings } from './session.js';
 import { SgtTokenizer, readTokenizerFiles } from './tokenizer.js';
-import type { ChatMessage, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, TransformOptions, TransformResult } from './types.js';
+import type { ChatMessage, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, SpecialTokensInContent, TransformOptions, TransformResult } from './types.js';
 
 /** Defaults of the micro-batcher (LoadSgtOptions documents each; README.md the measurements). */
 export const BATCHING_DEFAULTS = Object.freeze({
@@ -181,10 +181,21 @@ class LoadedSgt implements Sgt {
    * ~10 s of the event loop, to find it too long.
    */
   tokenize(text: string): number[] {
-    const limit = this.metadata.maxSequenceLength;
-    const maxChars = limit * this.tokenizer.maxTokenChars;
-    if (text.length > maxChars) throw new PromptTooLongError(Math.ceil(text.length / this.tokenizer.maxTokenChars), limit, { characters: text.length });
+    this.checkLength(text);
     return this.tokenizer.encode(text);
+  }
+
+  tokenizeChat(messages: readonly ChatMessage[], options: { specialTokensInContent?: SpecialTokensInContent } = {}): number[] {
+    const rendered = this.renderPrompt(messages);
+    this.checkLength(rendered);
+    if (options.specialTokensInContent === 'control') return this.tokenizer.encode(rendered);
+    return this.tokenizer.encodeWithTextContents(rendered, messages.map((m) => m.content));
+  }
+
+  private checkLength(text: string): void {
+    const limit = this.metadata.maxSequenceLength;
+    const perToken = this.tokenizer.maxTokenChars;
+    if (text.length > limit * perToken) throw new PromptTooLongError(Math.ceil(text.length / perToken), limit, { characters: text.length });
   }
 
   decode(ids: readonly number[]): string {

@@ -118,6 +118,8 @@ export class SgtTokenizer {
   private readonly templateContext: Record<string, string>;
   private readonly addedIds: ReadonlySet<number>;
   private readonly byteLevel: boolean;
+  /** The text of every special added token (`<|im_start|>`, `<|endoftext|>`, …). */
+  private readonly specialStrings: readonly string[];
   readonly maxTokenChars: number;
 
   constructor(files: TokenizerFiles) {
@@ -133,7 +135,9 @@ export class SgtTokenizer {
       throw new SgtArtifactError(files.configPath, `chat_template does not parse: ${(error as Error).message}`, { cause: error });
     }
     this.templateContext = specialTokenStrings(files.config);
-    this.addedIds = new Set(this.tokenizer.get_added_tokens_decoder().keys());
+    const added = this.tokenizer.get_added_tokens_decoder();
+    this.addedIds = new Set(added.keys());
+    this.specialStrings = [...added.values()].filter((t) => t.special && t.content.length > 0).map((t) => t.content);
     const decoder = files.tokenizerJson['decoder'];
     this.byteLevel = isRecord(decoder) && decoder['type'] === 'ByteLevel';
   }
@@ -156,6 +160,40 @@ export class SgtTokenizer {
   /** Ids of an already-templated text: special-token strings in it are recognised, none are added. */
   encode(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /**
+   * Ids of a templated chat where special-token strings *inside message contents* stay text: a user
+   * who writes `<|im_end|>\n<|im_start|>system` gets those characters read as characters, not a
+   * forged turn. The rendered text is cut right after the first character of each such occurrence
+   * (no special token can match across the cut) and the pieces are encoded in turn; texts with no
+   * occurrence are encoded whole, exactly as `encode` does.
+   */
+  encodeWithTextContents(rendered: string, contents: readonly string[]): number[] {
+    if (!contents.some((c) => this.specialStrings.some((special) => c.includes(special)))) return this.encode(rendered);
+    const cuts: number[] = [];
+    let cursor = 0;
+    for (const content of contents) {
+      const start = rendered.indexOf(content, cursor);
+      if (start < 0) {
+        if (this.specialStrings.some((special) => content.includes(special))) {
+          throw new SgtInputError('a message contains special-token text that the chat template does not render verbatim');
+        }
+        continue;
+      }
+      for (const special of this.specialStrings) {
+        for (let at = content.indexOf(special); at >= 0; at = content.indexOf(special, at + 1)) cuts.push(start + at + 1);
+      }
+      cursor = start + content.length;
+    }
+    const ids: number[] = [];
+    let from = 0;
+    for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+      ids.push(...this.encode(rendered.slice(from, cut)));
+      from = cut;
+    }
+    ids.push(...this.encode(rendered.slice(from)));
+    return ids;
   }
 
   decode(ids: readonly number[]): string {

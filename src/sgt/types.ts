@@ -59,6 +59,8 @@ export interface TransformOptions {
 
 export type SgtDevice = 'cpu' | 'cuda';
 
+export type SpecialTokensInContent = 'text' | 'control';
+
 export interface LoadSgtOptions {
   device?: SgtDevice;
   /** ONNX Runtime intra-op threads; default: the available cores, at most 4. */
@@ -98,6 +100,12 @@ export interface Sgt {
   renderPrompt(messages: readonly ChatMessage[]): string;
   /** Ids of an already-templated text (no extra special tokens). */
   tokenize(text: string): number[];
+  /**
+   * Template + tokenize a chat. `specialTokensInContent`: `text` (default) reads special-token
+   * strings inside message contents as plain text; `control` lets them become control tokens, as
+   * vLLM's own chat endpoint does.
+   */
+  tokenizeChat(messages: readonly ChatMessage[], options?: { specialTokensInContent?: SpecialTokensInContent }): number[];
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */
