@@ -84,7 +84,30 @@ async function relay(c: Context, options: ProtectGatewayOptions): Promise<Respon
   const outHeaders = new Headers(response.headers);
   stripHopHeaders(outHeaders);
   outHeaders.delete('content-encoding'); // fetch has already decoded the body
-  return new Response(response.body, { status: response.status, headers: outHeaders });
+  return new Response(response.body && mapBodyErrors(response.body, options.upstream), { status: response.status, headers: outHeaders });
+}
+
+/**
+ * vLLM's connection breaking mid-answer is the same fault the proxy reports: 502
+ * upstream_unavailable (an error event once streaming), not a bare server_error.
+ */
+function mapBodyErrors(body: ReadableStream<Uint8Array>, upstream: string): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          throw new UpstreamUnavailableError(`The upstream at ${new URL(upstream).origin} broke the connection mid-answer.`, { cause: err });
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {

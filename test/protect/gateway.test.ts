@@ -119,6 +119,16 @@ describe('sgt-proxy protect', () => {
     expect(JSON.parse(events.at(-2)!).error.message).toMatch(/incomplete/);
   });
 
+  it("vLLM resetting the connection mid-stream → an upstream_unavailable error event, as the proxy reports it", async () => {
+    vllm.setBehaviour((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`, () => res.socket?.destroy());
+    });
+    const events = sseDataEvents(await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text());
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { code: 'upstream_unavailable' } });
+  });
+
   it('vLLM down → 502', async () => {
     const dead = createProtectGateway({ upstream: 'http://127.0.0.1:1', mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
     const response = await dead.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: '{}' });
