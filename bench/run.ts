@@ -747,8 +747,9 @@ async function soak(options: Options): Promise<void> {
   const lines = [
     `sgt-proxy soak: ${target.result.name}, ${options.soakConcurrency} clients, ${options.soakMinutes} min, paced ${options.maxTokens} tokens / ${options.intervalMs} ms (${startedAt})`,
     `  requests ${totals.ok}/${totals.requests} ok in ${(load.wallMs / 1000).toFixed(0)} s; lost ${totals.lost}, duplicated ${totals.dup}, stalls ${totals.stalls}`,
-    `  ${name} RSS: start ${growth.startMiB?.toFixed(1)} MiB → end ${growth.endMiB?.toFixed(1)} MiB (median of the first/last 10% of samples after the first minute), ` +
-      `slope ${growth.slopeMiBPerMin?.toFixed(2)} MiB/min, peak (VmHWM) ${fmtMib(after?.hwmKiB)} MiB, after the load ${fmtMib(after?.rssKiB)} MiB`,
+    `  ${name} RSS: whole run ${growth.startMiB?.toFixed(1)} → ${growth.endMiB?.toFixed(1)} MiB (medians of the first/last 10% of samples after the first minute); ` +
+      `second half ${growth.levelStartMiB?.toFixed(1)} → ${growth.levelEndMiB?.toFixed(1)} MiB, slope ${growth.slopeMiBPerMin?.toFixed(2)} MiB/min; ` +
+      `peak (VmHWM) ${fmtMib(after?.hwmKiB)} MiB, after the load ${fmtMib(after?.rssKiB)} MiB`,
     `  growth: ${growth.flagged ? `FLAGGED — ${growth.reason}` : `none flagged (${growth.reason})`}`,
     ...(upstreamGrowth
       ? [`  for comparison, ${target.upstream.child.name} RSS: ${upstreamGrowth.startMiB?.toFixed(1)} → ${upstreamGrowth.endMiB?.toFixed(1)} MiB, slope ${upstreamGrowth.slopeMiBPerMin?.toFixed(2)} MiB/min${upstreamGrowth.flagged ? ' (also grows)' : ''}`]
@@ -763,6 +764,8 @@ async function soak(options: Options): Promise<void> {
   const meta = machineMeta(options, startedAt, (performance.now() - started) / 1000, notes);
   writeFileSync(join(RESULTS, 'bench-soak.json'), `${JSON.stringify({ meta, scenario: target.result.name, concurrency: options.soakConcurrency, growth, rss: series, upstream: { name: target.upstream.child.name, growth: upstreamGrowth, rss: upstreamSeries }, windows }, null, 2)}\n`);
   log(`wrote bench/results/bench-soak.json`);
+  // The soak's own check: memory that still climbs in the second half, or a token lost, fails the run.
+  if (growth.flagged || totals.lost > 0 || totals.dup > 0) process.exitCode = 1;
 }
 
 async function main(): Promise<void> {

@@ -164,38 +164,50 @@ export function sustainedConcurrency(steps: readonly StepSummary[]): number | nu
 }
 
 /**
- * RSS growth over a soak: the first minute (start-up, JIT, pools filling) is left out; start and end
- * are medians of the first and last 10% of the remaining samples. Flagged when the end is more than
- * max(8 MiB, 5 %) above the start and the least-squares slope is positive.
+ * Whether the soak's RSS grew like a leak. V8 grows its heap for minutes before it levels off (the
+ * first soak's curve: a climb, then flat), so the verdict is taken on the second half of the run
+ * after the first minute: a leak keeps its slope to the end, a heap that found its size does not.
+ * `startMiB` / `endMiB` are the whole run's (for the chart); `levelStartMiB` / `levelEndMiB` and
+ * `slopeMiBPerMin` are the second half's.
  */
 export function rssGrowth(series: ReadonlyArray<{ tS: number; rssMiB: number }>): {
   startMiB: number | null;
   endMiB: number | null;
+  levelStartMiB: number | null;
+  levelEndMiB: number | null;
   slopeMiBPerMin: number | null;
   flagged: boolean;
   reason: string;
 } {
   const settled = series.filter((s) => s.tS >= 60);
-  const points = settled.length >= 6 ? settled : series;
-  if (points.length < 3) return { startMiB: null, endMiB: null, slopeMiBPerMin: null, flagged: false, reason: 'too few samples' };
-  const tenth = Math.max(1, Math.floor(points.length / 10));
+  const points = settled.length >= 12 ? settled : series;
+  if (points.length < 6) {
+    return { startMiB: null, endMiB: null, levelStartMiB: null, levelEndMiB: null, slopeMiBPerMin: null, flagged: false, reason: 'too few samples' };
+  }
   const median = (xs: number[]): number => {
     const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
+    return s[Math.floor(s.length / 2)] as number;
   };
-  const startMiB = median(points.slice(0, tenth).map((p) => p.rssMiB));
-  const endMiB = median(points.slice(-tenth).map((p) => p.rssMiB));
-  const perSecond = slope(points.map((p) => [p.tS, p.rssMiB] as const));
+  const ends = (xs: ReadonlyArray<{ rssMiB: number }>): [number, number] => {
+    const tenth = Math.max(1, Math.floor(xs.length / 10));
+    return [median(xs.slice(0, tenth).map((p) => p.rssMiB)), median(xs.slice(-tenth).map((p) => p.rssMiB))];
+  };
+  const [startMiB, endMiB] = ends(points);
+  const level = points.slice(Math.floor(points.length / 2));
+  const [levelStartMiB, levelEndMiB] = ends(level);
+  const perSecond = slope(level.map((p) => [p.tS, p.rssMiB] as const));
   const slopeMiBPerMin = perSecond === null ? null : perSecond * 60;
-  const limit = Math.max(8, startMiB * 0.05);
-  const grew = endMiB - startMiB;
+  const limit = Math.max(8, levelStartMiB * 0.05);
+  const grew = levelEndMiB - levelStartMiB;
   const flagged = grew > limit && (slopeMiBPerMin ?? 0) > 0;
   return {
     startMiB,
     endMiB,
+    levelStartMiB,
+    levelEndMiB,
     slopeMiBPerMin,
     flagged,
-    reason: `${grew >= 0 ? '+' : ''}${grew.toFixed(1)} MiB against a limit of ${limit.toFixed(1)} MiB`,
+    reason: `second half ${grew >= 0 ? '+' : ''}${grew.toFixed(1)} MiB against a limit of ${limit.toFixed(1)} MiB (whole run ${(endMiB - startMiB).toFixed(1)} MiB)`,
   };
 }
 

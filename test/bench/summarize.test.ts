@@ -73,6 +73,12 @@ describe('soak RSS growth', () => {
     expect(g.flagged).toBe(true);
     expect(g.slopeMiBPerMin).toBeCloseTo(6, 5);
   });
+  it('a heap that climbs for minutes and then levels off is not flagged; the whole-run growth is still reported', () => {
+    const levelling = flat.map((s) => ({ ...s, rssMiB: 200 + Math.min(s.tS, 250) * 0.4 + (s.tS % 3) }));
+    const g = rssGrowth(levelling);
+    expect(g.flagged).toBe(false);
+    expect((g.endMiB as number) - (g.startMiB as number)).toBeGreaterThan(50);
+  });
   it('too few samples: no verdict', () => {
     expect(rssGrowth([{ tS: 1, rssMiB: 1 }])).toMatchObject({ flagged: false, reason: 'too few samples' });
   });
