@@ -1,5 +1,5 @@
 /**
- * `prompt_embeds` on the wire (DESIGN §4): tensors to and from the torch.save zip that vLLM's
+ * `prompt_embeds` on the wire (docs/prompt-embeds.md): tensors to and from the torch.save zip that vLLM's
  * `torch.load(..., weights_only=True)` accepts, and its strict base64 form.
  */
 export { EMBEDS_DTYPES, type EmbedsDtype } from './dtype.js';

@@ -1,5 +1,5 @@
 /**
- * torch.save's zip layout for a single tensor (DESIGN §4): `archive/data.pkl` rebuilds the tensor
+ * torch.save's zip layout for a single tensor (docs/prompt-embeds.md): `archive/data.pkl` rebuilds the tensor
  * through `torch._utils._rebuild_tensor_v2` from persistent storage `archive/data/0`.
  */
 import {

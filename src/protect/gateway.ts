@@ -119,7 +119,7 @@ async function encryptAnswer(upstream: Response, context: HpkeSenderContext, max
       .pipeThrough(new EventSourceParserStream())
       .pipeThrough(parseSseJson())
       .pipeThrough(encryptChunks<object>(context));
-    // The proxy's own last stage: a failure mid-stream is one error event and [DONE] (DESIGN §3).
+    // The proxy's own last stage: a failure mid-stream is one error event and [DONE] (docs/http-api.md).
     const body = toSseBody(chunks, { keepAliveIntervalMs: KEEPALIVE_INTERVAL_MS });
     return new Response(body, { status: upstream.status, headers: upstream.headers });
   }

@@ -1,4 +1,4 @@
-/** Output protection (DESIGN.md §5, docs/output-protection.md): HPKE, wire format v1, server middleware. */
+/** Output protection (docs/output-protection.md): HPKE, wire format v1, server middleware. */
 export * from './hpke/index.js';
 export { DecryptionError, MessageLimitReachedError, InvalidPublicKeyError } from './errors.js';
 export {

@@ -1,5 +1,5 @@
 /**
- * Output protection wire format v1 (DESIGN.md §5, docs/output-protection.md): the constants both
+ * Output protection wire format v1 (docs/output-protection.md): the constants both
  * sides agree on, the key headers, and the encoding of one protected text field.
  */
 import { DecryptionError, InvalidPublicKeyError } from './errors.js';

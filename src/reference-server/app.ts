@@ -46,7 +46,7 @@ export interface ReferenceServerOptions {
   maxBodyBytes?: number;
   /** Told when a generation ends — completed, aborted by the client, or failed (tests, metrics). */
   onGenerationEnd?: (event: GenerationEndEvent) => void;
-  /** DESIGN §5: `optional` (default) encrypts when the client sent a key; `required` insists on one. */
+  /** docs/output-protection.md: `optional` (default) encrypts when the client sent a key; `required` insists on one. */
   outputProtection?: OutputProtectionMode;
   /** SG_CLIENT_PUBLIC_KEY_HEADER_NAME / SG_SERVER_PUBLIC_KEY_HEADER_NAME. */
   protectionHeaders?: { client: string; server: string };

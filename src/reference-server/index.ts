@@ -1,5 +1,5 @@
 /**
- * The reference inference server (DESIGN.md §7): vLLM's OpenAI API for prompt embeddings, answering
+ * The reference inference server (docs/reference-server.md): vLLM's OpenAI API for prompt embeddings, answering
  * with what a curious server reads in them (`echo`) or with paced tokens for load tests (`paced`).
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The SGT artifact directory, format v1 (DESIGN.md §6): file names, `sgt.json` parsing, and the
+ * The SGT artifact directory, format v1 (docs/sgt-artifact.md): file names, `sgt.json` parsing, and the
  * checks that need no ONNX Runtime. Every problem is an SgtArtifactError naming the file.
  */
 import { createHash } from 'node:crypto';
@@ -66,7 +66,7 @@ export async function readManifest(dir: string): Promise<SgtManifest> {
   return manifest;
 }
 
-/** The JSON the writer emits for a manifest (snake_case, DESIGN.md §6), plus any extra fields. */
+/** The JSON the writer emits for a manifest (snake_case, docs/sgt-artifact.md), plus any extra fields. */
 export function manifestJson(manifest: SgtManifest, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     format: ARTIFACT_FORMAT,

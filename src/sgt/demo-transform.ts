@@ -1,5 +1,5 @@
 /**
- * The demo SGT's transform graph, written from code (DESIGN.md §6):
+ * The demo SGT's transform graph, written from code (docs/sgt-artifact.md):
  *
  *   x      = float(Gather(table_f16, input_ids))                   plain embeddings [B,T,H]
  *   m      = float(attention_mask)

@@ -1,5 +1,5 @@
 /**
- * Stained Glass Transform (SGT): load an artifact (DESIGN.md §6), template + tokenize prompts,
+ * Stained Glass Transform (SGT): load an artifact (docs/sgt-artifact.md), template + tokenize prompts,
  * obfuscate their embeddings in ONNX Runtime, and run the nearest-neighbour reconstruction attack.
  */
 export type {

@@ -1,5 +1,5 @@
 /**
- * The nearest-neighbour attack of DESIGN.md §6: for each (transformed) embedding, the row of the
+ * The nearest-neighbour attack of docs/sgt-artifact.md: for each (transformed) embedding, the row of the
  * embedding table with the highest cosine similarity is the attacker's guess.
  *
  * Runs in ONNX Runtime, not in a JS loop: the table, its rows pre-normalised to unit length, is an

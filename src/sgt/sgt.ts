@@ -1,5 +1,5 @@
 /**
- * `loadSgt`: validates an artifact directory (DESIGN.md §6) and runs it.
+ * `loadSgt`: validates an artifact directory (docs/sgt-artifact.md) and runs it.
  * The embedding table is only read when `nearestTokens` is first called: the proxy's hot path
  * (template → tokens → transform) never needs it, and start-up stays fast.
  *

@@ -1,4 +1,4 @@
-/** Public types of the SGT feature (see DESIGN.md §6). */
+/** Public types of the SGT feature (see docs/sgt-artifact.md). */
 import type { NoiseKey } from './noise/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';

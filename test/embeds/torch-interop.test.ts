@@ -1,5 +1,5 @@
 /**
- * The contract's oracle is real torch (DESIGN §4): our files must load with
+ * The contract's oracle is real torch (docs/prompt-embeds.md): our files must load with
  * `torch.load(..., weights_only=True)` and torch.save's files must load with our reader. All cases
  * go through one Python process to keep the suite fast. TORCH_PYTHON overrides the interpreter
  * (default: Debian's /usr/bin/python3 with python3-torch).

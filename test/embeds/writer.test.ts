@@ -100,7 +100,7 @@ describe('float32 -> 16-bit rounding', () => {
   });
 });
 
-describe('archive layout (DESIGN §4)', () => {
+describe('archive layout (docs/prompt-embeds.md)', () => {
   const file = writeTorchTensor(new Float32Array(6).fill(1), [2, 3], 'float32');
 
   it('has the four entries, STORED, with correct CRCs and 64-byte aligned data', () => {

@@ -1,5 +1,5 @@
 /**
- * Calibration of the demo SGT against the nearest-neighbour attack (DESIGN.md §6) on the fixed
+ * Calibration of the demo SGT against the nearest-neighbour attack (docs/sgt-artifact.md) on the fixed
  * prompt set src/privacy/audit-prompts.json: with the default noise the attack recovers
  * almost nothing, with noise scale 0 it recovers everything.
  */

@@ -20,7 +20,7 @@ export interface HpkeBackend {
   x25519PublicKey(privateKey: Uint8Array): Uint8Array;
   /** A fresh random key pair (a backend may keep a prepared form of it for a later `x25519`). */
   x25519GenerateKeyPair(): { privateKey: Uint8Array; publicKey: Uint8Array };
-  /** HMAC-SHA256 over the concatenation of `parts` (HKDF is built on it in `labeled.ts`). */
+  /** HMAC-SHA256 over the concatenation of `parts` (HKDF is built on it in `suite.ts`). */
   hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array;
   aes128gcm(key: Uint8Array): AeadKey;
 }

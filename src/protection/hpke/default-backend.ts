@@ -3,7 +3,7 @@ import { nodeBackend } from './node-backend.js';
 
 /*
  * node:crypto (OpenSSL) for everything, because it measured faster for every primitive we use and
- * so for every mix (`npx vitest bench --run test/protection/hpke.bench.ts`, Node 20.20, 2-core
+ * so for every mix (`npm run bench:hpke`, Node 20.20, 2-core
  * x86-64 VM, means; tokens of 1-8 bytes):
  *
  *                               node:crypto   @noble/*
