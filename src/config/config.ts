@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HTTP_TOKEN } from '../internal/http-token.js';
 
 /**
  * Every environment variable the package reads, parsed once at start-up. Nothing else in src/
@@ -16,9 +17,7 @@ const positiveInt = z.coerce.number().int().positive();
 const port = z.coerce.number().int().min(0).max(65535);
 const nonEmpty = z.string().trim().min(1);
 
-// RFC 7230 token characters: anything else cannot be a header name and would make fetch throw later.
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const headerName = z.string().trim().regex(HEADER_NAME, 'a valid HTTP header name').transform((s) => s.toLowerCase());
+const headerName = z.string().trim().regex(HTTP_TOKEN, 'a valid HTTP header name').transform((s) => s.toLowerCase());
 
 const headerList = z
   .string()
@@ -27,7 +26,7 @@ const headerList = z
     for (const [index, item] of raw.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
       const eq = item.indexOf('=');
       const name = eq > 0 ? item.slice(0, eq).trim() : '';
-      if (!HEADER_NAME.test(name)) {
+      if (!HTTP_TOKEN.test(name)) {
         // Not echoed: a mistyped item may well be a credential.
         ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; item ${index + 1} does not start with a header name and "="` });
         return z.NEVER;

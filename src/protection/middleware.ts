@@ -17,6 +17,7 @@ import {
   encodeBase64,
   parseClientPublicKey,
 } from './wire.js';
+import { HTTP_TOKEN } from '../internal/http-token.js';
 
 /**
  * - `required`: a protected route without a client key is a 400 naming the header.
@@ -71,7 +72,6 @@ export type OutputProtectionEnv = { Variables: OutputProtectionVariables };
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHOD = /^[A-Za-z]+$/;
 const MODES: readonly OutputProtectionMode[] = ['required', 'optional', 'off'];
 
@@ -93,7 +93,7 @@ function validateOptions(options: UserPublicKeyMiddlewareOptions): ValidatedOpti
   if (!MODES.includes(options.mode)) fail(`mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
   const headerName = (value: string | undefined, fallback: string, option: string): string => {
     const name = value ?? fallback;
-    if (typeof name !== 'string' || !HEADER_NAME.test(name)) fail(`${option} must be an HTTP header name, got ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) fail(`${option} must be an HTTP header name, got ${JSON.stringify(name)}`);
     return name.toLowerCase();
   };
   const clientKeyHeader = headerName(options.clientKeyHeader, DEFAULT_CLIENT_PUBLIC_KEY_HEADER, 'clientKeyHeader');

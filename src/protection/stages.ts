@@ -14,15 +14,12 @@
  */
 import type { HpkeRecipientContext, HpkeSenderContext } from './hpke/index.js';
 import { openText, sealText } from './wire.js';
+import { isObject } from '../internal/is-object.js';
 
 /** Rewrites one protected text; `index` is the choice's `index` as found. */
 export type TextTransform = (index: unknown, text: string) => string;
 
 type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 const NESTED_CONTENT = ['delta', 'message'] as const;
 

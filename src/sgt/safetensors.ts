@@ -8,6 +8,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { SgtArtifactError } from './errors.js';
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from './float16.js';
+import { isObject } from '../internal/is-object.js';
 
 /** The safetensors spec caps the header at 100 MB; a larger length means a corrupt file. */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -64,7 +65,7 @@ function parseHeader(path: string, json: string, dataStart: number, fileSize: nu
   } catch (error) {
     throw new SgtArtifactError(path, 'header is not valid JSON', { cause: error });
   }
-  if (!isRecord(raw)) throw new SgtArtifactError(path, 'header is not a JSON object');
+  if (!isObject(raw)) throw new SgtArtifactError(path, 'header is not a JSON object');
   const tensors = new Map<string, SafetensorsTensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(raw)) {
@@ -78,14 +79,14 @@ function parseHeader(path: string, json: string, dataStart: number, fileSize: nu
 }
 
 function parseMetadata(path: string, entry: unknown): Record<string, string> {
-  if (!isRecord(entry) || !Object.values(entry).every((v) => typeof v === 'string')) {
+  if (!isObject(entry) || !Object.values(entry).every((v) => typeof v === 'string')) {
     throw new SgtArtifactError(path, `"${METADATA_KEY}" must map strings to strings`);
   }
   return entry as Record<string, string>;
 }
 
 function parseTensorEntry(path: string, name: string, entry: unknown, dataStart: number, fileSize: number): SafetensorsTensorInfo {
-  if (!isRecord(entry)) throw new SgtArtifactError(path, `tensor "${name}": entry is not an object`);
+  if (!isObject(entry)) throw new SgtArtifactError(path, `tensor "${name}": entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = entry;
   const elementBytes = typeof dtype === 'string' ? DTYPE_BYTES[dtype] : undefined;
   if (typeof dtype !== 'string' || elementBytes === undefined) throw new SgtArtifactError(path, `tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`);
@@ -258,10 +259,6 @@ async function readExactly(path: string, handle: FileHandle, position: number, l
   }
   if (done !== length) throw new SgtArtifactError(path, `truncated: wanted ${length} bytes at offset ${position}, got ${done}`);
   return buffer;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isIntArray(value: unknown): value is number[] {

@@ -9,6 +9,7 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SgtArtifactError, SgtInputError } from './errors.js';
 import type { ChatMessage } from './types.js';
+import { isObject } from '../internal/is-object.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -51,12 +52,12 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
  */
 function longestTokenChars(json: Record<string, unknown>): number {
   const model = json['model'];
-  const vocab = isRecord(model) ? model['vocab'] : undefined;
+  const vocab = isObject(model) ? model['vocab'] : undefined;
   let max = 1;
-  const pieces = Array.isArray(vocab) ? vocab.map((entry: unknown) => (Array.isArray(entry) ? entry[0] : undefined)) : isRecord(vocab) ? Object.keys(vocab) : [];
+  const pieces = Array.isArray(vocab) ? vocab.map((entry: unknown) => (Array.isArray(entry) ? entry[0] : undefined)) : isObject(vocab) ? Object.keys(vocab) : [];
   for (const piece of pieces) if (typeof piece === 'string' && piece.length > max) max = piece.length;
   const added = json['added_tokens'];
-  if (Array.isArray(added)) for (const t of added) if (isRecord(t) && typeof t['content'] === 'string' && t['content'].length > max) max = t['content'].length;
+  if (Array.isArray(added)) for (const t of added) if (isObject(t) && typeof t['content'] === 'string' && t['content'].length > max) max = t['content'].length;
   return max;
 }
 
@@ -85,27 +86,27 @@ function chatTemplateOf(configPath: string, config: Record<string, unknown>): st
   const template = config['chat_template'];
   if (typeof template === 'string' && template.length > 0) return template;
   if (Array.isArray(template)) {
-    const named = template.find((t: unknown) => isRecord(t) && t['name'] === 'default');
-    if (isRecord(named) && typeof named['template'] === 'string') return named['template'];
+    const named = template.find((t: unknown) => isObject(t) && t['name'] === 'default');
+    if (isObject(named) && typeof named['template'] === 'string') return named['template'];
   }
   throw new SgtArtifactError(configPath, 'has no "chat_template" (a string, or a list with a "default" entry)');
 }
 
 function maxTokenId(path: string, json: Record<string, unknown>): number {
   const model = json['model'];
-  if (!isRecord(model)) throw new SgtArtifactError(path, 'has no "model" object');
+  if (!isObject(model)) throw new SgtArtifactError(path, 'has no "model" object');
   let max = -1;
   const vocab = model['vocab'];
   if (Array.isArray(vocab)) {
     max = vocab.length - 1; // Unigram: [[piece, score], ...], the id is the index
-  } else if (isRecord(vocab)) {
+  } else if (isObject(vocab)) {
     for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
   } else {
     throw new SgtArtifactError(path, 'has no "model.vocab"');
   }
   const added = json['added_tokens'];
   if (Array.isArray(added)) {
-    for (const t of added) if (isRecord(t) && typeof t['id'] === 'number' && t['id'] > max) max = t['id'];
+    for (const t of added) if (isObject(t) && typeof t['id'] === 'number' && t['id'] > max) max = t['id'];
   }
   if (max < 0) throw new SgtArtifactError(path, 'has an empty vocabulary');
   return max;
@@ -139,7 +140,7 @@ export class SgtTokenizer {
     this.addedIds = new Set(added.keys());
     this.specialStrings = [...added.values()].filter((t) => t.special && t.content.length > 0).map((t) => t.content);
     const decoder = files.tokenizerJson['decoder'];
-    this.byteLevel = isRecord(decoder) && decoder['type'] === 'ByteLevel';
+    this.byteLevel = isObject(decoder) && decoder['type'] === 'ByteLevel';
   }
 
   /**
@@ -293,11 +294,7 @@ function specialTokenStrings(config: Record<string, unknown>): Record<string, st
   for (const key of SPECIAL_TOKEN_KEYS) {
     const value = config[key];
     if (typeof value === 'string') out[key] = value;
-    else if (isRecord(value) && typeof value['content'] === 'string') out[key] = value['content'];
+    else if (isObject(value) && typeof value['content'] === 'string') out[key] = value['content'];
   }
   return out;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,7 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamHttpError, UpstreamProtocolError } from '../errors/index.js';
 import type { CompletionChunk } from './chunks.js';
+import { isObject } from '../internal/is-object.js';
 
 /**
  * Turns parsed SSE events of vLLM's completions stream into chunks. It is the stage that knows
@@ -60,10 +61,6 @@ export function checkCompletionChunk(payload: unknown, what: string): Completion
   }
   // Every field the pipeline reads was checked above; the rest (id, model) is passed through as sent.
   return payload as unknown as CompletionChunk;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
