@@ -131,7 +131,6 @@ async function referenceServerCommand(args: string[], environment: Environment):
     host: values.host,
     port: intOption('port', values.port, 0) ?? 8000,
   });
-  logging.logger.info({ url: server.url, mode: values.mode, output_protection: protection, model: sgt.metadata.baseModel }, 'reference server listening');
   return untilSignal(server, logging);
 }
 

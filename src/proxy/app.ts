@@ -11,7 +11,8 @@ import {
 } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import type { Sgt } from '../sgt/index.js';
-import { readBoundedText, type UpstreamClient } from '../upstream/index.js';
+import { readAtMost } from '../internal/read-at-most.js';
+import type { UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from './output-protection.js';
 import { chatCompletions } from './chat-completions.js';
@@ -129,14 +130,14 @@ function errorResponse(err: unknown, c: Context<ProxyEnv>): Response {
 async function readBody(c: Context<ProxyEnv>, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
-  let body: Awaited<ReturnType<typeof readBoundedText>>;
+  let body: Awaited<ReturnType<typeof readAtMost>>;
   try {
-    body = await readBoundedText(c.req.raw.body, maxBytes);
+    body = await readAtMost(c.req.raw.body, maxBytes);
   } catch (err) {
     throw new ClientClosedError({ cause: err });
   }
   if (!body.complete) throw new PayloadTooLargeError(maxBytes);
-  return body.text;
+  return new TextDecoder().decode(body.bytes);
 }
 
 function upstreamHeaders(c: Context<ProxyEnv>, settings: ProxySettings): Record<string, string> {

@@ -1,3 +1,4 @@
+import { readAtMost } from '../internal/read-at-most.js';
 import { payloadTooLarge, requestValidationError } from './vllm-errors.js';
 
 /** vLLM's `validate_json_request` dependency: anything but application/json is a 400. */
@@ -24,22 +25,10 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
 async function readCapped(request: Request, maxBytes: number): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) throw payloadTooLarge(maxBytes);
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw payloadTooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
+  const { bytes, complete } = await readAtMost(request.body, maxBytes);
+  if (!complete) throw payloadTooLarge(maxBytes);
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw requestValidationError('JSON decode error: the body is not valid UTF-8');
   }

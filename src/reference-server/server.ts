@@ -11,6 +11,6 @@ export interface StartOptions extends ReferenceServerOptions {
 
 export async function startReferenceServer(options: StartOptions): Promise<RunningServer> {
   const server = await listen(createReferenceServerApp(options).fetch, options.host, options.port);
-  options.logger.info({ url: server.url, mode: options.mode, model: options.sgt.metadata.baseModel }, 'reference server listening');
+  options.logger.info({ url: server.url, mode: options.mode, output_protection: options.outputProtection, model: options.sgt.metadata.baseModel }, 'reference server listening');
   return server;
 }

@@ -1,5 +1,6 @@
 import type { EventSourceMessage } from 'eventsource-parser';
-import { UpstreamHttpError, UpstreamProtocolError } from '../errors/index.js';
+import { UpstreamProtocolError } from '../errors/index.js';
+import { upstreamErrorFromPayload } from '../upstream/index.js';
 import type { CompletionChunk } from './chunks.js';
 import { isObject } from '../internal/is-object.js';
 
@@ -61,22 +62,4 @@ export function checkCompletionChunk(payload: unknown, what: string): Completion
   }
   // Every field the pipeline reads was checked above; the rest (id, model) is passed through as sent.
   return payload as unknown as CompletionChunk;
-}
-
-/**
- * vLLM's error bodies come in two shapes across versions: `{"error": {message, type, code}}` and
- * the older top-level `{"object": "error", message, type, code}`. Both carry the message we relay.
- */
-export function upstreamErrorFromPayload(payload: unknown, status: number, retryAfter?: string): UpstreamHttpError {
-  const inner = isObject(payload) && isObject(payload.error) ? payload.error : payload;
-  const message = isObject(inner) && typeof inner.message === 'string' && inner.message.trim() !== '' ? capped(inner.message) : 'The upstream reported an error.';
-  const param = isObject(inner) && typeof inner.param === 'string' ? capped(inner.param) : null;
-  return new UpstreamHttpError(status, message, { param, code: 'upstream_error', retryAfter });
-}
-
-/** A relayed message is for a person to read: past this it is a dump, not a message. */
-export const MAX_RELAYED_MESSAGE_CHARS = 1024;
-
-function capped(text: string): string {
-  return text.length <= MAX_RELAYED_MESSAGE_CHARS ? text : `${text.slice(0, MAX_RELAYED_MESSAGE_CHARS)}… (truncated)`;
 }

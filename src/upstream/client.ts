@@ -6,7 +6,8 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../errors/index.js';
-import { upstreamErrorFromPayload } from '../stream/index.js';
+import { readAtMost } from '../internal/read-at-most.js';
+import { upstreamErrorFromPayload } from './errors.js';
 
 export interface UpstreamClientOptions {
   /** Base URL without a trailing slash, e.g. http://vllm:8000 */
@@ -172,25 +173,8 @@ function networkErrorCode(err: unknown): string | undefined {
 
 /** Reads at most `limit` bytes of a body as text; `complete` is false when it had more. */
 export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ text: string; complete: boolean }> {
-  if (!body) return { text: '', complete: true };
-  const reader = body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  let complete = false;
-  try {
-    while (size <= limit) {
-      const { value, done } = await reader.read();
-      if (done) {
-        complete = true;
-        break;
-      }
-      parts.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit)), complete: complete && size <= limit };
+  const { bytes, complete } = await readAtMost(body, limit);
+  return { text: new TextDecoder().decode(bytes), complete };
 }
 
 // n ≤ 16 choices of a few thousand tokens each fit many times over; anything bigger is not an answer.
