@@ -13,6 +13,7 @@ import {
 import { boundUpstreamEvents, toSseBody } from '../stream/index.js';
 import { readAnswerJson } from '../upstream/index.js';
 import { parseSseJson } from './sse-json.js';
+import { relayBody } from '../internal/relay-body.js';
 
 export interface ProtectGatewayOptions {
   /** The unmodified vLLM, e.g. http://127.0.0.1:8000 (no trailing slash). */
@@ -92,22 +93,9 @@ async function relay(c: Context, options: ProtectGatewayOptions): Promise<Respon
  * upstream_unavailable (an error event once streaming), not a bare server_error.
  */
 function mapBodyErrors(body: ReadableStream<Uint8Array>, upstream: string): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (err) {
-          throw new UpstreamUnavailableError(`The upstream at ${new URL(upstream).origin} broke the connection mid-answer.`, { cause: err });
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
+  return relayBody(body, {
+    mapError: (err) => new UpstreamUnavailableError(`The upstream at ${new URL(upstream).origin} broke the connection mid-answer.`, { cause: err }),
+  });
 }
 
 async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {

@@ -18,6 +18,7 @@ import {
   parseClientPublicKey,
 } from './wire.js';
 import { HTTP_TOKEN } from '../internal/http-token.js';
+import { relayBody } from '../internal/relay-body.js';
 
 /**
  * - `required`: a protected route without a client key is a 400 naming the header.
@@ -142,32 +143,7 @@ function errorResponse(c: Context, error: ApiError): Response {
  * failed, or cancelled (a client abort: the server cancels the body it was writing).
  */
 function releasingBody(body: ReadableStream<Uint8Array>, release: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let result: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          result = await reader.read();
-        } catch (err) {
-          release();
-          controller.error(err);
-          return;
-        }
-        if (result.done) {
-          release();
-          controller.close();
-        } else {
-          controller.enqueue(result.value);
-        }
-      },
-      async cancel(reason) {
-        release();
-        await reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  return relayBody(body, { onSettled: release });
 }
 
 function protectedResponse(response: Response, headerName: string, headerValue: string, release: () => void): Response {

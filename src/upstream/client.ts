@@ -7,6 +7,7 @@ import {
   UpstreamUnavailableError,
 } from '../errors/index.js';
 import { readAtMost } from '../internal/read-at-most.js';
+import { relayBody } from '../internal/relay-body.js';
 import { upstreamErrorFromPayload } from './errors.js';
 
 export interface UpstreamClientOptions {
@@ -91,35 +92,21 @@ export class UpstreamClient {
    * broken connection errors the stream with a typed error, and cancelling it aborts the request.
    */
   private guardBody(body: ReadableStream<Uint8Array>, abort: AbortController, release: () => void): ReadableStream<Uint8Array> {
-    const reader = body.getReader();
-    return new ReadableStream<Uint8Array>(
-      {
-        pull: async (controller) => {
-          const idle = setTimeout(() => abort.abort(this.timeoutError('next chunk')), this.options.timeoutMs);
-          try {
-            const { value, done } = await reader.read();
-            if (done) {
-              release();
-              controller.close();
-            } else {
-              controller.enqueue(value);
-            }
-          } catch (err) {
-            release();
-            throw this.failure(abort.signal, err);
-          } finally {
-            clearTimeout(idle);
-          }
-        },
-        cancel: (reason) => {
-          release();
-          abort.abort(reason);
-          return reader.cancel(reason).catch(() => undefined);
-        },
+    return relayBody(body, {
+      onSettled: release,
+      mapError: (err) => this.failure(abort.signal, err),
+      aroundRead: async (read) => {
+        const idle = setTimeout(() => abort.abort(this.timeoutError('next chunk')), this.options.timeoutMs);
+        try {
+          return await read();
+        } finally {
+          clearTimeout(idle);
+        }
       },
-      { highWaterMark: 0 },
-    );
+      onCancel: (reason) => abort.abort(reason),
+    });
   }
+
 
   private timeoutError(waitingFor: string): UpstreamTimeoutError {
     return new UpstreamTimeoutError(
