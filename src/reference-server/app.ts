@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { encryptBody, getOutputProtection, userPublicKeyMiddleware, type OutputProtectionMode } from '../protection/index.js';
 import { SSE_HEADERS } from '../stream/sse-encoder.js';
 import { chatChunkFormat, collectChatCompletion } from './chat-output.js';
-import { chatMaxTokens, chatUsageReporting, estimatePromptTokens, parseChatRequest, type ChatRequest } from './chat-request.js';
+import { chatMaxTokens, estimatePromptTokens, parseChatRequest, type ChatRequest } from './chat-request.js';
 import {
   collectCompletion,
   completionEventStream,
@@ -13,7 +13,8 @@ import {
   type GenerationEnd,
   type StreamOptions,
 } from './completion-output.js';
-import { parseCompletionRequest, usageReporting, type CompletionRequest } from './completion-request.js';
+import { parseCompletionRequest, type CompletionRequest } from './completion-request.js';
+import { usageReporting } from './request-fields.js';
 import { readJsonBody, requireJsonContentType } from './json-body.js';
 import { loadPromptEmbeds, type PromptEmbeds } from './prompt-embeds.js';
 import { accessLog, requestIdOf, scopeOf } from './request-scope.js';
@@ -174,7 +175,7 @@ async function handleCompletion(c: Context, options: ReferenceServerOptions, max
     tokenIntervalMs: options.tokenIntervalMs,
   };
   const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
-  return request.stream ? streamCompletion(c, run, request, report) : await respondWhole(c, run, report);
+  return request.stream ? streamCompletion(c, run, request, report) : respondWhole(c, await collectCompletion(run, c.req.raw.signal), report);
 }
 
 function makePlan(options: ReferenceServerOptions, embeds: PromptEmbeds, maxTokens: number): Promise<TokenPlan> | TokenPlan {
@@ -233,12 +234,12 @@ function streamCompletion(
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }
 
-async function respondWhole(
+/** A whole (non-stream) answer, or what vLLM answers when the client left before it was ready. */
+function respondWhole<T extends { usage: { completion_tokens: number } }>(
   c: Context,
-  run: CompletionRun,
+  response: T | undefined,
   report: (end: GenerationEnd, stream: boolean) => void,
-): Promise<Response> {
-  const response = await collectCompletion(run, c.req.raw.signal);
+): Response {
   if (!response) {
     report({ outcome: 'aborted', completionTokens: 0 }, false);
     // What vLLM answers a non-streamed request whose client left; nobody is there to read it.
@@ -297,15 +298,9 @@ async function handleChat(c: Context, options: ReferenceServerOptions, maxBodyBy
   };
   const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
   if (request.stream) {
-    const usage = chatUsageReporting(request);
+    const usage = usageReporting(request);
     const body = pacedEventStream(run, chatChunkFormat(run, usage.continuous), streamOptions(c, usage, report));
     return new Response(body, { status: 200, headers: SSE_HEADERS });
   }
-  const response = await collectChatCompletion(run, c.req.raw.signal);
-  if (!response) {
-    report({ outcome: 'aborted', completionTokens: 0 }, false);
-    throw badRequest('Client disconnected');
-  }
-  report({ outcome: 'completed', completionTokens: response.usage.completion_tokens }, false);
-  return c.json(protectedBody(c, response));
+  return respondWhole(c, await collectChatCompletion(run, c.req.raw.signal), report);
 }

@@ -80,14 +80,6 @@ function wordCount(text: string): number {
   return text.match(/\S+/g)?.length ?? 0;
 }
 
-/** `stream_options.include_usage` defaults to true once `stream_options` is given (vLLM's StreamOptions). */
-export function chatUsageReporting(request: ChatRequest): { include: boolean; continuous: boolean } {
-  const options = request.stream_options;
-  if (!request.stream || options == null) return { include: false, continuous: false };
-  const include = options.include_usage === undefined ? true : options.include_usage === true;
-  return { include, continuous: include && options.continuous_usage_stats === true };
-}
-
 /**
  * vLLM's `get_max_tokens`: `max_completion_tokens`, else `max_tokens`, else what is left of the
  * context. (vLLM chains them with Python's `or`, so an explicit 0 silently means "the rest of the

@@ -81,10 +81,3 @@ function validatorError(message: string, parameter: string, value?: number): Vll
   return requestValidationError(`${message} (${extras})`, parameter);
 }
 
-/** `stream_options.include_usage` defaults to true once `stream_options` is given (vLLM's StreamOptions). */
-export function usageReporting(request: CompletionRequest): { include: boolean; continuous: boolean } {
-  const options = request.stream_options;
-  if (!request.stream || options == null) return { include: false, continuous: false };
-  const include = options.include_usage === undefined ? true : options.include_usage === true;
-  return { include, continuous: include && options.continuous_usage_stats === true };
-}

@@ -23,6 +23,20 @@ export const sharedRequestFields = {
   user: z.string().nullish(),
 };
 
+type SharedFields = z.infer<z.ZodObject<typeof sharedRequestFields>>;
+
+/**
+ * Usage in a stream, as vLLM's serving code decides it (completions and chat alike): only when
+ * streaming with `stream_options`; `include_usage` defaults to true there; `continuous_usage_stats`
+ * adds usage to every chunk.
+ */
+export function usageReporting(request: Pick<SharedFields, 'stream' | 'stream_options'>): { include: boolean; continuous: boolean } {
+  const options = request.stream_options;
+  if (!request.stream || options == null) return { include: false, continuous: false };
+  const include = options.include_usage === undefined ? true : options.include_usage === true;
+  return { include, continuous: include && options.continuous_usage_stats === true };
+}
+
 /** A schema failure as vLLM's RequestValidationError handler reports it (400). */
 export function schemaError(error: z.ZodError): VllmError {
   const messages = error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
