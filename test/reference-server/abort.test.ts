@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { startReferenceServer } from '../../src/reference-server/index.js';
 import { FAKE_MODEL, fakeSgt, oneHotEmbeds, postJson, startHarness, type Harness } from './helpers.js';
 
 // A generation that would run for minutes: only an abort can end these tests in time.
@@ -53,10 +55,12 @@ describe('reference server: client abort stops generation', () => {
   it('real server: a non-streamed request whose client leaves stops generating', async () => {
     let searched: () => void = () => {};
     const started = new Promise<void>((resolve) => (searched = resolve));
+    let searches = 0;
     h = await startHarness('real server', {
       mode: 'echo',
       tokenIntervalMs: 60_000,
-      sgt: fakeSgt({ onSearch: () => searched() }),
+      // The first search is the index warm-up at start-up; the second is this request's.
+      sgt: fakeSgt({ onSearch: () => ++searches === 2 && searched() }),
     });
     const client = new AbortController();
     const pending = h.target.send('/v1/completions', { ...postJson({ prompt_embeds: oneHotEmbeds([0, 1]) }), signal: client.signal });
@@ -74,5 +78,19 @@ describe('reference server: client abort stops generation', () => {
     await h.target.close();
     expect(await h.ends.next()).toMatchObject({ outcome: 'aborted' });
     await expect(readTokens(reader, MAX_TOKENS)).rejects.toThrow();
+  });
+});
+
+describe('start-up', () => {
+  it('echo mode builds its nearest-neighbour index before listening, so no request pays for it; paced mode does not', async () => {
+    for (const [mode, expected] of [['echo', 1], ['paced', 0]] as const) {
+      let searches = 0;
+      const server = await startReferenceServer({ sgt: fakeSgt({ onSearch: () => searches++ }), mode, tokenIntervalMs: 0, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+      try {
+        expect(searches, mode).toBe(expected);
+      } finally {
+        await server.close();
+      }
+    }
   });
 });
