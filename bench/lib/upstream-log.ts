@@ -2,8 +2,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /**
  * The reference server's access log (JSON lines, its `SGP_LOGGING_CONFIG_FILE` destination): for
- * each streamed request, when it arrived (`receivedAt`, epoch ms) and how long its first token took
- * (`firstTokenMs`). Joined with the client's own timestamps by `x-request-id`, a gateway's TTFT
+ * each streamed request, when it arrived (`received_at`, epoch ms) and how long its first token took
+ * (`first_token_ms`). Joined with the client's own timestamps by `x-request-id`, a gateway's TTFT
  * splits into what happened before the upstream saw the request (for sgt-proxy: validation, chat
  * template, tokenizer, SGT, prompt_embeds encoding, the upstream call), the upstream's own time to
  * its first token, and the relay of that token back to the client.
@@ -43,11 +43,11 @@ export class UpstreamLog {
   }
 
   private parse(line: string): void {
-    if (!line.includes('"firstTokenMs"')) return;
+    if (!line.includes('"first_token_ms"')) return;
     try {
-      const entry = JSON.parse(line) as { requestId?: unknown; receivedAt?: unknown; firstTokenMs?: unknown };
-      if (typeof entry.requestId === 'string' && typeof entry.receivedAt === 'number' && typeof entry.firstTokenMs === 'number') {
-        this.timings.set(entry.requestId, { receivedAt: entry.receivedAt, firstTokenMs: entry.firstTokenMs });
+      const entry = JSON.parse(line) as { request_id?: unknown; received_at?: unknown; first_token_ms?: unknown };
+      if (typeof entry.request_id === 'string' && typeof entry.received_at === 'number' && typeof entry.first_token_ms === 'number') {
+        this.timings.set(entry.request_id, { receivedAt: entry.received_at, firstTokenMs: entry.first_token_ms });
       }
     } catch {
       // Not a JSON line (a start-up message); nothing to join.

@@ -1,1 +1,4 @@
 export { listen, type ListenOptions, type RunningServer } from './server.js';
+export {
+  REQUEST_ID_HEADER, findRequestContext, newRequestId, requestContext, requestContextOf, usableRequestId, type RequestContext,
+} from './request-context.js';

@@ -14,6 +14,7 @@ import { boundUpstreamEvents, toSseBody } from '../stream/index.js';
 import { readAnswerJson } from '../upstream/index.js';
 import { parseSseJson } from './sse-json.js';
 import { relayBody } from '../internal/relay-body.js';
+import { requestContext } from '../http/index.js';
 
 export interface ProtectGatewayOptions {
   /** The unmodified vLLM, e.g. http://127.0.0.1:8000 (no trailing slash). */
@@ -48,6 +49,7 @@ const KEEPALIVE_INTERVAL_MS = 15_000;
  */
 export function createProtectGateway(options: ProtectGatewayOptions): Hono<OutputProtectionEnv> {
   const app = new Hono<OutputProtectionEnv>();
+  app.use('*', requestContext(options.logger));
   app.use('*', userPublicKeyMiddleware({ mode: options.mode, clientKeyHeader: options.clientKeyHeader, serverKeyHeader: options.serverKeyHeader }));
   app.all('*', async (c) => {
     const upstream = await relay(c, options);

@@ -21,7 +21,6 @@ export {
   injectMiddleware,
   getOutputProtection,
   DEFAULT_PROTECTED_ROUTES,
-  REQUEST_ID_HEADER,
   type OutputProtectionMode,
   type ProtectedRoute,
   type UserPublicKeyMiddlewareOptions,

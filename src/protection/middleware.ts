@@ -19,6 +19,7 @@ import {
 } from './wire.js';
 import { HTTP_TOKEN } from '../internal/http-token.js';
 import { relayBody } from '../internal/relay-body.js';
+import { REQUEST_ID_HEADER, usableRequestId } from '../http/index.js';
 
 /**
  * - `required`: a protected route without a client key is a 400 naming the header.
@@ -71,7 +72,6 @@ export interface OutputProtectionVariables {
 
 export type OutputProtectionEnv = { Variables: OutputProtectionVariables };
 
-export const REQUEST_ID_HEADER = 'x-request-id';
 
 const METHOD = /^[A-Za-z]+$/;
 const MODES: readonly OutputProtectionMode[] = ['required', 'optional', 'off'];
@@ -112,12 +112,6 @@ function validateOptions(options: UserPublicKeyMiddlewareOptions): ValidatedOpti
     keys.add(routeKey(route.method, route.path));
   }
   return { mode: options.mode, clientKeyHeader, serverKeyHeader, registry, routes: keys };
-}
-
-/** Like vLLM's: the caller's `x-request-id` when it is plain printable ASCII, else none (a fresh one is made). */
-function usableRequestId(header: string | undefined): string | undefined {
-  const candidate = header?.trim();
-  return candidate && candidate.length <= 256 && /^[\x21-\x7e]+$/.test(candidate) ? candidate : undefined;
 }
 
 // Also keyed by the Request object, which no client can forge (unlike a request-id header): how a

@@ -10,6 +10,7 @@ import {
   toErrorEnvelope,
 } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
+import { REQUEST_ID_HEADER, findRequestContext, requestContext, requestContextOf } from '../http/index.js';
 import type { Sgt } from '../sgt/index.js';
 import { readAtMost } from '../internal/read-at-most.js';
 import type { UpstreamClient } from '../upstream/index.js';
@@ -18,7 +19,6 @@ import type { ProxyOutputProtection } from './output-protection.js';
 import { chatCompletions } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from './prompt-embedder.js';
-import { requestContext, type RequestVariables } from './request-context.js';
 import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
 import { stainedGlass } from './stainedglass.js';
 
@@ -44,11 +44,10 @@ export interface ProxyAppDeps {
   logger: Logger;
 }
 
-type ProxyEnv = { Variables: RequestVariables };
 
-export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
+export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const { settings } = deps;
-  const app = new OpenAPIHono<ProxyEnv>();
+  const app = new OpenAPIHono();
 
   app.use('*', requestContext(deps.logger));
   if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
@@ -78,7 +77,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
           upstreamHeaders: upstreamHeaders(c, settings),
           clientHeaders: c.req.raw.headers,
           signal: c.req.raw.signal,
-          logger: c.get('logger'),
+          logger: requestContextOf(c).logger,
         },
       );
     },
@@ -103,14 +102,14 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono<ProxyEnv> {
     const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`);
     return c.json(toErrorEnvelope(error), 404);
   });
-  app.onError((err, c) => errorResponse(err, c));
+  app.onError((err, c) => errorResponse(err, c, deps.logger));
   return app;
 }
 
 /** The one place an error becomes an HTTP response. */
-function errorResponse(err: unknown, c: Context<ProxyEnv>): Response {
+function errorResponse(err: unknown, c: Context, fallback: Logger): Response {
   const error = toApiError(err);
-  const logger = c.get('logger');
+  const logger = findRequestContext(c)?.logger ?? fallback;
   if (error.status >= 500) logger.error({ err, status: error.status }, 'request failed');
   else logger.info({ status: error.status, code: error.code, param: error.param }, 'request rejected');
   const headers: Record<string, string> = {};
@@ -127,7 +126,7 @@ function errorResponse(err: unknown, c: Context<ProxyEnv>): Response {
  * one, before reading anything). A read that fails is the client's connection breaking
  * mid-upload: a closed request (499, logged at info), not our 500.
  */
-async function readBody(c: Context<ProxyEnv>, maxBytes: number): Promise<string> {
+async function readBody(c: Context, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
   let body: Awaited<ReturnType<typeof readAtMost>>;
@@ -140,8 +139,8 @@ async function readBody(c: Context<ProxyEnv>, maxBytes: number): Promise<string>
   return new TextDecoder().decode(body.bytes);
 }
 
-function upstreamHeaders(c: Context<ProxyEnv>, settings: ProxySettings): Record<string, string> {
-  const headers: Record<string, string> = { 'x-request-id': c.get('requestId') };
+function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, string> {
+  const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestContextOf(c).requestId };
   const authorization = c.req.header('authorization');
   // With a proxy API key, the client's Authorization is *our* secret and must not travel on.
   if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined) headers.authorization = authorization;

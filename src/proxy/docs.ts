@@ -45,7 +45,7 @@ const errorResponses = {
   504: { description: 'Upstream timeout', content: { 'application/json': { schema: errorEnvelopeSchema } } },
 };
 
-export function registerDocs<E extends object>(app: OpenAPIHono<E & { Variables: object }>): void {
+export function registerDocs(app: OpenAPIHono): void {
   app.openAPIRegistry.registerPath({
     method: 'post',
     path: '/v1/chat/completions',

@@ -17,7 +17,7 @@ import { parseCompletionRequest, type CompletionRequest } from './completion-req
 import { usageReporting } from './request-fields.js';
 import { readJsonBody, requireJsonContentType } from './json-body.js';
 import { loadPromptEmbeds, type PromptEmbeds } from './prompt-embeds.js';
-import { accessLog, requestIdOf, scopeOf } from './request-scope.js';
+import { findRequestContext, requestContext, requestContextOf } from '../http/index.js';
 import {
   checkContextLength,
   checkModel,
@@ -74,7 +74,7 @@ function validateOptions(options: ReferenceServerOptions): Required<Pick<Referen
 export function createReferenceServerApp(options: ReferenceServerOptions): Hono {
   const { maxBodyBytes } = validateOptions(options);
   const app = new Hono();
-  app.use(accessLog(options.logger));
+  app.use(requestContext(options.logger));
   app.use(
     userPublicKeyMiddleware({
       mode: options.outputProtection ?? 'optional',
@@ -94,7 +94,7 @@ export function createReferenceServerApp(options: ReferenceServerOptions): Hono 
 function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   const error = err instanceof VllmError ? err : internalError(err);
   if (error.status >= 500) {
-    logger.error({ err: error.cause ?? error, requestId: requestIdOf(c) }, 'request failed');
+    (findRequestContext(c)?.logger ?? logger).error({ err: error.cause ?? error }, 'request failed');
   }
   // The status is one this server chose (400/404/413/500), a valid HTTP status code.
   return c.json(error.toEnvelope(), error.status as 400);
@@ -164,7 +164,7 @@ async function validateCompletion(c: Context, sgt: ReferenceSgt, maxBodyBytes: n
 async function handleCompletion(c: Context, options: ReferenceServerOptions, maxBodyBytes: number): Promise<Response> {
   const { request, embeds, maxTokens } = await validateCompletion(c, options.sgt, maxBodyBytes);
   const plan = await makePlan(options, embeds, maxTokens);
-  const requestId = scopeOf(c).requestId;
+  const requestId = requestContextOf(c).requestId;
   const run: CompletionRun = {
     id: `cmpl-${requestId}`,
     created: Math.floor(Date.now() / 1000),
@@ -184,7 +184,7 @@ function makePlan(options: ReferenceServerOptions, embeds: PromptEmbeds, maxToke
 
 function reportEnd(options: ReferenceServerOptions, event: GenerationEndEvent): void {
   if (event.outcome !== 'completed') {
-    options.logger.info({ requestId: event.requestId, outcome: event.outcome, completionTokens: event.completionTokens }, 'generation ended early');
+    options.logger.info({ request_id: event.requestId, outcome: event.outcome, completion_tokens: event.completionTokens }, 'generation ended early');
   }
   options.onGenerationEnd?.(event);
 }
@@ -198,9 +198,9 @@ function streamOptions(
   usage: { include: boolean; continuous: boolean },
   report: (end: GenerationEnd, stream: boolean) => void,
 ): StreamOptions {
-  const scope = scopeOf(c);
+  const scope = requestContextOf(c);
   let settle: (end: GenerationEnd) => void = () => {};
-  scope.streamEnd = new Promise((resolve) => (settle = resolve));
+  scope.streamEnd = new Promise<GenerationEnd>((resolve) => (settle = resolve)).then((end) => ({ outcome: end.outcome, completion_tokens: end.completionTokens }));
   return {
     includeUsage: usage.include,
     continuousUsage: usage.continuous,
@@ -286,7 +286,7 @@ async function validateChat(c: Context, options: ReferenceServerOptions, maxBody
 /** Plain-text `POST /v1/chat/completions` (paced mode): `max_tokens` countable tokens, like the completions route. */
 async function handleChat(c: Context, options: ReferenceServerOptions, maxBodyBytes: number): Promise<Response> {
   const { request, promptTokens, maxTokens } = await validateChat(c, options, maxBodyBytes);
-  const requestId = scopeOf(c).requestId;
+  const requestId = requestContextOf(c).requestId;
   const run: CompletionRun = {
     id: `chatcmpl-${requestId}`,
     created: Math.floor(Date.now() / 1000),

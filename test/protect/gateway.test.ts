@@ -129,6 +129,19 @@ describe('sgt-proxy protect', () => {
     expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { code: 'upstream_unavailable' } });
   });
 
+  it('has the request context every server has: x-request-id kept or made, echoed, one access line without bodies', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'info' }, sink) });
+    const response = await app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'prot-1', ...keyHeader }, body: JSON.stringify({ model: 'm', prompt: 'SECRETPROMPT', stream: true }) });
+    expect(response.headers.get('x-request-id')).toBe('prot-1');
+    await response.text();
+    expect(lines.find((l) => l.msg === 'request')).toMatchObject({ request_id: 'prot-1', method: 'POST', path: '/v1/completions', status: 200 });
+    expect(JSON.stringify(lines)).not.toContain('SECRETPROMPT');
+    const made = await app.request('/v1/models');
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('vLLM down → 502', async () => {
     const dead = createProtectGateway({ upstream: 'http://127.0.0.1:1', mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
     const response = await dead.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: '{}' });

@@ -75,7 +75,7 @@ describe('what goes upstream', () => {
     expect(upstream.requests[0]!.headers['x-request-id']).toBe('req-abc.123');
     const second = await postJson(endpoint, chatBody(), { 'x-request-id': 'has spaces and /slashes/' });
     await second.text();
-    expect(second.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/); // one generator for every server (vLLM's form)
   });
 
   it("forwards the client's Authorization when no upstream credentials are configured", async () => {

@@ -49,7 +49,7 @@ describe('reference server: client abort stops generation', () => {
     expect(end.completionTokens).toBeGreaterThanOrEqual(3);
     expect(end.completionTokens).toBeLessThan(MAX_TOKENS);
     // The access-log line is written when the stream ends, and says how.
-    await expect.poll(() => h.logs.lines.find((l) => l.msg === 'request')).toMatchObject({ requestId: 'gone-1', status: 200, outcome: 'aborted' });
+    await expect.poll(() => h.logs.lines.find((l) => l.msg === 'request')).toMatchObject({ request_id: 'gone-1', status: 200, outcome: 'aborted' });
   });
 
   it('real server: a non-streamed request whose client leaves stops generating', async () => {

@@ -119,13 +119,13 @@ describe.each(TARGET_KINDS)('reference server plain-text chat completions (%s)',
     const before = performance.timeOrigin + performance.now();
     await collectText((await chat({ stream: true, max_tokens: 2 }, { 'x-request-id': 'timed-1' })).body!);
     const after = performance.timeOrigin + performance.now();
-    await expect.poll(() => h.logs.lines.find((l) => l.msg === 'request' && l.requestId === 'timed-1')).toBeDefined();
-    const line = h.logs.lines.find((l) => l.requestId === 'timed-1')!;
+    await expect.poll(() => h.logs.lines.find((l) => l.msg === 'request' && l.request_id === 'timed-1')).toBeDefined();
+    const line = h.logs.lines.find((l) => l.request_id === 'timed-1')!;
     expect(line).toMatchObject({ path: '/v1/chat/completions', status: 200, outcome: 'completed' });
-    expect(line.receivedAt as number).toBeGreaterThanOrEqual(before - 1);
-    expect(line.receivedAt as number).toBeLessThanOrEqual(after);
-    expect(line.firstTokenMs as number).toBeGreaterThanOrEqual(4);
-    expect(line.firstTokenMs as number).toBeLessThanOrEqual(line.durationMs as number);
+    expect(line.received_at as number).toBeGreaterThanOrEqual(before - 1);
+    expect(line.received_at as number).toBeLessThanOrEqual(after);
+    expect(line.first_token_ms as number).toBeGreaterThanOrEqual(4);
+    expect(line.first_token_ms as number).toBeLessThanOrEqual(line.duration_ms as number);
   });
 });
 

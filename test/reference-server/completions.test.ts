@@ -194,9 +194,9 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
     await h.ends.next((e) => e.requestId === 'log-2');
     await expect.poll(() => h.logs.lines.filter((l) => l.msg === 'request').length).toBe(2);
     const lines = h.logs.lines.filter((l) => l.msg === 'request');
-    expect(lines[0]).toMatchObject({ method: 'POST', path: '/v1/completions', status: 200, requestId: 'log-1' });
-    expect(typeof lines[0]?.durationMs).toBe('number');
-    expect(lines[1]).toMatchObject({ requestId: 'log-2', outcome: 'completed' });
+    expect(lines[0]).toMatchObject({ method: 'POST', path: '/v1/completions', status: 200, request_id: 'log-1' });
+    expect(typeof lines[0]?.duration_ms).toBe('number');
+    expect(lines[1]).toMatchObject({ request_id: 'log-2', outcome: 'completed', completion_tokens: ECHO_TOKENS });
     const everything = h.logs.raw.join('\n');
     expect(everything).not.toContain(embeds.slice(0, 40));
     expect(everything).not.toContain('secret-token');
