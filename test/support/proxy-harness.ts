@@ -26,6 +26,8 @@ export interface ProxyTestOptions {
   /** Silent unless a test reads the logs. */
   logger?: Logger;
   listen?: ListenOptions;
+  /** The key rotation's clock (ms), for tests that move time instead of waiting for it. */
+  clock?: () => number;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
@@ -47,7 +49,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       serverKeyHeader: 'x-server-public-key',
       keyRefreshMs: 3_600_000,
       ...options.protection,
-    }),
+    }, options.clock),
     embedder: new PromptEmbedder(
       options.sgt,
       'bfloat16',
