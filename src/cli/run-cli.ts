@@ -159,6 +159,7 @@ async function protectCommand(args: string[], environment: Environment): Promise
     serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
     logger: logging.forModule('protect'),
     maxUpstreamEventBytes: env.SGP_MAX_UPSTREAM_EVENT_BYTES,
+    upstreamTimeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
   });
   const server = await listen(gateway.fetch, values.host, intOption('port', values.port, 0) ?? 8001);
   logging.logger.info({ url: server.url, upstream: values.upstream, mode }, 'protect gateway listening');

@@ -1,6 +1,6 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { Hono, type Context } from 'hono';
-import { UpstreamProtocolError, UpstreamUnavailableError, toApiError, toErrorEnvelope } from '../errors/index.js';
+import { UpstreamProtocolError, toApiError, toErrorEnvelope } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import {
   encryptBody,
@@ -11,9 +11,8 @@ import {
   type OutputProtectionEnv,
 } from '../protection/index.js';
 import { boundUpstreamEvents, toSseBody } from '../stream/index.js';
-import { readAnswerJson } from '../upstream/index.js';
+import { UpstreamClient, readAnswerJson } from '../upstream/index.js';
 import { parseSseJson } from './sse-json.js';
-import { relayBody } from '../internal/relay-body.js';
 import { requestContext } from '../http/index.js';
 
 export interface ProtectGatewayOptions {
@@ -25,7 +24,11 @@ export interface ProtectGatewayOptions {
   logger: Logger;
   /** Largest upstream SSE event it encrypts; beyond it the stream ends with an error event. Default 1 MiB. */
   maxUpstreamEventBytes?: number;
+  /** Longest wait for vLLM's response headers, and for each chunk after (SGP_UPSTREAM_TIMEOUT_SECONDS). Default 300 s. */
+  upstreamTimeoutMs?: number;
 }
+
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
 
 // Connection-level headers belong to one hop (RFC 9110 §7.6.1); content-length changes once texts
 // are encrypted; fetch refuses `expect` (curl sends `Expect: 100-continue` with large bodies).
@@ -51,8 +54,11 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
   const app = new Hono<OutputProtectionEnv>();
   app.use('*', requestContext(options.logger));
   app.use('*', userPublicKeyMiddleware({ mode: options.mode, clientKeyHeader: options.clientKeyHeader, serverKeyHeader: options.serverKeyHeader }));
+  // The proxy's upstream client: the same deadlines and error mapping (unreachable → 502
+  // upstream_unavailable, a reset mid-answer → the same as an error event), non-2xx relayed as is.
+  const client = new UpstreamClient({ baseUrl: options.upstream, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS, fixedHeaders: {} });
   app.all('*', async (c) => {
-    const upstream = await relay(c, options);
+    const upstream = await relay(c, client, options.clientKeyHeader);
     const protection = getOutputProtection(c);
     if (!protection || !upstream.ok) return upstream;
     return encryptAnswer(upstream, protection.context, options.maxUpstreamEventBytes ?? 1024 * 1024);
@@ -65,39 +71,17 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
   return app;
 }
 
-async function relay(c: Context, options: ProtectGatewayOptions): Promise<Response> {
+async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: string): Promise<Response> {
   const incoming = new URL(c.req.url);
   const headers = new Headers(c.req.raw.headers);
   stripHopHeaders(headers);
-  headers.delete(options.clientKeyHeader);
+  headers.delete(clientKeyHeader);
   const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
-  let response: Response;
-  try {
-    response = await fetch(options.upstream + incoming.pathname + incoming.search, {
-      method: c.req.method,
-      headers,
-      body: hasBody ? c.req.raw.body : undefined,
-      signal: c.req.raw.signal,
-      // Node's fetch needs this to send a streamed request body.
-      ...(hasBody ? { duplex: 'half' } : {}),
-    } as RequestInit);
-  } catch (err) {
-    throw new UpstreamUnavailableError(`The upstream at ${new URL(options.upstream).origin} could not be reached.`, { cause: err });
-  }
+  const response = await upstream.relay(incoming.pathname + incoming.search, { method: c.req.method, headers, body: hasBody ? c.req.raw.body : null }, c.req.raw.signal);
   const outHeaders = new Headers(response.headers);
   stripHopHeaders(outHeaders);
   outHeaders.delete('content-encoding'); // fetch has already decoded the body
-  return new Response(response.body && mapBodyErrors(response.body, options.upstream), { status: response.status, headers: outHeaders });
-}
-
-/**
- * vLLM's connection breaking mid-answer is the same fault the proxy reports: 502
- * upstream_unavailable (an error event once streaming), not a bare server_error.
- */
-function mapBodyErrors(body: ReadableStream<Uint8Array>, upstream: string): ReadableStream<Uint8Array> {
-  return relayBody(body, {
-    mapError: (err) => new UpstreamUnavailableError(`The upstream at ${new URL(upstream).origin} broke the connection mid-answer.`, { cause: err }),
-  });
+  return new Response(response.body, { status: response.status, headers: outHeaders });
 }
 
 async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {

@@ -50,28 +50,29 @@ export class UpstreamClient {
     return this.send(path, { method: 'GET' }, call);
   }
 
+  /**
+   * Any request, relayed: the answer comes back whatever its status (the `protect` gateway passes
+   * vLLM's own errors through unchanged), with the same deadlines, abort and error mapping as the
+   * calls above. A streamed request body is sent as it arrives.
+   */
+  async relay(path: string, request: { method: string; headers: Headers; body: ReadableStream<Uint8Array> | null }, signal: AbortSignal): Promise<UpstreamResponse> {
+    const headers = new Headers(request.headers);
+    for (const [name, value] of Object.entries(this.options.fixedHeaders)) headers.set(name, value);
+    // Node's fetch needs `duplex` to send a streamed body; the DOM-free RequestInit type lacks it.
+    const init = { method: request.method, headers, body: request.body, ...(request.body ? { duplex: 'half' } : {}) } as RequestInit;
+    const { response, abort, release } = await this.exchange(path, init, signal);
+    const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return { status: response.status, headers: response.headers, body: this.guardBody(body, abort, release) };
+  }
+
   private async send(
     path: string,
     request: { method: string; body?: string; contentType?: string },
     call: UpstreamCall,
   ): Promise<UpstreamResponse> {
-    const abort = new AbortController();
-    const onClientAbort = (): void => abort.abort(new ClientClosedError());
-    if (call.signal.aborted) throw new ClientClosedError();
-    call.signal.addEventListener('abort', onClientAbort, { once: true });
-    const headerTimer = setTimeout(() => abort.abort(this.timeoutError('answer')), this.options.timeoutMs);
-
     const headers: Record<string, string> = { ...call.headers, ...this.options.fixedHeaders };
     if (request.contentType) headers['content-type'] = request.contentType;
-    let response: Response;
-    try {
-      response = await fetch(this.options.baseUrl + path, { method: request.method, headers, body: request.body, signal: abort.signal });
-    } catch (err) {
-      call.signal.removeEventListener('abort', onClientAbort);
-      throw this.failure(abort.signal, err);
-    } finally {
-      clearTimeout(headerTimer);
-    }
+    const { response, abort, release } = await this.exchange(path, { method: request.method, headers, body: request.body }, call.signal);
     if (!response.ok) {
       // The error body gets the same deadline and stays abortable: a stalled one must not hang us.
       const bodyTimer = setTimeout(() => abort.abort(this.timeoutError('error body')), this.options.timeoutMs);
@@ -79,12 +80,32 @@ export class UpstreamClient {
         throw await this.httpError(response);
       } finally {
         clearTimeout(bodyTimer);
-        call.signal.removeEventListener('abort', onClientAbort);
+        release();
       }
     }
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    const release = (): void => call.signal.removeEventListener('abort', onClientAbort);
     return { status: response.status, headers: response.headers, body: this.guardBody(body, abort, release) };
+  }
+
+  /**
+   * The fetch itself: the header deadline, the client's abort reaching the upstream, and a network
+   * failure named. `release` detaches from the client's signal once the answer is done with.
+   */
+  private async exchange(path: string, init: RequestInit, signal: AbortSignal): Promise<{ response: Response; abort: AbortController; release: () => void }> {
+    const abort = new AbortController();
+    const onClientAbort = (): void => abort.abort(new ClientClosedError());
+    if (signal.aborted) throw new ClientClosedError();
+    signal.addEventListener('abort', onClientAbort, { once: true });
+    const release = (): void => signal.removeEventListener('abort', onClientAbort);
+    const headerTimer = setTimeout(() => abort.abort(this.timeoutError('answer')), this.options.timeoutMs);
+    try {
+      return { response: await fetch(this.options.baseUrl + path, { ...init, signal: abort.signal }), abort, release };
+    } catch (err) {
+      release();
+      throw this.failure(abort.signal, err);
+    } finally {
+      clearTimeout(headerTimer);
+    }
   }
 
   /**

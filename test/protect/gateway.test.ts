@@ -142,6 +142,16 @@ describe('sgt-proxy protect', () => {
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it("vLLM that never answers → 504 within the upstream deadline (the proxy's upstream client)", async () => {
+    vllm.setBehaviour(() => undefined); // headers never come
+    const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }), upstreamTimeoutMs: 200 });
+    const aborted = vllm.nextAbort();
+    const response = await app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: JSON.stringify({ model: 'm', prompt: 'x' }) });
+    expect(response.status).toBe(504);
+    await response.text();
+    await aborted; // and the connection to vLLM was given up
+  });
+
   it('vLLM down → 502', async () => {
     const dead = createProtectGateway({ upstream: 'http://127.0.0.1:1', mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
     const response = await dead.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: '{}' });
