@@ -2,6 +2,7 @@
  * The attack suite of docs/privacy.md, each attack a function of what the server holds
  * (ServerSide) and what it receives (ProxySide.send), scored on content tokens only.
  */
+import PQueue from 'p-queue';
 import { MatMul, type NoiseMode } from '../sgt/index.js';
 import type { LabelledPrompt } from './content.js';
 import { linearNoise, recoverLinearState } from './linear-generator.js';
@@ -33,17 +34,9 @@ export function score(into: Recovery, prompt: LabelledPrompt, guessed: readonly 
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight (the transform batches what is in flight). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const queue = new PQueue({ concurrency: limit });
+  return Promise.all(items.map((item, i) => queue.add(() => fn(item, i))));
 }
 
 const CONCURRENCY = 16;
@@ -175,8 +168,8 @@ export async function noiseStreamRecovery(
     let predicted: Float32Array = new Float32Array(p.ids.length * h);
     if (known > 0) {
       attempted++;
-      const probe = await server.probe(p.ids.slice(0, known));
-      affine &&= probe.affine;
+      const probe = await server.probe(p.ids.slice(0, known), { checkAffine: true });
+      affine &&= probe.affine === true;
       const recovered = new Float32Array(known * h);
       for (let i = 0; i < known * h; i++) recovered[i] = ((sent.embeds[i] as number) - (probe.offset[i] as number)) / (probe.scale[i] as number);
       const { state } = recoverLinearState(recovered.subarray(0, SOLVER_VALUES), RECOVERY_TOLERANCE);

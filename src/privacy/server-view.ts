@@ -71,13 +71,14 @@ export class ServerSide {
   /**
    * Runs the transform on `ids` with noise 0 and noise 1: `offset` (x + μ) and `scale` (σ) per
    * value, so that out = offset + scale ⊙ noise for a transform affine in its noise (the export
-   * recipe's `mu + sigma * noise`). `affine` says whether a third run with noise 2 agrees.
+   * recipe's `mu + sigma * noise`). With `checkAffine`, a third run with noise 2 says whether it is.
    */
-  async probe(ids: readonly number[]): Promise<{ offset: Float32Array; scale: Float32Array; affine: boolean }> {
+  async probe(ids: readonly number[], options: { checkAffine?: boolean } = {}): Promise<{ offset: Float32Array; scale: Float32Array; affine?: boolean }> {
     const n = ids.length * this.hidden;
     const run = async (value: number): Promise<Float32Array> => (await this.sgt.transform(ids, { noise: new Float32Array(n).fill(value) })).embeds;
-    const [offset, one, two] = await Promise.all([run(0), run(1), run(2)]);
+    const [offset, one, two] = await Promise.all([run(0), run(1), options.checkAffine ? run(2) : undefined]);
     const scale = one.map((v, i) => v - (offset[i] as number));
+    if (two === undefined) return { offset, scale };
     let affine = true;
     for (let i = 0; i < n && affine; i++) {
       const predicted = (offset[i] as number) + 2 * (scale[i] as number);

@@ -1,27 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GaussianStream, fillGaussian, gaussianNoise } from '../../src/sgt/index.js';
-
-function moments(values: Float32Array): { mean: number; std: number; kurtosis: number } {
-  let sum = 0;
-  for (const v of values) sum += v;
-  const mean = sum / values.length;
-  let m2 = 0;
-  let m4 = 0;
-  for (const v of values) {
-    const d = v - mean;
-    m2 += d * d;
-    m4 += d ** 4;
-  }
-  m2 /= values.length;
-  m4 /= values.length;
-  return { mean, std: Math.sqrt(m2), kurtosis: m4 / (m2 * m2) };
-}
-
-function fractionBeyond(values: Float32Array, limit: number): number {
-  let n = 0;
-  for (const v of values) if (Math.abs(v) > limit) n++;
-  return n / values.length;
-}
+import { autocorrelation, fractionBeyond, moments } from '../support/normal-stats.js';
 
 /** The seeded generator of public values (demo weights, fixed test tensors): never the transform's noise. */
 describe('gaussianNoise', () => {
@@ -101,12 +80,8 @@ describe('gaussianNoise', () => {
   });
 
   it('has no correlation between neighbours (lag-1 and lag-64 autocorrelation ≈ 0)', () => {
-    for (const lag of [1, 64]) {
-      let sum = 0;
-      for (let i = lag; i < samples.length; i++) sum += (samples[i] as number) * (samples[i - lag] as number);
-      // Standard error 1/√n = 0.001.
-      expect(Math.abs(sum / (samples.length - lag))).toBeLessThan(0.005);
-    }
+    // Standard error 1/√n = 0.001.
+    for (const lag of [1, 64]) expect(Math.abs(autocorrelation(samples, lag))).toBeLessThan(0.005);
   });
 
   it('handles zero and rejects invalid counts', () => {
