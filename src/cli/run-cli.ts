@@ -241,7 +241,9 @@ async function auditCommand(args: string[], environment: Environment): Promise<n
   const regressionTokens = intOption('regression-tokens', values['regression-tokens'], 1) ?? DEFAULT_REGRESSION_TOKENS;
   const prompts = values.prompts === undefined ? defaultAuditPrompts() : await readAuditPrompts(values.prompts);
   const env = parseEnv(environment);
-  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, setUpLogging(env)));
+  // stdout carries the report (`--json` is piped): building the demo SGT logs to stderr instead.
+  const logging = createLogger({ ...readLoggingConfig(env.SGP_LOGGING_CONFIG_FILE), destination: 'stderr' });
+  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, logging));
   const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
   try {
     const report = await runAudit(sgt, {
