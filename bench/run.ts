@@ -19,16 +19,38 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runLoad, sleep, type LoadShape } from './lib/load.js';
-import { ChildStartError, MemorySampler, freePort, installCleanup, machineBusySeconds, processCpuSeconds, startChild, stopAll, type ManagedChild } from './lib/processes.js';
+import {
+  ChildStartError,
+  MemorySampler,
+  freePort,
+  installCleanup,
+  machineBusySeconds,
+  processCpuSeconds,
+  startChild,
+  stopAll,
+  type ManagedChild,
+} from './lib/processes.js';
 import { renderProfile, summarizeProfile } from './lib/profile.js';
-import { baselineFor, deltas, renderTables, type BenchMeta, type ScenarioName, type ScenarioResult } from './lib/report.js';
+import {
+  baselineFor,
+  deltas,
+  renderTables,
+  type BenchMeta,
+  type ScenarioName,
+  type ScenarioResult,
+} from './lib/report.js';
 import { LOOPBACK_HOST, streamChat, type ChatTarget, type RequestRecord } from './lib/sse-request.js';
 import { rssGrowth, summarizeStep, sustainedConcurrency, type StepShape, type StepSummary } from './lib/summarize.js';
 import { renderChart, type Series } from './lib/svg.js';
 import { UpstreamLog } from './lib/upstream-log.js';
 
 const ALL_SCENARIOS: readonly ScenarioName[] = ['direct', 'proxy', 'proxy-plain', 'peer'];
-const COLORS: Record<ScenarioName, string> = { direct: '#333333', proxy: '#d62728', 'proxy-plain': '#1f77b4', peer: '#2ca02c' };
+const COLORS: Record<ScenarioName, string> = {
+  direct: '#333333',
+  proxy: '#d62728',
+  'proxy-plain': '#1f77b4',
+  peer: '#2ca02c',
+};
 const PROMPT =
   'You are a careful assistant. Summarise in three sentences why a privacy proxy in front of an ' +
   'inference server must stream tokens as soon as they arrive, and what a user would notice if it did not.';
@@ -63,7 +85,8 @@ const PRESETS: Record<Mode, Pick<Options, 'ladder' | 'stepMs' | 'warmupMs' | 'op
 function numbers(text: string | undefined, name: string): number[] | undefined {
   if (text === undefined) return undefined;
   const values = text.split(',').map((s) => Number(s.trim()));
-  if (values.length === 0 || values.some((v) => !(v > 0) || !Number.isFinite(v))) throw new Error(`--${name} expects positive numbers separated by commas, got "${text}"`);
+  if (values.length === 0 || values.some((v) => !(v > 0) || !Number.isFinite(v)))
+    throw new Error(`--${name} expects positive numbers separated by commas, got "${text}"`);
   return values;
 }
 
@@ -97,9 +120,11 @@ function parseOptions(argv: string[]): Options {
   if (!(mode in PRESETS)) throw new Error(`--mode expects quick, full or soak, got "${values.mode}"`);
   const preset = PRESETS[mode];
   const scenarios = (values.scenarios?.split(',').map((s) => s.trim()) ?? [...ALL_SCENARIOS]) as ScenarioName[];
-  for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})`);
+  for (const s of scenarios)
+    if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (known: ${ALL_SCENARIOS.join(', ')})`);
   const soakScenario = values['soak-scenario'] as ScenarioName | undefined;
-  if (soakScenario !== undefined && !ALL_SCENARIOS.includes(soakScenario)) throw new Error(`unknown --soak-scenario "${soakScenario}"`);
+  if (soakScenario !== undefined && !ALL_SCENARIOS.includes(soakScenario))
+    throw new Error(`unknown --soak-scenario "${soakScenario}"`);
   const ladder = numbers(values.ladder, 'ladder') ?? preset.ladder;
   if (ladder.some((c) => !Number.isInteger(c) || c > 1024)) throw new Error('--ladder expects integers up to 1024');
   return {
@@ -117,7 +142,9 @@ function parseOptions(argv: string[]): Options {
     soakConcurrency: Math.min(positive(values['soak-concurrency'], 'soak-concurrency', 64), 1024),
     soakScenario,
     budgetMs: preset.budgetMs,
-    custom: ['scenarios', 'ladder', 'step-seconds', 'warmup-seconds', 'tokens', 'interval-ms', 'open-rates'].some((k) => values[k as keyof typeof values] !== undefined),
+    custom: ['scenarios', 'ladder', 'step-seconds', 'warmup-seconds', 'tokens', 'interval-ms', 'open-rates'].some(
+      (k) => values[k as keyof typeof values] !== undefined,
+    ),
   };
 }
 
@@ -126,7 +153,8 @@ function findRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sgt-proxy') return dir;
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sgt-proxy')
+      return dir;
     const parent = dirname(dir);
     if (parent === dir) throw new Error('bench: cannot find the sgt-proxy repository root');
     dir = parent;
@@ -147,7 +175,8 @@ const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 /** The children's environment: this one without any SGP_* setting of the user's, plus the bench's. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SGP_') && !k.startsWith('SG_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('SGP_') && !k.startsWith('SG_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
   return {
     ...env,
     SGP_CACHE_DIR: CACHE,
@@ -176,16 +205,37 @@ async function startReference(name: string, extraArgs: string[], options: Option
   const port = await freePort();
   const logging = loggingConfig(name);
   const child = await startChildLogged(name, {
-    nodeArgs: [CLI, 'reference-server', '--host', LOOPBACK_HOST, '--port', String(port), '--mode', 'paced', '--token-interval-ms', String(options.intervalMs), ...extraArgs],
+    nodeArgs: [
+      CLI,
+      'reference-server',
+      '--host',
+      LOOPBACK_HOST,
+      '--port',
+      String(port),
+      '--mode',
+      'paced',
+      '--token-interval-ms',
+      String(options.intervalMs),
+      ...extraArgs,
+    ],
     env: childEnv({ SGP_LOGGING_CONFIG_FILE: logging.file }),
     readyUrl: `http://${LOOPBACK_HOST}:${port}/health`,
   });
   return { child, port, log: new UpstreamLog(logging.requests) };
 }
 
-async function startChildLogged(name: string, spec: { nodeArgs: string[]; env: NodeJS.ProcessEnv; readyUrl: string }): Promise<ManagedChild> {
+async function startChildLogged(
+  name: string,
+  spec: { nodeArgs: string[]; env: NodeJS.ProcessEnv; readyUrl: string },
+): Promise<ManagedChild> {
   const started = performance.now();
-  const child = await startChild({ name, cwd: ROOT, outputFile: join(LOGS, `${name}.out.log`), readyTimeoutMs: 120_000, ...spec });
+  const child = await startChild({
+    name,
+    cwd: ROOT,
+    outputFile: join(LOGS, `${name}.out.log`),
+    readyTimeoutMs: 120_000,
+    ...spec,
+  });
   log(`${name} ready (pid ${child.pid}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return child;
 }
@@ -194,7 +244,12 @@ function profileArgs(name: string, options: Options): string[] {
   return options.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
 }
 
-async function startProxy(name: string, upstream: Upstream, decryption: boolean, options: Options): Promise<{ child: ManagedChild; port: number }> {
+async function startProxy(
+  name: string,
+  upstream: Upstream,
+  decryption: boolean,
+  options: Options,
+): Promise<{ child: ManagedChild; port: number }> {
   const port = await freePort();
   const logging = loggingConfig(name);
   const child = await startChildLogged(name, {
@@ -220,15 +275,42 @@ interface Live {
 
 function skipped(name: ScenarioName, path: string, status: 'skipped' | 'failed', reason: string): ScenarioResult {
   log(`${name}: ${status}: ${reason}`);
-  return { name, path, status, reason, steps: [], sustainedConcurrency: null, gatewayPeakRssMiB: null, gatewayRssAfterMiB: null, gatewayRssBeforeMiB: null };
+  return {
+    name,
+    path,
+    status,
+    reason,
+    steps: [],
+    sustainedConcurrency: null,
+    gatewayPeakRssMiB: null,
+    gatewayRssAfterMiB: null,
+    gatewayRssBeforeMiB: null,
+  };
 }
 
 function newResult(name: ScenarioName, path: string, config: Record<string, unknown>): ScenarioResult {
-  return { name, path, status: 'ran', config, steps: [], sustainedConcurrency: null, gatewayPeakRssMiB: null, gatewayRssAfterMiB: null, gatewayRssBeforeMiB: null };
+  return {
+    name,
+    path,
+    status: 'ran',
+    config,
+    steps: [],
+    sustainedConcurrency: null,
+    gatewayPeakRssMiB: null,
+    gatewayRssAfterMiB: null,
+    gatewayRssBeforeMiB: null,
+  };
 }
 
 function firstLine(text: string, pattern: RegExp): string {
-  return text.split('\n').find((l) => pattern.test(l))?.trim() ?? text.trim().split('\n').at(-1) ?? '';
+  return (
+    text
+      .split('\n')
+      .find((l) => pattern.test(l))
+      ?.trim() ??
+    text.trim().split('\n').at(-1) ??
+    ''
+  );
 }
 
 /** One short request through a scenario before it is measured: it must work end to end. */
@@ -267,7 +349,9 @@ async function setUp(options: Options, wanted: readonly ScenarioName[]): Promise
   }
   // First alone: on a fresh clone it builds the demo SGT into the bench cache the others then share.
   const reference = await startReference('reference', [], options);
-  const models = (await (await fetch(`http://${LOOPBACK_HOST}:${reference.port}/v1/models`)).json()) as { data: Array<{ id: string }> };
+  const models = (await (await fetch(`http://${LOOPBACK_HOST}:${reference.port}/v1/models`)).json()) as {
+    data: Array<{ id: string }>;
+  };
   const model = models.data[0]?.id;
   if (model === undefined) throw new Error('the reference server lists no model');
   const upstreams: Upstream[] = [reference];
@@ -283,84 +367,117 @@ async function setUp(options: Options, wanted: readonly ScenarioName[]): Promise
   tasks.set('direct', direct());
 
   if (wanted.includes('proxy-plain')) {
-    tasks.set('proxy-plain', (async () => {
-      const path = `client → sgt-proxy (demo SGT, SGP_OUTPUT_DECRYPTION=false) → ${ref} /v1/completions (prompt_embeds)`;
-      try {
-        const proxy = await startProxy('proxy-plain', reference, false, options);
-        return {
-          result: newResult('proxy-plain', path, { SGP_OUTPUT_DECRYPTION: false, sgt: 'demo SGT (hidden 64, Qwen3 tokenizer)' }),
-          target: { port: proxy.port, path: '/v1/chat/completions', headers: {} },
-          gateway: proxy.child,
-          upstream: reference,
-        };
-      } catch (err) {
-        return skipped('proxy-plain', path, 'failed', describeStartError(err));
-      }
-    })());
+    tasks.set(
+      'proxy-plain',
+      (async () => {
+        const path = `client → sgt-proxy (demo SGT, SGP_OUTPUT_DECRYPTION=false) → ${ref} /v1/completions (prompt_embeds)`;
+        try {
+          const proxy = await startProxy('proxy-plain', reference, false, options);
+          return {
+            result: newResult('proxy-plain', path, {
+              SGP_OUTPUT_DECRYPTION: false,
+              sgt: 'demo SGT (hidden 64, Qwen3 tokenizer)',
+            }),
+            target: { port: proxy.port, path: '/v1/chat/completions', headers: {} },
+            gateway: proxy.child,
+            upstream: reference,
+          };
+        } catch (err) {
+          return skipped('proxy-plain', path, 'failed', describeStartError(err));
+        }
+      })(),
+    );
   }
 
   if (wanted.includes('proxy')) {
-    tasks.set('proxy', (async () => {
-      const path = 'client → sgt-proxy (demo SGT, SGP_OUTPUT_DECRYPTION=true: decrypts) → reference server --output-protection required';
-      let protectedRef: Upstream;
-      try {
-        protectedRef = await startReference('reference-protected', ['--output-protection', 'required'], options);
-      } catch (err) {
-        if (err instanceof ChildStartError && /output-protection/i.test(err.output)) {
-          return skipped('proxy', path, 'skipped', `output protection not available (the reference server rejects --output-protection: "${firstLine(err.output, /output-protection/i)}")`);
+    tasks.set(
+      'proxy',
+      (async () => {
+        const path =
+          'client → sgt-proxy (demo SGT, SGP_OUTPUT_DECRYPTION=true: decrypts) → reference server --output-protection required';
+        let protectedRef: Upstream;
+        try {
+          protectedRef = await startReference('reference-protected', ['--output-protection', 'required'], options);
+        } catch (err) {
+          if (err instanceof ChildStartError && /output-protection/i.test(err.output)) {
+            return skipped(
+              'proxy',
+              path,
+              'skipped',
+              `output protection not available (the reference server rejects --output-protection: "${firstLine(err.output, /output-protection/i)}")`,
+            );
+          }
+          return skipped('proxy', path, 'failed', describeStartError(err));
         }
-        return skipped('proxy', path, 'failed', describeStartError(err));
-      }
-      upstreams.push(protectedRef);
-      try {
-        const proxy = await startProxy('proxy', protectedRef, true, options);
-        return {
-          result: newResult('proxy', path, { SGP_OUTPUT_DECRYPTION: true, upstream: '--output-protection required', sgt: 'demo SGT (hidden 64, Qwen3 tokenizer)' }),
-          target: { port: proxy.port, path: '/v1/chat/completions', headers: {} },
-          gateway: proxy.child,
-          upstream: protectedRef,
-        };
-      } catch (err) {
-        return skipped('proxy', path, 'failed', describeStartError(err));
-      }
-    })());
+        upstreams.push(protectedRef);
+        try {
+          const proxy = await startProxy('proxy', protectedRef, true, options);
+          return {
+            result: newResult('proxy', path, {
+              SGP_OUTPUT_DECRYPTION: true,
+              upstream: '--output-protection required',
+              sgt: 'demo SGT (hidden 64, Qwen3 tokenizer)',
+            }),
+            target: { port: proxy.port, path: '/v1/chat/completions', headers: {} },
+            gateway: proxy.child,
+            upstream: protectedRef,
+          };
+        } catch (err) {
+          return skipped('proxy', path, 'failed', describeStartError(err));
+        }
+      })(),
+    );
   }
 
   if (wanted.includes('peer')) {
-    tasks.set('peer', (async () => {
-      const path = `client → @portkey-ai/gateway (provider openai, custom host ${ref}/v1) → plain-text /v1/chat/completions`;
-      if (!existsSync(PEER_ENTRY)) return skipped('peer', path, 'skipped', '@portkey-ai/gateway is not installed (npm ci installs it as a dev dependency)');
-      try {
-        const port = await freePort();
-        const child = await startChildLogged('peer', {
-          nodeArgs: [...profileArgs('peer', options), '--import', SHIM, PEER_ENTRY, `--port=${port}`, '--headless'],
-          env: childEnv({ BENCH_LISTEN_HOST: LOOPBACK_HOST }),
-          readyUrl: `http://${LOOPBACK_HOST}:${port}/`,
-        });
-        return {
-          result: newResult('peer', path, {
-            package: `@portkey-ai/gateway@${peerVersion()}`,
-            headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://${LOOPBACK_HOST}:${reference.port}/v1`, 'x-portkey-forward-headers': 'x-request-id' },
-            preload: 'bench/peer/loopback-shim.ts (listen on 127.0.0.1; mutable copy of upstream response headers, see its comment)',
-          }),
-          target: {
-            port,
-            path: '/v1/chat/completions',
-            headers: {
-              'x-portkey-provider': 'openai',
-              'x-portkey-custom-host': `http://${LOOPBACK_HOST}:${reference.port}/v1`,
-              // So the upstream's log line carries our request id and the TTFT split works for the peer too.
-              'x-portkey-forward-headers': 'x-request-id',
-              authorization: 'Bearer bench-unused-key',
+    tasks.set(
+      'peer',
+      (async () => {
+        const path = `client → @portkey-ai/gateway (provider openai, custom host ${ref}/v1) → plain-text /v1/chat/completions`;
+        if (!existsSync(PEER_ENTRY))
+          return skipped(
+            'peer',
+            path,
+            'skipped',
+            '@portkey-ai/gateway is not installed (npm ci installs it as a dev dependency)',
+          );
+        try {
+          const port = await freePort();
+          const child = await startChildLogged('peer', {
+            nodeArgs: [...profileArgs('peer', options), '--import', SHIM, PEER_ENTRY, `--port=${port}`, '--headless'],
+            env: childEnv({ BENCH_LISTEN_HOST: LOOPBACK_HOST }),
+            readyUrl: `http://${LOOPBACK_HOST}:${port}/`,
+          });
+          return {
+            result: newResult('peer', path, {
+              package: `@portkey-ai/gateway@${peerVersion()}`,
+              headers: {
+                'x-portkey-provider': 'openai',
+                'x-portkey-custom-host': `http://${LOOPBACK_HOST}:${reference.port}/v1`,
+                'x-portkey-forward-headers': 'x-request-id',
+              },
+              preload:
+                'bench/peer/loopback-shim.ts (listen on 127.0.0.1; mutable copy of upstream response headers, see its comment)',
+            }),
+            target: {
+              port,
+              path: '/v1/chat/completions',
+              headers: {
+                'x-portkey-provider': 'openai',
+                'x-portkey-custom-host': `http://${LOOPBACK_HOST}:${reference.port}/v1`,
+                // So the upstream's log line carries our request id and the TTFT split works for the peer too.
+                'x-portkey-forward-headers': 'x-request-id',
+                authorization: 'Bearer bench-unused-key',
+              },
             },
-          },
-          gateway: child,
-          upstream: reference,
-        };
-      } catch (err) {
-        return skipped('peer', path, 'failed', describeStartError(err));
-      }
-    })());
+            gateway: child,
+            upstream: reference,
+          };
+        } catch (err) {
+          return skipped('peer', path, 'failed', describeStartError(err));
+        }
+      })(),
+    );
   }
 
   const live: Live[] = [];
@@ -386,13 +503,15 @@ async function setUp(options: Options, wanted: readonly ScenarioName[]): Promise
 }
 
 function describeStartError(err: unknown): string {
-  if (err instanceof ChildStartError) return `${err.reason}: ${err.output.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`;
+  if (err instanceof ChildStartError)
+    return `${err.reason}: ${err.output.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`;
   return err instanceof Error ? err.message : String(err);
 }
 
 function peerVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(dirname(dirname(PEER_ENTRY)), 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(dirname(dirname(PEER_ENTRY)), 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '?';
   }
@@ -419,7 +538,10 @@ async function runStep(live: Live, shape: LoadShape, ctx: StepContext, label: st
   ctx.sampler.sample();
   const ids = load.records.filter((r) => r.ttftMs !== null).map((r) => r.requestId);
   await live.upstream.log.waitFor(ids, 3_000);
-  const stepShape: StepShape = shape.kind === 'closed' ? { kind: 'closed', concurrency: shape.concurrency } : { kind: 'open', ratePerSecond: shape.ratePerSecond };
+  const stepShape: StepShape =
+    shape.kind === 'closed'
+      ? { kind: 'closed', concurrency: shape.concurrency }
+      : { kind: 'open', ratePerSecond: shape.ratePerSecond };
   const summary = summarizeStep({
     scenario: live.result.name,
     shape: stepShape,
@@ -498,14 +620,24 @@ async function benchLadder(options: Options): Promise<void> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const { live, results, upstreams, model } = await setUp(options, options.scenarios);
-  const children = (): ManagedChild[] => [...upstreams.map((u) => u.child), ...live.flatMap((l) => (l.gateway ? [l.gateway] : []))];
+  const children = (): ManagedChild[] => [
+    ...upstreams.map((u) => u.child),
+    ...live.flatMap((l) => (l.gateway ? [l.gateway] : [])),
+  ];
   const sampler = new MemorySampler(children, 250);
   sampler.start();
   const ctx: StepContext = { options, model, sampler };
   const notes: string[] = [];
 
   log(`warm-up: ${options.warmupMs / 1000} s per scenario at concurrency 4 (not reported)`);
-  for (const l of live) await runLoad(closedShape(4, options.warmupMs, options), { target: l.target, body: requestBody(model, options.maxTokens), maxTokens: options.maxTokens, timeoutMs: 30_000, requestId: (n) => `b-warmup-${l.result.name}-${n}` });
+  for (const l of live)
+    await runLoad(closedShape(4, options.warmupMs, options), {
+      target: l.target,
+      body: requestBody(model, options.maxTokens),
+      maxTokens: options.maxTokens,
+      timeoutMs: 30_000,
+      requestId: (n) => `b-warmup-${l.result.name}-${n}`,
+    });
   await sleep(500);
   for (const l of live) l.result.gatewayRssBeforeMiB = kib(l.gateway?.memory()?.rssKiB);
 
@@ -535,13 +667,16 @@ async function benchLadder(options: Options): Promise<void> {
       await sleep(500);
     }
   }
-  if (overBudget()) notes.push(`stopped starting steps after the ${options.budgetMs / 1000} s budget of this mode; the table is partial`);
+  if (overBudget())
+    notes.push(
+      `stopped starting steps after the ${options.budgetMs / 1000} s budget of this mode; the table is partial`,
+    );
 
   const other = cpu.otherShare();
   if (other !== null) {
     notes.push(
-      `while the steps ran, processes outside this benchmark used ${(other.otherSeconds / other.wallSeconds * 100).toFixed(0)}% of one core on average ` +
-        `(the benchmark's own processes: ${(other.oursSeconds / other.wallSeconds * 100).toFixed(0)}%)${other.otherSeconds / other.wallSeconds > 0.1 ? ': other work competed for the CPU, expect noise' : ''}`,
+      `while the steps ran, processes outside this benchmark used ${((other.otherSeconds / other.wallSeconds) * 100).toFixed(0)}% of one core on average ` +
+        `(the benchmark's own processes: ${((other.oursSeconds / other.wallSeconds) * 100).toFixed(0)}%)${other.otherSeconds / other.wallSeconds > 0.1 ? ': other work competed for the CPU, expect noise' : ''}`,
     );
   }
   // Memory once the load is over (after the sockets' keep-alive timeouts had a moment).
@@ -558,7 +693,9 @@ async function benchLadder(options: Options): Promise<void> {
   notes.push(
     `reference server(s) at the end: ${upstreamMemory.map((u) => `${u.name} RSS ${fmtMib(u.rssKiB)} MiB, peak ${fmtMib(u.hwmKiB)} MiB`).join('; ')}`,
   );
-  notes.push(`load generator: this process, ${fmtMib(process.memoryUsage().rss, 'bytes')} MiB RSS; every process shares the machine's ${os.cpus().length} cores`);
+  notes.push(
+    `load generator: this process, ${fmtMib(process.memoryUsage().rss, 'bytes')} MiB RSS; every process shares the machine's ${os.cpus().length} cores`,
+  );
 
   await stopAll(options.profile ? 20_000 : 5_000);
   const meta = machineMeta(options, startedAt, (performance.now() - started) / 1000, notes);
@@ -571,7 +708,10 @@ async function benchLadder(options: Options): Promise<void> {
   const directSteps = results.find((r) => r.name === 'direct')?.steps ?? [];
   const withDeltas = results.map((r) => ({
     ...r,
-    steps: r.steps.map((step) => ({ ...step, deltaVsDirect: r.name === 'direct' ? null : deltas(step, baselineFor(step, directSteps)) })),
+    steps: r.steps.map((step) => ({
+      ...step,
+      deltaVsDirect: r.name === 'direct' ? null : deltas(step, baselineFor(step, directSteps)),
+    })),
   }));
   writeFileSync(json, `${JSON.stringify({ meta, scenarios: withDeltas }, null, 2)}\n`);
   const files = [json];
@@ -610,9 +750,16 @@ function chart(meta: BenchMeta, results: readonly ScenarioResult[]): string {
   const series = (metric: (s: StepSummary) => number | null): Series[] =>
     ran.map((r) => ({
       name: r.name,
-      points: r.steps.filter((s) => s.shape.kind === 'closed').map((s) => [s.shape.concurrency ?? 0, metric(s)] as const),
+      points: r.steps
+        .filter((s) => s.shape.kind === 'closed')
+        .map((s) => [s.shape.concurrency ?? 0, metric(s)] as const),
     }));
-  const skippedNames = results.filter((r) => r.status !== 'ran').map((r) => `${r.name}: ${r.status}${r.status === 'skipped' && r.name === 'proxy' ? ' (no output protection yet)' : ''}`);
+  const skippedNames = results
+    .filter((r) => r.status !== 'ran')
+    .map(
+      (r) =>
+        `${r.name}: ${r.status}${r.status === 'skipped' && r.name === 'proxy' ? ' (no output protection yet)' : ''}`,
+    );
   return renderChart({
     title: `sgt-proxy bench (${meta.mode}): latency vs concurrency, side by side`,
     subtitle:
@@ -632,7 +779,12 @@ function chart(meta: BenchMeta, results: readonly ScenarioResult[]): string {
 
 function git(args: string[]): string | null {
   try {
-    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 5_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -668,15 +820,30 @@ async function soak(options: Options): Promise<void> {
   const startedAt = new Date().toISOString();
   const preferred: ScenarioName[] = options.soakScenario ? [options.soakScenario] : ['proxy', 'proxy-plain'];
   const { live, results, upstreams, model } = await setUp(options, preferred);
-  const target = options.soakScenario === 'direct'
-    ? live.find((l) => l.result.name === 'direct')
-    : live.find((l) => l.result.name !== 'direct' && preferred.includes(l.result.name));
-  if (!target) throw new Error(`soak: no scenario of ${preferred.join(', ')} could run: ${results.map((r) => `${r.name} ${r.status} ${r.reason ?? ''}`).join('; ')}`);
+  const target =
+    options.soakScenario === 'direct'
+      ? live.find((l) => l.result.name === 'direct')
+      : live.find((l) => l.result.name !== 'direct' && preferred.includes(l.result.name));
+  if (!target)
+    throw new Error(
+      `soak: no scenario of ${preferred.join(', ')} could run: ${results.map((r) => `${r.name} ${r.status} ${r.reason ?? ''}`).join('; ')}`,
+    );
   const notes = results.filter((r) => r.status !== 'ran').map((r) => `${r.name} ${r.status}: ${r.reason}`);
-  const children = (): ManagedChild[] => [...upstreams.map((u) => u.child), ...(target.gateway ? [target.gateway] : [])];
+  const children = (): ManagedChild[] => [
+    ...upstreams.map((u) => u.child),
+    ...(target.gateway ? [target.gateway] : []),
+  ];
   const sampler = new MemorySampler(children, 5_000);
-  log(`soak: ${target.result.name}, ${options.soakConcurrency} clients, ${options.soakMinutes} min (warm-up ${options.warmupMs / 1000} s first)`);
-  await runLoad(closedShape(4, options.warmupMs, options), { target: target.target, body: requestBody(model, options.maxTokens), maxTokens: options.maxTokens, timeoutMs: 30_000, requestId: (n) => `b-warmup-${n}` });
+  log(
+    `soak: ${target.result.name}, ${options.soakConcurrency} clients, ${options.soakMinutes} min (warm-up ${options.warmupMs / 1000} s first)`,
+  );
+  await runLoad(closedShape(4, options.warmupMs, options), {
+    target: target.target,
+    body: requestBody(model, options.maxTokens),
+    maxTokens: options.maxTokens,
+    timeoutMs: 30_000,
+    requestId: (n) => `b-warmup-${n}`,
+  });
 
   const durationMs = options.soakMinutes * 60_000;
   const windowMs = Math.max(5_000, Math.min(30_000, durationMs / 10));
@@ -706,7 +873,9 @@ async function soak(options: Options): Promise<void> {
     });
     target.upstream.log.forget(ids);
     const w = windows.at(-1)!;
-    log(`soak t=${w.tS.toFixed(0)} s: ${w.ok}/${w.requests} ok, TTFT p99 ${w.ttft.p99?.toFixed(1)}, ITL p99 ${w.itl.p99?.toFixed(1)}, RSS ${w.gatewayRssPeakMiB?.toFixed(0)} MiB, lost ${w.lostTokens}`);
+    log(
+      `soak t=${w.tS.toFixed(0)} s: ${w.ok}/${w.requests} ok, TTFT p99 ${w.ttft.p99?.toFixed(1)}, ITL p99 ${w.itl.p99?.toFixed(1)}, RSS ${w.gatewayRssPeakMiB?.toFixed(0)} MiB, lost ${w.lostTokens}`,
+    );
     windowStart = now;
   };
   sampler.start();
@@ -715,7 +884,10 @@ async function soak(options: Options): Promise<void> {
     flushing = flushing.then(flush);
   }, windowMs);
   const load = await runLoad(
-    { ...closedShape(options.soakConcurrency, durationMs, options), maxRequests: options.soakConcurrency * Math.ceil(durationMs / (options.maxTokens * options.intervalMs) + 1) * 4 },
+    {
+      ...closedShape(options.soakConcurrency, durationMs, options),
+      maxRequests: options.soakConcurrency * Math.ceil(durationMs / (options.maxTokens * options.intervalMs) + 1) * 4,
+    },
     {
       target: target.target,
       body: requestBody(model, options.maxTokens),
@@ -734,7 +906,11 @@ async function soak(options: Options): Promise<void> {
 
   const name = target.gateway?.name ?? target.upstream.child.name;
   const seriesOf = (child: string): Array<{ tS: number; rssMiB: number; hwmMiB: number }> =>
-    (sampler.series.get(child) ?? []).map((s) => ({ tS: (s.tMs - soakStart) / 1000, rssMiB: s.rssKiB / 1024, hwmMiB: s.hwmKiB / 1024 }));
+    (sampler.series.get(child) ?? []).map((s) => ({
+      tS: (s.tMs - soakStart) / 1000,
+      rssMiB: s.rssKiB / 1024,
+      hwmMiB: s.hwmKiB / 1024,
+    }));
   const series = seriesOf(name);
   const growth = rssGrowth(series);
   // The upstream's memory over the same load, for comparison (a pattern both show is not the gateway's own).
@@ -743,7 +919,16 @@ async function soak(options: Options): Promise<void> {
   const after = target.gateway?.memory() ?? target.upstream.child.memory();
   await stopAll();
 
-  const totals = windows.reduce((a, w) => ({ requests: a.requests + w.requests, ok: a.ok + w.ok, lost: a.lost + w.lostTokens, dup: a.dup + w.duplicatedTokens, stalls: a.stalls + w.stalls }), { requests: 0, ok: 0, lost: 0, dup: 0, stalls: 0 });
+  const totals = windows.reduce(
+    (a, w) => ({
+      requests: a.requests + w.requests,
+      ok: a.ok + w.ok,
+      lost: a.lost + w.lostTokens,
+      dup: a.dup + w.duplicatedTokens,
+      stalls: a.stalls + w.stalls,
+    }),
+    { requests: 0, ok: 0, lost: 0, dup: 0, stalls: 0 },
+  );
   const lines = [
     `sgt-proxy soak: ${target.result.name}, ${options.soakConcurrency} clients, ${options.soakMinutes} min, paced ${options.maxTokens} tokens / ${options.intervalMs} ms (${startedAt})`,
     `  requests ${totals.ok}/${totals.requests} ok in ${(load.wallMs / 1000).toFixed(0)} s; lost ${totals.lost}, duplicated ${totals.dup}, stalls ${totals.stalls}`,
@@ -752,17 +937,25 @@ async function soak(options: Options): Promise<void> {
       `peak (VmHWM) ${fmtMib(after?.hwmKiB)} MiB, after the load ${fmtMib(after?.rssKiB)} MiB`,
     `  growth: ${growth.flagged ? `FLAGGED — ${growth.reason}` : `none flagged (${growth.reason})`}`,
     ...(upstreamGrowth
-      ? [`  for comparison, ${target.upstream.child.name} RSS: ${upstreamGrowth.startMiB?.toFixed(1)} → ${upstreamGrowth.endMiB?.toFixed(1)} MiB, slope ${upstreamGrowth.slopeMiBPerMin?.toFixed(2)} MiB/min${upstreamGrowth.flagged ? ' (also grows)' : ''}`]
+      ? [
+          `  for comparison, ${target.upstream.child.name} RSS: ${upstreamGrowth.startMiB?.toFixed(1)} → ${upstreamGrowth.endMiB?.toFixed(1)} MiB, slope ${upstreamGrowth.slopeMiBPerMin?.toFixed(2)} MiB/min${upstreamGrowth.flagged ? ' (also grows)' : ''}`,
+        ]
       : []),
     '',
     '     t s   ok/req   TTFT p50 / p99   ITL p50 / p99   lost  stalls  RSS MiB',
-    ...windows.map((w) => `  ${w.tS.toFixed(0).padStart(6)}  ${`${w.ok}/${w.requests}`.padStart(7)}  ${`${w.ttft.p50?.toFixed(1)} / ${w.ttft.p99?.toFixed(1)}`.padStart(15)}  ${`${w.itl.p50?.toFixed(1)} / ${w.itl.p99?.toFixed(1)}`.padStart(14)}  ${String(w.lostTokens).padStart(5)}  ${String(w.stalls).padStart(6)}  ${w.gatewayRssPeakMiB?.toFixed(0).padStart(7)}`),
+    ...windows.map(
+      (w) =>
+        `  ${w.tS.toFixed(0).padStart(6)}  ${`${w.ok}/${w.requests}`.padStart(7)}  ${`${w.ttft.p50?.toFixed(1)} / ${w.ttft.p99?.toFixed(1)}`.padStart(15)}  ${`${w.itl.p50?.toFixed(1)} / ${w.itl.p99?.toFixed(1)}`.padStart(14)}  ${String(w.lostTokens).padStart(5)}  ${String(w.stalls).padStart(6)}  ${w.gatewayRssPeakMiB?.toFixed(0).padStart(7)}`,
+    ),
     ...notes.map((n) => `note: ${n}`),
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const meta = machineMeta(options, startedAt, (performance.now() - started) / 1000, notes);
-  writeFileSync(join(RESULTS, 'bench-soak.json'), `${JSON.stringify({ meta, scenario: target.result.name, concurrency: options.soakConcurrency, growth, rss: series, upstream: { name: target.upstream.child.name, growth: upstreamGrowth, rss: upstreamSeries }, windows }, null, 2)}\n`);
+  writeFileSync(
+    join(RESULTS, 'bench-soak.json'),
+    `${JSON.stringify({ meta, scenario: target.result.name, concurrency: options.soakConcurrency, growth, rss: series, upstream: { name: target.upstream.child.name, growth: upstreamGrowth, rss: upstreamSeries }, windows }, null, 2)}\n`,
+  );
   log(`wrote bench/results/bench-soak.json`);
   // The soak's own check: memory that still climbs in the second half, or a token lost, fails the run.
   if (growth.flagged || totals.lost > 0 || totals.dup > 0) process.exitCode = 1;

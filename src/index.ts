@@ -13,7 +13,11 @@ export {
   type OutputProtectionMode,
   type UserPublicKeyMiddlewareOptions,
 } from './protection/index.js';
-export { createProtectGateway, type ProtectGatewayOptions } from './protect/index.js';
-export { createReferenceServerApp, startReferenceServer, type ReferenceServerOptions } from './reference-server/index.js';
+export { createProtectGateway, type ProtectGatewayOptions } from './gateway/index.js';
+export {
+  createReferenceServerApp,
+  startReferenceServer,
+  type ReferenceServerOptions,
+} from './reference-server/index.js';
 export { loadSgt, buildDemoSgt, type Sgt, type ChatMessage } from './sgt/index.js';
 export { encodePromptEmbeds, decodePromptEmbeds, type EmbedsDtype } from './embeds/index.js';

@@ -5,6 +5,8 @@ export default async function setup(): Promise<void> {
   const started = performance.now();
   const built = await ensureTestArtifacts();
   if (built.length > 0) {
-    console.log(`[global-setup] built SGT test artifacts ${built.join(', ')} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `[global-setup] built SGT test artifacts ${built.join(', ')} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
 }

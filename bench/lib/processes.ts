@@ -123,13 +123,21 @@ export async function startChild(spec: ChildSpec): Promise<ManagedChild> {
   while (performance.now() < deadline) {
     if (!child.running) {
       const { code, signal } = await child.exited;
-      throw new ChildStartError(spec.name, `exited before it was ready (code ${code}, signal ${signal})`, child.outputTail());
+      throw new ChildStartError(
+        spec.name,
+        `exited before it was ready (code ${code}, signal ${signal})`,
+        child.outputTail(),
+      );
     }
     if (await answers(spec.readyUrl)) return child;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   child.killNow();
-  throw new ChildStartError(spec.name, `not ready within ${spec.readyTimeoutMs} ms (${spec.readyUrl})`, child.outputTail());
+  throw new ChildStartError(
+    spec.name,
+    `not ready within ${spec.readyTimeoutMs} ms (${spec.readyUrl})`,
+    child.outputTail(),
+  );
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -236,7 +244,8 @@ export function machineBusySeconds(): number | null {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
     const fields = line.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
-    const busy = (fields[0] ?? 0) + (fields[1] ?? 0) + (fields[2] ?? 0) + (fields[5] ?? 0) + (fields[6] ?? 0) + (fields[7] ?? 0);
+    const busy =
+      (fields[0] ?? 0) + (fields[1] ?? 0) + (fields[2] ?? 0) + (fields[5] ?? 0) + (fields[6] ?? 0) + (fields[7] ?? 0);
     return busy / USER_HZ;
   } catch {
     return null;

@@ -80,7 +80,11 @@ export function summarizeProfile(file: string, root: string): ProfileSummary {
     const where = frame.url === '' ? '' : `${frame.url.replace(`file://${root}/`, '')}:${frame.lineNumber + 1}`;
     const key = `${frame.functionName}@${where}`;
     let entry = self.get(key);
-    if (!entry) self.set(key, (entry = { name: frame.functionName || '(anonymous)', where, category: categoryOf(frame, root), selfMs: 0 }));
+    if (!entry)
+      self.set(
+        key,
+        (entry = { name: frame.functionName || '(anonymous)', where, category: categoryOf(frame, root), selfMs: 0 }),
+      );
     entry.selfMs += ms;
   });
   const functions = [...self.values()].sort((a, b) => b.selfMs - a.selfMs);
@@ -91,7 +95,9 @@ export function summarizeProfile(file: string, root: string): ProfileSummary {
     idleMs: idle,
     busyMs: total - idle,
     functions,
-    categories: [...categories.entries()].map(([category, selfMs]) => ({ category, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
+    categories: [...categories.entries()]
+      .map(([category, selfMs]) => ({ category, selfMs }))
+      .sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
@@ -100,9 +106,13 @@ export function renderProfile(title: string, summary: ProfileSummary, top = 25):
   const lines = [
     `${title}: ${(summary.totalMs / 1000).toFixed(1)} s sampled, ${(summary.busyMs / 1000).toFixed(1)} s busy (${((summary.busyMs / summary.totalMs) * 100).toFixed(0)}%)`,
     '  self time by where the code lives (% of busy):',
-    ...summary.categories.slice(0, 15).map((c) => `    ${pct(c.selfMs).padStart(6)}  ${c.selfMs.toFixed(0).padStart(7)} ms  ${c.category}`),
+    ...summary.categories
+      .slice(0, 15)
+      .map((c) => `    ${pct(c.selfMs).padStart(6)}  ${c.selfMs.toFixed(0).padStart(7)} ms  ${c.category}`),
     `  top ${top} functions by self time (% of busy):`,
-    ...summary.functions.slice(0, top).map((f) => `    ${pct(f.selfMs).padStart(6)}  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}  ${f.where}`),
+    ...summary.functions
+      .slice(0, top)
+      .map((f) => `    ${pct(f.selfMs).padStart(6)}  ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}  ${f.where}`),
   ];
   return lines.join('\n');
 }

@@ -39,8 +39,10 @@ export interface BenchMeta {
   notes: string[];
 }
 
-const fmt = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
-const signed = (v: number | null, digits = 1): string => (v === null || !Number.isFinite(v) ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`);
+const fmt = (v: number | null | undefined, digits = 1): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+const signed = (v: number | null, digits = 1): string =>
+  v === null || !Number.isFinite(v) ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
 
 function diff(a: number | null, b: number | null): number | null {
   return a === null || b === null ? null : a - b;
@@ -62,7 +64,12 @@ function stepLabel(step: StepSummary): string {
 
 /** The direct step with the same load, for the Δ columns. */
 export function baselineFor(step: StepSummary, direct: readonly StepSummary[]): StepSummary | undefined {
-  return direct.find((d) => d.shape.kind === step.shape.kind && d.shape.concurrency === step.shape.concurrency && d.shape.ratePerSecond === step.shape.ratePerSecond);
+  return direct.find(
+    (d) =>
+      d.shape.kind === step.shape.kind &&
+      d.shape.concurrency === step.shape.concurrency &&
+      d.shape.ratePerSecond === step.shape.ratePerSecond,
+  );
 }
 
 export interface StepDeltas {
@@ -74,12 +81,18 @@ export interface StepDeltas {
 
 export function deltas(step: StepSummary, base: StepSummary | undefined): StepDeltas {
   const d = (f: (s: StepSummary) => number | null): number | null => (base ? diff(f(step), f(base)) : null);
-  return { ttftP50: d((s) => s.ttft.p50), ttftP99: d((s) => s.ttft.p99), itlP50: d((s) => s.itl.p50), itlP99: d((s) => s.itl.p99) };
+  return {
+    ttftP50: d((s) => s.ttft.p50),
+    ttftP99: d((s) => s.ttft.p99),
+    itlP50: d((s) => s.itl.p50),
+    itlP99: d((s) => s.itl.p99),
+  };
 }
 
 function ordered(scenarios: readonly ScenarioResult[]): StepSummary[] {
   const steps = scenarios.flatMap((s) => s.steps);
-  const key = (s: StepSummary): number => (s.shape.kind === 'closed' ? s.shape.concurrency ?? 0 : 1e6 + (s.shape.ratePerSecond ?? 0));
+  const key = (s: StepSummary): number =>
+    s.shape.kind === 'closed' ? (s.shape.concurrency ?? 0) : 1e6 + (s.shape.ratePerSecond ?? 0);
   const order = scenarios.map((s) => s.name as string);
   return steps.sort((a, b) => key(a) - key(b) || order.indexOf(a.scenario) - order.indexOf(b.scenario));
 }
@@ -120,20 +133,49 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
   });
   out.push(
     table(
-      ['scenario', 'load', 'ok/req', 'req/s', 'tok/s', 'TTFT p50 / p99', 'ΔTTFT p50 / p99', 'ITL p50 / p99', 'ΔITL p50 / p99', 'E2E p50', 'lost/dup', 'stalls', 'err %', 'RSS MiB', 'ok?'],
+      [
+        'scenario',
+        'load',
+        'ok/req',
+        'req/s',
+        'tok/s',
+        'TTFT p50 / p99',
+        'ΔTTFT p50 / p99',
+        'ITL p50 / p99',
+        'ΔITL p50 / p99',
+        'E2E p50',
+        'lost/dup',
+        'stalls',
+        'err %',
+        'RSS MiB',
+        'ok?',
+      ],
       rows,
     ),
   );
-  out.push('RSS MiB = highest sampled VmRSS of the gateway process during the step; ok? = the step was sustained (see below); lost/dup = tokens.');
+  out.push(
+    'RSS MiB = highest sampled VmRSS of the gateway process during the step; ok? = the step was sustained (see below); lost/dup = tokens.',
+  );
 
   const splitRows = ordered(scenarios)
     .filter((s) => s.split !== null)
-    .map((s) => [s.scenario, stepLabel(s), `${s.split!.joined}`, p(s.split!.toUpstream, 2), p(s.split!.upstream, 2), p(s.split!.relay, 2)]);
+    .map((s) => [
+      s.scenario,
+      stepLabel(s),
+      `${s.split!.joined}`,
+      p(s.split!.toUpstream, 2),
+      p(s.split!.upstream, 2),
+      p(s.split!.relay, 2),
+    ]);
   if (splitRows.length > 0) {
     out.push('');
-    out.push('TTFT split (p50 / p99, ms), joined with the upstream\'s access log by x-request-id:');
-    out.push('  to upstream = client sends → upstream receives (for sgt-proxy: validation, chat template, tokenizer, SGT transform, prompt_embeds encoding, upstream call)');
-    out.push('  upstream    = upstream receives → sends its first token (the pacing interval + parsing the body);  relay = that token → client');
+    out.push("TTFT split (p50 / p99, ms), joined with the upstream's access log by x-request-id:");
+    out.push(
+      '  to upstream = client sends → upstream receives (for sgt-proxy: validation, chat template, tokenizer, SGT transform, prompt_embeds encoding, upstream call)',
+    );
+    out.push(
+      '  upstream    = upstream receives → sends its first token (the pacing interval + parsing the body);  relay = that token → client',
+    );
     out.push(table(['scenario', 'load', 'joined', 'to upstream', 'upstream', 'relay'], splitRows));
   }
 
@@ -154,8 +196,12 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
   for (const s of scenarios) {
     out.push(`  ${s.name}: ${s.path}${s.status === 'ran' ? '' : `\n    ${s.status}: ${s.reason ?? ''}`}`);
   }
-  out.push('sustained = highest concurrency with every lower step also passing: no lost or duplicated token, no gap > 10× the pacing, < 0.1 % errors.');
-  out.push('peak RSS = VmHWM of the gateway process at the end of the run (start-up included); RSS before = after start-up and warm-up, after = once the load ended.');
+  out.push(
+    'sustained = highest concurrency with every lower step also passing: no lost or duplicated token, no gap > 10× the pacing, < 0.1 % errors.',
+  );
+  out.push(
+    'peak RSS = VmHWM of the gateway process at the end of the run (start-up included); RSS before = after start-up and warm-up, after = once the load ended.',
+  );
 
   const failures = ordered(scenarios).filter((s) => s.errorSamples.length > 0);
   if (failures.length > 0) {

@@ -105,7 +105,8 @@ export function streamChat(spec: RequestSpec): Promise<RequestRecord> {
       } catch {
         return fail(`event is not JSON: ${data.slice(0, 120)}`);
       }
-      if (chunk.error !== undefined) return fail(`error event: ${String(chunk.error.message ?? JSON.stringify(chunk.error)).slice(0, 200)}`);
+      if (chunk.error !== undefined)
+        return fail(`error event: ${String(chunk.error.message ?? JSON.stringify(chunk.error)).slice(0, 200)}`);
       const choice = chunk.choices?.[0];
       if (choice === undefined) return;
       const content = choice.delta?.content;

@@ -130,12 +130,21 @@ export function summarizeStep(input: SummaryInput): StepSummary {
     ttft: distribution(ttft),
     itl: distribution(gaps),
     e2e: distribution(e2e),
-    split: toUpstream.length === 0
-      ? null
-      : { joined: toUpstream.length, toUpstream: distribution(toUpstream), upstream: distribution(upstream), relay: distribution(relay) },
+    split:
+      toUpstream.length === 0
+        ? null
+        : {
+            joined: toUpstream.length,
+            toUpstream: distribution(toUpstream),
+            upstream: distribution(upstream),
+            relay: distribution(relay),
+          },
     gatewayRssPeakMiB: kibToMib(input.gatewayRssPeakKiB),
     upstreamRssPeakMiB: kibToMib(input.upstreamRssPeakKiB),
-    errorSamples: [...errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([message, count]) => ({ message, count })),
+    errorSamples: [...errors.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([message, count]) => ({ message, count })),
     sustained: records.length > 0 && lost === 0 && duplicated === 0 && stalls === 0 && errorRate < MAX_ERROR_RATE,
   };
 }
@@ -146,7 +155,10 @@ function kibToMib(kib: number | null): number | null {
 
 /** Error messages without the parts that differ per request (ids, counts), so equal causes group. */
 function normalizeError(message: string): string {
-  return message.replace(/chatcmpl-[\w-]+/g, 'chatcmpl-…').replace(/[0-9a-f]{8}-[0-9a-f-]{27,}/g, '…').slice(0, 200);
+  return message
+    .replace(/chatcmpl-[\w-]+/g, 'chatcmpl-…')
+    .replace(/[0-9a-f]{8}-[0-9a-f-]{27,}/g, '…')
+    .slice(0, 200);
 }
 
 /**
@@ -155,7 +167,9 @@ function normalizeError(message: string): string {
  */
 export function sustainedConcurrency(steps: readonly StepSummary[]): number | null {
   let best: number | null = null;
-  const ladder = steps.filter((s) => s.shape.kind === 'closed').sort((a, b) => (a.shape.concurrency ?? 0) - (b.shape.concurrency ?? 0));
+  const ladder = steps
+    .filter((s) => s.shape.kind === 'closed')
+    .sort((a, b) => (a.shape.concurrency ?? 0) - (b.shape.concurrency ?? 0));
   for (const step of ladder) {
     if (!step.sustained) break;
     best = step.shape.concurrency ?? null;
@@ -182,7 +196,15 @@ export function rssGrowth(series: ReadonlyArray<{ tS: number; rssMiB: number }>)
   const settled = series.filter((s) => s.tS >= 60);
   const points = settled.length >= 12 ? settled : series;
   if (points.length < 6) {
-    return { startMiB: null, endMiB: null, levelStartMiB: null, levelEndMiB: null, slopeMiBPerMin: null, flagged: false, reason: 'too few samples' };
+    return {
+      startMiB: null,
+      endMiB: null,
+      levelStartMiB: null,
+      levelEndMiB: null,
+      slopeMiBPerMin: null,
+      flagged: false,
+      reason: 'too few samples',
+    };
   }
   const median = (xs: number[]): number => {
     const s = [...xs].sort((a, b) => a - b);
@@ -210,4 +232,3 @@ export function rssGrowth(series: ReadonlyArray<{ tS: number; rssMiB: number }>)
     reason: `second half ${grew >= 0 ? '+' : ''}${grew.toFixed(1)} MiB against a limit of ${limit.toFixed(1)} MiB (whole run ${(endMiB - startMiB).toFixed(1)} MiB)`,
   };
 }
-

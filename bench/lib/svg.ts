@@ -59,7 +59,9 @@ export function renderChart(spec: ChartSpec): string {
   const width = COLUMNS * PANEL_W;
   const height = HEADER_H + rows * PANEL_H;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="16" y="24" font-size="16" font-weight="bold">${escapeXml(spec.title)}</text>`);
   out.push(`<text x="16" y="44" fill="#555">${escapeXml(spec.subtitle)}</text>`);
@@ -89,8 +91,11 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
   const xs = spec.xTicks.filter((x) => x > 0);
   const lmin = Math.log2(Math.min(...xs));
   const lmax = Math.log2(Math.max(...xs));
-  const xPos = (x: number): number => (lmax === lmin ? x0 + plotW / 2 : x0 + ((Math.log2(x) - lmin) / (lmax - lmin)) * plotW);
-  const ys = panel.series.flatMap((s) => s.points.map(([, y]) => y)).filter((y): y is number => y !== null && Number.isFinite(y));
+  const xPos = (x: number): number =>
+    lmax === lmin ? x0 + plotW / 2 : x0 + ((Math.log2(x) - lmin) / (lmax - lmin)) * plotW;
+  const ys = panel.series
+    .flatMap((s) => s.points.map(([, y]) => y))
+    .filter((y): y is number => y !== null && Number.isFinite(y));
   const scale = niceScale(Math.max(0, ...ys));
   const yPos = (y: number): number => y0 + plotH - (Math.min(y, scale.max) / scale.max) * plotH;
 
@@ -99,7 +104,9 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
   for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
     const y = yPos(v).toFixed(1);
     out.push(`<line x1="${x0}" y1="${y}" x2="${x0 + plotW}" y2="${y}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${x0 - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#333">${formatTick(v)}</text>`);
+    out.push(
+      `<text x="${x0 - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" fill="#333">${formatTick(v)}</text>`,
+    );
   }
   for (const x of xs) {
     const px = xPos(x).toFixed(1);
@@ -107,9 +114,13 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
     out.push(`<text x="${px}" y="${y0 + plotH + 16}" text-anchor="middle" fill="#333">${x}</text>`);
   }
   out.push(`<rect x="${x0}" y="${y0}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
-  out.push(`<text x="${x0 + plotW / 2}" y="${y0 + plotH + 36}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`);
+  out.push(
+    `<text x="${x0 + plotW / 2}" y="${y0 + plotH + 36}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`,
+  );
   const cy = y0 + plotH / 2;
-  out.push(`<text x="${ox + 16}" y="${cy}" text-anchor="middle" fill="#333" transform="rotate(-90 ${ox + 16} ${cy})">${escapeXml(panel.yLabel)}</text>`);
+  out.push(
+    `<text x="${ox + 16}" y="${cy}" text-anchor="middle" fill="#333" transform="rotate(-90 ${ox + 16} ${cy})">${escapeXml(panel.yLabel)}</text>`,
+  );
   for (const series of panel.series) {
     const c = color(series.name);
     // A null breaks the line; each run of consecutive points is its own polyline.
@@ -127,7 +138,9 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
       const py = yPos(y).toFixed(1);
       run.push(`${px},${py}`);
       const clipped = y > scale.max ? ' (clipped)' : '';
-      out.push(`<circle cx="${px}" cy="${py}" r="3" fill="${c}"><title>${escapeXml(`${series.name} @ ${x}: ${y.toFixed(2)}${clipped}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${px}" cy="${py}" r="3" fill="${c}"><title>${escapeXml(`${series.name} @ ${x}: ${y.toFixed(2)}${clipped}`)}</title></circle>`,
+      );
     }
     flush();
   }

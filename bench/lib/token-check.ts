@@ -80,5 +80,12 @@ export class TokenTally {
 
 /** Whether every token arrived exactly once, in order, one per delta. */
 export function isExact(v: TokenVerdict): boolean {
-  return v.deltas === v.expected && v.lost === 0 && v.duplicated === 0 && v.outOfOrder === 0 && v.unexpected === 0 && v.merged === 0;
+  return (
+    v.deltas === v.expected &&
+    v.lost === 0 &&
+    v.duplicated === 0 &&
+    v.outOfOrder === 0 &&
+    v.unexpected === 0 &&
+    v.merged === 0
+  );
 }

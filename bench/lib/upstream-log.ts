@@ -46,7 +46,11 @@ export class UpstreamLog {
     if (!line.includes('"first_token_ms"')) return;
     try {
       const entry = JSON.parse(line) as { request_id?: unknown; received_at?: unknown; first_token_ms?: unknown };
-      if (typeof entry.request_id === 'string' && typeof entry.received_at === 'number' && typeof entry.first_token_ms === 'number') {
+      if (
+        typeof entry.request_id === 'string' &&
+        typeof entry.received_at === 'number' &&
+        typeof entry.first_token_ms === 'number'
+      ) {
         this.timings.set(entry.request_id, { receivedAt: entry.received_at, firstTokenMs: entry.first_token_ms });
       }
     } catch {

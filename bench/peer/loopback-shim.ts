@@ -28,5 +28,9 @@ net.Server.prototype.listen = function listenOnLoopback(this: net.Server, ...arg
 const originalFetch = globalThis.fetch;
 globalThis.fetch = async function fetchWithMutableHeaders(...args: Parameters<typeof fetch>): Promise<Response> {
   const response = await originalFetch(...args);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers: new Headers(response.headers) });
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: new Headers(response.headers),
+  });
 };

@@ -11,7 +11,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodePromptEmbeds, encodePromptEmbeds } from '../../src/embeds/index.js';
-import { DEFAULT_REPEATS, defaultAuditPrompts, formatAuditTable, runAudit, type AuditReport } from '../../src/privacy/index.js';
+import {
+  DEFAULT_REPEATS,
+  defaultAuditPrompts,
+  formatAuditTable,
+  runAudit,
+  type AuditReport,
+} from '../../src/privacy/index.js';
 import { NoiseKeys, ensureDemoSgt, loadSgt, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
 import { renderChart } from '../lib/svg.js';
 
@@ -31,13 +37,26 @@ if (values.sgt === undefined) await ensureDemoSgt({ out: DEMO_DIR });
 const dir = values.sgt ?? DEMO_DIR;
 const sgt = await loadSgt(dir);
 try {
-  const report = await runAudit(sgt, { prompts: defaultAuditPrompts(), secret: randomBytes(32), repeats, onProgress: (line) => console.error(line) });
+  const report = await runAudit(sgt, {
+    prompts: defaultAuditPrompts(),
+    secret: randomBytes(32),
+    repeats,
+    onProgress: (line) => console.error(line),
+  });
   const cache = await prefixCacheBlocks(sgt);
   console.log(formatAuditTable(report));
-  console.log(`\nvLLM prefix cache (block ${BLOCK_TOKENS}, bf16 prompt_embeds, ${cache.pairs} request pairs sharing a ${cache.sharedTokens}-token system prompt + template):`);
-  for (const [mode, share] of Object.entries(cache.identicalBlocks)) console.log(`  ${mode}: ${(100 * share).toFixed(1)}% of the shared prefix's full blocks byte-identical across the pair`);
+  console.log(
+    `\nvLLM prefix cache (block ${BLOCK_TOKENS}, bf16 prompt_embeds, ${cache.pairs} request pairs sharing a ${cache.sharedTokens}-token system prompt + template):`,
+  );
+  for (const [mode, share] of Object.entries(cache.identicalBlocks))
+    console.log(
+      `  ${mode}: ${(100 * share).toFixed(1)}% of the shared prefix's full blocks byte-identical across the pair`,
+    );
   await mkdir(values.out, { recursive: true });
-  await writeFile(join(values.out, 'privacy.json'), `${JSON.stringify({ benchmark: 'privacy', startedAt: new Date().toISOString(), report, prefixCache: cache }, null, 2)}\n`);
+  await writeFile(
+    join(values.out, 'privacy.json'),
+    `${JSON.stringify({ benchmark: 'privacy', startedAt: new Date().toISOString(), report, prefixCache: cache }, null, 2)}\n`,
+  );
   await writeFile(join(values.out, 'privacy.svg'), chart(report));
   console.log(`\nwrote ${join(values.out, 'privacy.json')} and ${join(values.out, 'privacy.svg')}`);
 } finally {
@@ -49,12 +68,24 @@ try {
  * prefix's full 16-token blocks are byte-identical in the encoded `prompt_embeds` (vLLM hashes a
  * block's embedding bytes when it caches prompt embeddings).
  */
-async function prefixCacheBlocks(target: Sgt): Promise<{ pairs: number; sharedTokens: number; identicalBlocks: Record<NoiseMode, number> }> {
-  const system = 'You are the support assistant of Northwind Clinic. Answer in two sentences, cite the policy number, never give a diagnosis, and escalate anything urgent to a human nurse on duty.';
-  const users = defaultAuditPrompts().flatMap((p) => p.messages.filter((m) => m.role === 'user').map((m) => m.content)).slice(0, 20);
+async function prefixCacheBlocks(
+  target: Sgt,
+): Promise<{ pairs: number; sharedTokens: number; identicalBlocks: Record<NoiseMode, number> }> {
+  const system =
+    'You are the support assistant of Northwind Clinic. Answer in two sentences, cite the policy number, never give a diagnosis, and escalate anything urgent to a human nurse on duty.';
+  const users = defaultAuditPrompts()
+    .flatMap((p) => p.messages.filter((m) => m.role === 'user').map((m) => m.content))
+    .slice(0, 20);
   const keys = new NoiseKeys(randomBytes(32), target.fingerprint);
   const h = target.metadata.hiddenSize;
-  const ids = users.map((content) => target.tokenize(target.renderPrompt([{ role: 'system', content: system }, { role: 'user', content }])));
+  const ids = users.map((content) =>
+    target.tokenize(
+      target.renderPrompt([
+        { role: 'system', content: system },
+        { role: 'user', content },
+      ]),
+    ),
+  );
   const shared = sharedPrefixLength(ids);
   const blocks = Math.floor(shared / BLOCK_TOKENS);
   const identicalBlocks = {} as Record<NoiseMode, number>;
@@ -62,10 +93,12 @@ async function prefixCacheBlocks(target: Sgt): Promise<{ pairs: number; sharedTo
     let same = 0;
     for (let i = 0; i + 1 < ids.length; i += 2) {
       // What vLLM receives: the bf16 tensor, decoded back (bf16 → f32 is exact, so equal floats mean equal bytes).
-      const [a, b] = await Promise.all([i, i + 1].map(async (k) => {
-        const { embeds, tokens } = await target.transform(ids[k] as number[], { noise: keys.forRequest(mode) });
-        return decodePromptEmbeds(encodePromptEmbeds(embeds, [tokens, h], 'bfloat16')).data;
-      }));
+      const [a, b] = await Promise.all(
+        [i, i + 1].map(async (k) => {
+          const { embeds, tokens } = await target.transform(ids[k] as number[], { noise: keys.forRequest(mode) });
+          return decodePromptEmbeds(encodePromptEmbeds(embeds, [tokens, h], 'bfloat16')).data;
+        }),
+      );
       for (let block = 0; block < blocks; block++) {
         const range = [block * BLOCK_TOKENS * h, (block + 1) * BLOCK_TOKENS * h] as const;
         if (sameBits((a as Float32Array).subarray(...range), (b as Float32Array).subarray(...range))) same++;
@@ -96,7 +129,9 @@ function chart(report: AuditReport): string {
   }));
   const secrets = (['prefix', 'fresh'] as const).map((mode) => ({
     name: `${mode} noise${mode === 'prefix' ? ' (default)' : ''}`,
-    points: averaging.filter((a) => a.noise === mode).map((a) => [a.repeats as number, a.secrets === 0 ? 0 : (100 * a.secretsRecovered) / a.secrets] as const),
+    points: averaging
+      .filter((a) => a.noise === mode)
+      .map((a) => [a.repeats as number, a.secrets === 0 ? 0 : (100 * a.secretsRecovered) / a.secrets] as const),
   }));
   const { artifact } = report;
   return renderChart({

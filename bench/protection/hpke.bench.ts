@@ -20,8 +20,16 @@ import {
 import { OUTPUT_PROTECTION_INFO, openText, sealText } from '../../src/protection/wire.js';
 
 // The plausible mixes: AES-GCM is the per-token cost, X25519 the per-request one, HMAC is in both setups.
-const nobleKemNodeAead: HpkeBackend = { ...nobleBackend, name: 'noble X25519+HMAC, node AES-GCM', aes128gcm: nodeBackend.aes128gcm };
-const nodeKemNobleHmac: HpkeBackend = { ...nodeBackend, name: 'node X25519+AES-GCM, noble HMAC', hmacSha256: nobleBackend.hmacSha256 };
+const nobleKemNodeAead: HpkeBackend = {
+  ...nobleBackend,
+  name: 'noble X25519+HMAC, node AES-GCM',
+  aes128gcm: nodeBackend.aes128gcm,
+};
+const nodeKemNobleHmac: HpkeBackend = {
+  ...nodeBackend,
+  name: 'node X25519+AES-GCM, noble HMAC',
+  hmacSha256: nobleBackend.hmacSha256,
+};
 const backends: HpkeBackend[] = [nodeBackend, nobleBackend, nobleKemNodeAead, nodeKemNobleHmac];
 
 const TOKENS = Array.from({ length: 8 }, (_, i) => new Uint8Array(i + 1).fill(0x61 + i));

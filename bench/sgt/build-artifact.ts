@@ -27,8 +27,11 @@ export interface ArtifactStats {
 const mib = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, hidden: { type: 'string' }, vocab: { type: 'string' } } });
-  if (values.out === undefined || values.hidden === undefined) throw new Error('usage: build-artifact --out DIR --hidden N [--vocab N]');
+  const { values } = parseArgs({
+    options: { out: { type: 'string' }, hidden: { type: 'string' }, vocab: { type: 'string' } },
+  });
+  if (values.out === undefined || values.hidden === undefined)
+    throw new Error('usage: build-artifact --out DIR --hidden N [--vocab N]');
   const out = values.out;
   const hidden = Number(values.hidden);
   const vocab = values.vocab === undefined ? undefined : Number(values.vocab);
@@ -37,10 +40,16 @@ async function main(): Promise<void> {
   const { built } = await ensureDemoSgt({ out, hidden, ...(vocab === undefined ? {} : { vocab }) });
   let build: { buildSeconds: number; buildPeakRssMiB: number };
   if (built) {
-    build = { buildSeconds: (performance.now() - started) / 1000, buildPeakRssMiB: mib(process.resourceUsage().maxRSS * 1024) };
+    build = {
+      buildSeconds: (performance.now() - started) / 1000,
+      buildPeakRssMiB: mib(process.resourceUsage().maxRSS * 1024),
+    };
     await writeFile(statsFile, JSON.stringify(build));
   } else {
-    build = await readFile(statsFile, 'utf8').then((text) => JSON.parse(text) as typeof build, () => ({ buildSeconds: Number.NaN, buildPeakRssMiB: Number.NaN }));
+    build = await readFile(statsFile, 'utf8').then(
+      (text) => JSON.parse(text) as typeof build,
+      () => ({ buildSeconds: Number.NaN, buildPeakRssMiB: Number.NaN }),
+    );
   }
   const files: Record<string, number> = {};
   let total = 0;

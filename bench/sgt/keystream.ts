@@ -10,7 +10,12 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { NoiseKeys, noiseFor } from '../../src/sgt/index.js';
 import { distribution, table } from './stats.js';
 
-const SIZES = [[512, 4096], [128, 4096], [512, 256], [128, 64]] as const;
+const SIZES = [
+  [512, 4096],
+  [128, 4096],
+  [512, 256],
+  [128, 64],
+] as const;
 const ITERATIONS = 30;
 const key = randomBytes(32);
 const noiseKey = new NoiseKeys(randomBytes(32), 'bench').forRequest('prefix');
@@ -18,7 +23,8 @@ const noiseKey = new NoiseKeys(randomBytes(32), 'bench').forRequest('prefix');
 function perPosition(algorithm: 'aes-256-ctr' | 'chacha20', positions: number, bytes: number): number {
   const zeros = new Uint8Array(bytes);
   let sink = 0;
-  for (let p = 0; p < positions; p++) sink += createCipheriv(algorithm, key, randomBytes(16)).update(zeros)[0] as number;
+  for (let p = 0; p < positions; p++)
+    sink += createCipheriv(algorithm, key, randomBytes(16)).update(zeros)[0] as number;
   return sink;
 }
 
@@ -62,4 +68,16 @@ const rows = SIZES.map(([t, h]) => {
     cell(time(() => noiseFor(ids, h, noiseKey))),
   ];
 });
-console.log(table(['T × H', 'keystream', 'AES-256-CTR per position', 'ChaCha20 per position', 'AES-256-ECB, counter blocks written one by one', 'product noise (all of it)'], rows));
+console.log(
+  table(
+    [
+      'T × H',
+      'keystream',
+      'AES-256-CTR per position',
+      'ChaCha20 per position',
+      'AES-256-ECB, counter blocks written one by one',
+      'product noise (all of it)',
+    ],
+    rows,
+  ),
+);

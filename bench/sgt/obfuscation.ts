@@ -24,7 +24,12 @@ interface Spec {
 async function measure(spec: Spec): Promise<(string | number)[]> {
   const scale = spec.noiseScale ?? defaultDemoNoiseScale(spec.hidden, spec.vocab);
   const out = join('.sgt-proxy', 'bench-artifacts', `obfuscation-h${spec.hidden}-v${spec.vocab ?? 'full'}-s${scale}`);
-  await ensureDemoSgt({ out, hidden: spec.hidden, noiseScale: scale, ...(spec.vocab === undefined ? {} : { vocab: spec.vocab }) });
+  await ensureDemoSgt({
+    out,
+    hidden: spec.hidden,
+    noiseScale: scale,
+    ...(spec.vocab === undefined ? {} : { vocab: spec.vocab }),
+  });
   const sgt = await loadSgt(out);
   try {
     const prompts = await readFixture();
@@ -40,21 +45,38 @@ async function measure(spec: Spec): Promise<(string | number)[]> {
       tokens += ids.length;
     }
     scores.sort((a, b) => a - b);
-    const q = (f: number): string => (scores[Math.min(scores.length - 1, Math.floor(f * scores.length))] as number).toFixed(3);
-    return [spec.hidden, sgt.metadata.vocabSize, scale, prompts.length, tokens, (hidden / tokens).toFixed(4), q(0), q(0.1), q(0.5), (scores.at(-1) as number).toFixed(3)];
+    const q = (f: number): string =>
+      (scores[Math.min(scores.length - 1, Math.floor(f * scores.length))] as number).toFixed(3);
+    return [
+      spec.hidden,
+      sgt.metadata.vocabSize,
+      scale,
+      prompts.length,
+      tokens,
+      (hidden / tokens).toFixed(4),
+      q(0),
+      q(0.1),
+      q(0.5),
+      (scores.at(-1) as number).toFixed(3),
+    ];
   } finally {
     await sgt.close();
   }
 }
 
-const { values } = parseArgs({ options: { hidden: { type: 'string' }, vocab: { type: 'string' }, 'noise-scale': { type: 'string' } } });
-const specs: Spec[] = values.hidden === undefined
-  ? [{ hidden: 64 }, { hidden: 64, noiseScale: 0 }]
-  : [{
-      hidden: Number(values.hidden),
-      ...(values.vocab === undefined ? {} : { vocab: Number(values.vocab) }),
-      ...(values['noise-scale'] === undefined ? {} : { noiseScale: Number(values['noise-scale']) }),
-    }];
+const { values } = parseArgs({
+  options: { hidden: { type: 'string' }, vocab: { type: 'string' }, 'noise-scale': { type: 'string' } },
+});
+const specs: Spec[] =
+  values.hidden === undefined
+    ? [{ hidden: 64 }, { hidden: 64, noiseScale: 0 }]
+    : [
+        {
+          hidden: Number(values.hidden),
+          ...(values.vocab === undefined ? {} : { vocab: Number(values.vocab) }),
+          ...(values['noise-scale'] === undefined ? {} : { noiseScale: Number(values['noise-scale']) }),
+        },
+      ];
 const rows: (string | number)[][] = [];
 for (const spec of specs) rows.push(await measure(spec));
 console.log(table(['H', 'V', 'noise scale', 'prompts', 'tokens', 'aggregate', 'min', 'p10', 'median', 'max'], rows));

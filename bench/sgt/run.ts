@@ -18,7 +18,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { encodePromptEmbeds } from '../../src/embeds/index.js';
-import { NoiseKeys, loadSgt, noiseFor, type BatchPadding, type LoadSgtOptions, type Sgt, type TransformResult } from '../../src/sgt/index.js';
+import {
+  NoiseKeys,
+  loadSgt,
+  noiseFor,
+  type BatchPadding,
+  type LoadSgtOptions,
+  type Sgt,
+  type TransformResult,
+} from '../../src/sgt/index.js';
 import type { ArtifactStats } from './build-artifact.js';
 import { distribution, round, rounded, table, type Distribution } from './stats.js';
 import { PromptFactory, mixedLengths, readFixture, type BenchPrompt, type FixturePrompt } from './workload.js';
@@ -43,7 +51,9 @@ const ARTIFACTS: readonly ArtifactSpec[] = [
 /** How much of everything to run; the default is sized for ~3 minutes on 2 cores. */
 interface Plan {
   readonly stages: Readonly<Record<string, readonly { tokens: number; iterations: number }[]>>;
-  readonly batches: Readonly<Record<string, readonly { tokens: number; sizes: readonly number[]; iterations: number }[]>>;
+  readonly batches: Readonly<
+    Record<string, readonly { tokens: number; sizes: readonly number[]; iterations: number }[]>
+  >;
   readonly load: Readonly<Record<string, readonly LoadSpec[]>>;
 }
 
@@ -68,8 +78,16 @@ interface LoadSpec {
 
 const DEFAULT_PLAN: Plan = {
   stages: {
-    h256: [{ tokens: 128, iterations: 30 }, { tokens: 512, iterations: 20 }, { tokens: 2048, iterations: 10 }],
-    'h4096-v32000': [{ tokens: 128, iterations: 10 }, { tokens: 512, iterations: 8 }, { tokens: 2048, iterations: 3 }],
+    h256: [
+      { tokens: 128, iterations: 30 },
+      { tokens: 512, iterations: 20 },
+      { tokens: 2048, iterations: 10 },
+    ],
+    'h4096-v32000': [
+      { tokens: 128, iterations: 10 },
+      { tokens: 512, iterations: 8 },
+      { tokens: 2048, iterations: 3 },
+    ],
   },
   batches: {
     h256: [
@@ -85,20 +103,62 @@ const DEFAULT_PLAN: Plan = {
   },
   load: {
     h256: [
-      { label: 'T=128', tokens: 128, clients: [1, 16, 64], perClient: 4, minRequests: 384, rounds: 3, padding: false, forcedBudget: true },
-      { label: 'T=16..2048', tokens: [16, 2048], clients: [64], perClient: 4, minRequests: 256, rounds: 3, padding: true, forcedBudget: false },
+      {
+        label: 'T=128',
+        tokens: 128,
+        clients: [1, 16, 64],
+        perClient: 4,
+        minRequests: 384,
+        rounds: 3,
+        padding: false,
+        forcedBudget: true,
+      },
+      {
+        label: 'T=16..2048',
+        tokens: [16, 2048],
+        clients: [64],
+        perClient: 4,
+        minRequests: 256,
+        rounds: 3,
+        padding: true,
+        forcedBudget: false,
+      },
     ],
     'h4096-v32000': [
-      { label: 'T=128', tokens: 128, clients: [1, 16, 64], perClient: 1, minRequests: 16, rounds: 2, padding: false, forcedBudget: true },
-      { label: 'T=16..512', tokens: [16, 512], clients: [64], perClient: 1, minRequests: 64, rounds: 2, padding: true, forcedBudget: false },
+      {
+        label: 'T=128',
+        tokens: 128,
+        clients: [1, 16, 64],
+        perClient: 1,
+        minRequests: 16,
+        rounds: 2,
+        padding: false,
+        forcedBudget: true,
+      },
+      {
+        label: 'T=16..512',
+        tokens: [16, 512],
+        clients: [64],
+        perClient: 1,
+        minRequests: 64,
+        rounds: 2,
+        padding: true,
+        forcedBudget: false,
+      },
     ],
   },
 };
 
 const QUICK_PLAN: Plan = {
   stages: {
-    h256: [{ tokens: 128, iterations: 5 }, { tokens: 512, iterations: 3 }],
-    'h4096-v32000': [{ tokens: 128, iterations: 2 }, { tokens: 512, iterations: 2 }],
+    h256: [
+      { tokens: 128, iterations: 5 },
+      { tokens: 512, iterations: 3 },
+    ],
+    'h4096-v32000': [
+      { tokens: 128, iterations: 2 },
+      { tokens: 512, iterations: 2 },
+    ],
   },
   batches: {
     h256: [{ tokens: 128, sizes: [1, 4, 16], iterations: 2 }],
@@ -106,15 +166,46 @@ const QUICK_PLAN: Plan = {
   },
   load: {
     h256: [
-      { label: 'T=128', tokens: 128, clients: [1, 16], perClient: 4, minRequests: 64, rounds: 1, padding: false, forcedBudget: false },
-      { label: 'T=16..2048', tokens: [16, 2048], clients: [16], perClient: 2, minRequests: 32, rounds: 1, padding: true, forcedBudget: false },
+      {
+        label: 'T=128',
+        tokens: 128,
+        clients: [1, 16],
+        perClient: 4,
+        minRequests: 64,
+        rounds: 1,
+        padding: false,
+        forcedBudget: false,
+      },
+      {
+        label: 'T=16..2048',
+        tokens: [16, 2048],
+        clients: [16],
+        perClient: 2,
+        minRequests: 32,
+        rounds: 1,
+        padding: true,
+        forcedBudget: false,
+      },
     ],
-    'h4096-v32000': [{ label: 'T=128', tokens: 128, clients: [16], perClient: 1, minRequests: 16, rounds: 1, padding: false, forcedBudget: false }],
+    'h4096-v32000': [
+      {
+        label: 'T=128',
+        tokens: 128,
+        clients: [16],
+        perClient: 1,
+        minRequests: 16,
+        rounds: 1,
+        padding: false,
+        forcedBudget: false,
+      },
+    ],
   },
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join('bench', 'results') } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join('bench', 'results') } },
+  });
   const quick = values.quick === true;
   const plan = quick ? QUICK_PLAN : DEFAULT_PLAN;
   const started = performance.now();
@@ -123,14 +214,22 @@ async function main(): Promise<void> {
     benchmark: 'sgt',
     mode: quick ? 'quick' : 'default',
     startedAt: new Date().toISOString(),
-    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtStart: loadavg().map((x) => round(x, 2)) },
+    machine: {
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+    },
   };
   const artifacts: Record<string, ArtifactStats> = {};
   const results: Record<string, unknown> = {};
   for (const spec of ARTIFACTS) {
     const stats = await prepareArtifact(spec);
     artifacts[spec.name] = stats;
-    console.log(`\n== ${spec.name}: H ${stats.hidden}, V ${stats.vocab}; ${stats.totalMiB} MiB on disk, built in ${stats.buildSeconds} s (peak RSS ${stats.buildPeakRssMiB} MiB${stats.builtNow ? '' : ', earlier run'}), loads in ${stats.loadSeconds} s`);
+    console.log(
+      `\n== ${spec.name}: H ${stats.hidden}, V ${stats.vocab}; ${stats.totalMiB} MiB on disk, built in ${stats.buildSeconds} s (peak RSS ${stats.buildPeakRssMiB} MiB${stats.builtNow ? '' : ', earlier run'}), loads in ${stats.loadSeconds} s`,
+    );
     results[spec.name] = await benchArtifact(spec, stats.dir, plan, fixture);
   }
   report['artifacts'] = artifacts;
@@ -147,12 +246,24 @@ async function prepareArtifact(spec: ArtifactSpec): Promise<ArtifactStats> {
   const out = join(ARTIFACTS_DIR, spec.name);
   await mkdir(ARTIFACTS_DIR, { recursive: true });
   const script = fileURLToPath(new URL('./build-artifact.js', import.meta.url));
-  const args = [script, '--out', out, '--hidden', String(spec.hidden), ...(spec.vocab === undefined ? [] : ['--vocab', String(spec.vocab)])];
+  const args = [
+    script,
+    '--out',
+    out,
+    '--hidden',
+    String(spec.hidden),
+    ...(spec.vocab === undefined ? [] : ['--vocab', String(spec.vocab)]),
+  ];
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ArtifactStats;
 }
 
-async function benchArtifact(spec: ArtifactSpec, dir: string, plan: Plan, fixture: readonly FixturePrompt[]): Promise<Record<string, unknown>> {
+async function benchArtifact(
+  spec: ArtifactSpec,
+  dir: string,
+  plan: Plan,
+  fixture: readonly FixturePrompt[],
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   const unbatched = await loadSgt(dir, { maxBatchSize: 1 });
   try {
@@ -185,11 +296,22 @@ interface StageResult {
   promptEmbedsBase64Bytes: number;
 }
 
-async function benchStages(sgt: Sgt, prompts: PromptFactory, specs: readonly { tokens: number; iterations: number }[]): Promise<StageResult[]> {
+async function benchStages(
+  sgt: Sgt,
+  prompts: PromptFactory,
+  specs: readonly { tokens: number; iterations: number }[],
+): Promise<StageResult[]> {
   const hidden = sgt.metadata.hiddenSize;
   const results: StageResult[] = [];
   for (const { tokens, iterations } of specs) {
-    const samples = { tokenize: [] as number[], generator: [] as number[], noise: [] as number[], run: [] as number[], encode: [] as number[], share: [] as number[] };
+    const samples = {
+      tokenize: [] as number[],
+      generator: [] as number[],
+      noise: [] as number[],
+      run: [] as number[],
+      encode: [] as number[],
+      share: [] as number[],
+    };
     let base64Bytes = 0;
     // One warm-up request (JIT, ORT's first-run allocations) that is not counted.
     for (let i = -1; i < iterations; i++) {
@@ -223,17 +345,44 @@ async function benchStages(sgt: Sgt, prompts: PromptFactory, specs: readonly { t
       transformNoiseMs: rounded(distribution(samples.noise)),
       onnxRunMs: rounded(distribution(samples.run)),
       encodeMs: rounded(distribution(samples.encode)),
-      tokensPerSecond: { tokenize: rate(samples.tokenize), noise: rate(samples.noise), onnx: rate(samples.run), encode: rate(samples.encode) },
+      tokensPerSecond: {
+        tokenize: rate(samples.tokenize),
+        noise: rate(samples.noise),
+        onnx: rate(samples.run),
+        encode: rate(samples.encode),
+      },
       noiseShareOfTransform: round(distribution(samples.share).p50, 3),
       promptEmbedsBase64Bytes: base64Bytes,
     });
   }
   console.log(`\nstages of one request (alone), ms p50 / p90 / p99; noise share = noise / (noise + ONNX run), median:`);
   const cell = (d: Distribution): string => `${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`;
-  console.log(table(
-    ['T', 'n', 'template+tokenize', 'noise (in transform)', 'noise gen alone', 'ONNX run', 'encode bf16+base64', 'noise share', 'ONNX tok/s'],
-    results.map((r) => [r.tokens, r.iterations, cell(r.tokenizeMs), cell(r.transformNoiseMs), cell(r.noiseGeneratorMs), cell(r.onnxRunMs), cell(r.encodeMs), `${(r.noiseShareOfTransform * 100).toFixed(1)}%`, r.tokensPerSecond['onnx'] ?? 0]),
-  ));
+  console.log(
+    table(
+      [
+        'T',
+        'n',
+        'template+tokenize',
+        'noise (in transform)',
+        'noise gen alone',
+        'ONNX run',
+        'encode bf16+base64',
+        'noise share',
+        'ONNX tok/s',
+      ],
+      results.map((r) => [
+        r.tokens,
+        r.iterations,
+        cell(r.tokenizeMs),
+        cell(r.transformNoiseMs),
+        cell(r.noiseGeneratorMs),
+        cell(r.onnxRunMs),
+        cell(r.encodeMs),
+        `${(r.noiseShareOfTransform * 100).toFixed(1)}%`,
+        r.tokensPerSecond['onnx'] ?? 0,
+      ]),
+    ),
+  );
   return results;
 }
 
@@ -253,7 +402,11 @@ interface BatchSizeResult {
   speedup: number;
 }
 
-async function benchBatchSizes(dir: string, specs: readonly { tokens: number; sizes: readonly number[]; iterations: number }[], fixture: readonly FixturePrompt[]): Promise<BatchSizeResult[]> {
+async function benchBatchSizes(
+  dir: string,
+  specs: readonly { tokens: number; sizes: readonly number[]; iterations: number }[],
+  fixture: readonly FixturePrompt[],
+): Promise<BatchSizeResult[]> {
   const results: BatchSizeResult[] = [];
   const maxSize = Math.max(1, ...specs.flatMap((s) => s.sizes));
   const maxTokens = Math.max(1, ...specs.map((s) => s.tokens * Math.max(...s.sizes)));
@@ -269,9 +422,10 @@ async function benchBatchSizes(dir: string, specs: readonly { tokens: number; si
         const noise: number[] = [];
         for (let i = 0; i < iterations; i++) {
           const batch = Array.from({ length: size }, (_, k) => prompts.make(tokens, k + 17 * (i + 2)));
-          const outs = await Promise.all(batch.map((p, k) => sgt.transform(p.ids, { noise: NOISE_KEY })));
+          const outs = await Promise.all(batch.map((p) => sgt.transform(p.ids, { noise: NOISE_KEY })));
           const timing = outs[0]?.timing;
-          if (timing === undefined || timing.batchSize !== size) throw new Error(`expected one batch of ${size}, got ${timing?.batchSize}`);
+          if (timing === undefined || timing.batchSize !== size)
+            throw new Error(`expected one batch of ${size}, got ${timing?.batchSize}`);
           run.push(timing.runMs);
           noise.push(timing.noiseMs);
         }
@@ -279,8 +433,13 @@ async function benchBatchSizes(dir: string, specs: readonly { tokens: number; si
         const tokensPerSecond = round((size * tokens) / (perBatch / 1000), 0);
         if (size === 1) single = tokensPerSecond;
         results.push({
-          tokens, batchSize: size, iterations, runMs: rounded(distribution(run)), noiseMs: rounded(distribution(noise)),
-          tokensPerSecond, speedup: single > 0 ? round(tokensPerSecond / single, 2) : Number.NaN,
+          tokens,
+          batchSize: size,
+          iterations,
+          runMs: rounded(distribution(run)),
+          noiseMs: rounded(distribution(noise)),
+          tokensPerSecond,
+          speedup: single > 0 ? round(tokensPerSecond / single, 2) : Number.NaN,
         });
       }
     }
@@ -288,10 +447,20 @@ async function benchBatchSizes(dir: string, specs: readonly { tokens: number; si
     await sgt.close();
   }
   console.log(`\none ONNX Runtime call of B requests × T tokens:`);
-  console.log(table(
-    ['T', 'B', 'n', 'run ms p50', 'noise ms p50', 'tokens/s', 'vs B=1'],
-    results.map((r) => [r.tokens, r.batchSize, r.iterations, r.runMs.p50, r.noiseMs.p50, r.tokensPerSecond, `${r.speedup.toFixed(2)}x`]),
-  ));
+  console.log(
+    table(
+      ['T', 'B', 'n', 'run ms p50', 'noise ms p50', 'tokens/s', 'vs B=1'],
+      results.map((r) => [
+        r.tokens,
+        r.batchSize,
+        r.iterations,
+        r.runMs.p50,
+        r.noiseMs.p50,
+        r.tokensPerSecond,
+        `${r.speedup.toFixed(2)}x`,
+      ]),
+    ),
+  );
   return results;
 }
 
@@ -328,25 +497,36 @@ interface Config {
 function configsFor(spec: LoadSpec, clients: number): Config[] {
   const configs: Config[] = [{ name: 'one call per request', options: { maxBatchSize: 1 } }];
   if (spec.padding) {
-    for (const padding of ['buckets', 'longest'] as BatchPadding[]) configs.push({ name: `batched, ${padding}`, options: { batchPadding: padding } });
+    for (const padding of ['buckets', 'longest'] as BatchPadding[])
+      configs.push({ name: `batched, ${padding}`, options: { batchPadding: padding } });
   } else {
     configs.push({ name: 'batched (defaults)', options: {} });
     // What the default token budget avoids on CPU: batches of up to 16 whatever their size.
-    if (spec.forcedBudget && clients > 1 && typeof spec.tokens === 'number') configs.push({ name: 'batched, 16 × T budget', options: { maxBatchTokens: 16 * spec.tokens } });
+    if (spec.forcedBudget && clients > 1 && typeof spec.tokens === 'number')
+      configs.push({ name: 'batched, 16 × T budget', options: { maxBatchTokens: 16 * spec.tokens } });
   }
   return configs;
 }
 
-async function benchLoad(dir: string, specs: readonly LoadSpec[], fixture: readonly FixturePrompt[]): Promise<LoadResult[]> {
+async function benchLoad(
+  dir: string,
+  specs: readonly LoadSpec[],
+  fixture: readonly FixturePrompt[],
+): Promise<LoadResult[]> {
   const results: LoadResult[] = [];
   for (const spec of specs) {
     for (const clients of spec.clients) {
       const count = Math.max(spec.minRequests, clients * spec.perClient);
       const configs = configsFor(spec, clients);
-      const sgts = await Promise.all(configs.map((c) => loadSgt(dir, { ...c.options, maxQueuedRequests: Math.max(256, clients) })));
+      const sgts = await Promise.all(
+        configs.map((c) => loadSgt(dir, { ...c.options, maxQueuedRequests: Math.max(256, clients) })),
+      );
       try {
         const prompts = new PromptFactory(sgts[0] as Sgt, fixture);
-        const lengths = typeof spec.tokens === 'number' ? new Array<number>(count).fill(spec.tokens) : mixedLengths(count, spec.tokens[0], spec.tokens[1]);
+        const lengths =
+          typeof spec.tokens === 'number'
+            ? new Array<number>(count).fill(spec.tokens)
+            : mixedLengths(count, spec.tokens[0], spec.tokens[1]);
         const requests = lengths.map((t, i) => prompts.make(t, i));
         // Warm-up: one request alone on each (first-run allocations are not what is measured).
         for (const sgt of sgts) await sgt.transform(requests[0]?.ids ?? [1]);
@@ -354,17 +534,47 @@ async function benchLoad(dir: string, specs: readonly LoadSpec[], fixture: reado
         for (let round = 0; round < spec.rounds; round++) {
           for (const [i, sgt] of sgts.entries()) rounds[i]?.push(await runClients(sgt, requests, clients));
         }
-        configs.forEach((config, i) => results.push(summarize(spec.label, clients, config.name, requests.length, rounds[i] ?? [])));
+        configs.forEach((config, i) =>
+          results.push(summarize(spec.label, clients, config.name, requests.length, rounds[i] ?? [])),
+        );
       } finally {
         await Promise.all(sgts.map((s) => s.close()));
       }
     }
   }
-  console.log(`\nclosed-loop load: C clients, each template → tokenize → transform → encode (bf16, base64); tokens/s: median of rounds:`);
-  console.log(table(
-    ['workload', 'C', 'config', 'req×rounds', 'tokens/s', 'e2e ms p50', 'p90', 'p99', 'transform p50', 'mean B', 'padding'],
-    results.map((r) => [r.workload, r.clients, r.config, `${r.requests}×${r.rounds}`, r.tokensPerSecond, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.transformMs.p50, r.meanBatchSize, `${(r.paddingShare * 100).toFixed(0)}%`]),
-  ));
+  console.log(
+    `\nclosed-loop load: C clients, each template → tokenize → transform → encode (bf16, base64); tokens/s: median of rounds:`,
+  );
+  console.log(
+    table(
+      [
+        'workload',
+        'C',
+        'config',
+        'req×rounds',
+        'tokens/s',
+        'e2e ms p50',
+        'p90',
+        'p99',
+        'transform p50',
+        'mean B',
+        'padding',
+      ],
+      results.map((r) => [
+        r.workload,
+        r.clients,
+        r.config,
+        `${r.requests}×${r.rounds}`,
+        r.tokensPerSecond,
+        r.latencyMs.p50,
+        r.latencyMs.p90,
+        r.latencyMs.p99,
+        r.transformMs.p50,
+        r.meanBatchSize,
+        `${(r.paddingShare * 100).toFixed(0)}%`,
+      ]),
+    ),
+  );
   return results;
 }
 
@@ -377,7 +587,13 @@ interface RoundResult {
   readonly paddedTokens: number;
 }
 
-function summarize(workload: string, clients: number, config: string, requests: number, rounds: readonly RoundResult[]): LoadResult {
+function summarize(
+  workload: string,
+  clients: number,
+  config: string,
+  requests: number,
+  rounds: readonly RoundResult[],
+): LoadResult {
   const rates = rounds.map((r) => r.tokens / r.seconds);
   const tokens = rounds.reduce((n, r) => n + r.tokens, 0);
   const calls = rounds.reduce((n, r) => n + r.calls, 0);

@@ -11,9 +11,11 @@ export interface Distribution {
 
 /** Nearest-rank percentiles (no interpolation: every reported value was observed). */
 export function distribution(values: readonly number[]): Distribution {
-  if (values.length === 0) return { n: 0, mean: Number.NaN, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN };
+  if (values.length === 0)
+    return { n: 0, mean: Number.NaN, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN };
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  const rank = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
   return {
     n: sorted.length,
     mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
@@ -31,14 +33,22 @@ export function round(value: number, digits = 2): number {
 
 /** Rounds every number of a distribution for the JSON report. */
 export function rounded(d: Distribution, digits = 2): Distribution {
-  return { n: d.n, mean: round(d.mean, digits), p50: round(d.p50, digits), p90: round(d.p90, digits), p99: round(d.p99, digits), max: round(d.max, digits) };
+  return {
+    n: d.n,
+    mean: round(d.mean, digits),
+    p50: round(d.p50, digits),
+    p90: round(d.p90, digits),
+    p99: round(d.p99, digits),
+    max: round(d.max, digits),
+  };
 }
 
 /** A plain-text table with right-aligned columns. */
 export function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
-  const line = (r: readonly (string | number)[]): string => r.map((c, i) => String(c).padStart(widths[i] ?? 0)).join('  ');
+  const line = (r: readonly (string | number)[]): string =>
+    r.map((c, i) => String(c).padStart(widths[i] ?? 0)).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 

@@ -29,7 +29,10 @@ export class PromptFactory {
   private readonly corpusIds: number[];
   private readonly overhead: number;
 
-  constructor(private readonly sgt: Sgt, fixture: readonly FixturePrompt[]) {
+  constructor(
+    private readonly sgt: Sgt,
+    fixture: readonly FixturePrompt[],
+  ) {
     const corpus = fixture.flatMap((p) => p.messages.map((m) => m.content)).join('\n\n');
     this.corpusIds = sgt.tokenize(corpus);
     this.overhead = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: '' }])).length;
@@ -41,7 +44,10 @@ export class PromptFactory {
     const slice = this.take(offset, body);
     const messages: ChatMessage[] = [{ role: 'user', content: this.sgt.decode(slice) }];
     const templated = this.sgt.tokenize(this.sgt.renderPrompt(messages));
-    const ids = templated.length >= tokens ? templated.slice(0, tokens) : [...templated, ...this.take(offset, tokens - templated.length)];
+    const ids =
+      templated.length >= tokens
+        ? templated.slice(0, tokens)
+        : [...templated, ...this.take(offset, tokens - templated.length)];
     return { messages, ids, tokens };
   }
 
@@ -61,5 +67,7 @@ export function mixedLengths(count: number, min: number, max: number, seed = 1):
     state ^= state << 5;
     return (state >>> 0) / 2 ** 32;
   };
-  return Array.from({ length: count }, () => Math.round(Math.exp(Math.log(min) + next() * (Math.log(max) - Math.log(min)))));
+  return Array.from({ length: count }, () =>
+    Math.round(Math.exp(Math.log(min) + next() * (Math.log(max) - Math.log(min)))),
+  );
 }

@@ -1,14 +1,22 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseEnv, type Env } from '../config/index.js';
 import { createLogger, readLoggingConfig, type RootLogger } from '../logging/index.js';
-import { startReferenceServer } from '../reference-server/index.js';
-import { listen } from '../http/index.js';
-import { createProtectGateway } from '../protect/index.js';
-import { cacheDirFor, prepareDemoSgt, startProxyServer, type RunningServer } from '../serve/index.js';
-import { AuditInputError, DEFAULT_REGRESSION_TOKENS, DEFAULT_REPEATS, defaultAuditPrompts, formatAuditTable, readAuditPrompts, runAudit } from '../privacy/index.js';
-import { NOISE_MODES, buildDemoSgt, loadSgt, SgtArtifactError, SgtDeviceUnavailableError, type NoiseMode } from '../sgt/index.js';
+import { AuditInputError, DEFAULT_REGRESSION_TOKENS, DEFAULT_REPEATS } from '../privacy/index.js';
+import {
+  auditCommandReport,
+  startGatewayCommand,
+  startProxyServer,
+  startReferenceCommand,
+  type RunningServer,
+} from '../serve/index.js';
+import {
+  NOISE_MODES,
+  buildDemoSgt,
+  SgtArtifactError,
+  SgtDeviceUnavailableError,
+  type NoiseMode,
+} from '../sgt/index.js';
 import { USAGE } from './usage.js';
 
 type Environment = Record<string, string | undefined>;
@@ -47,7 +55,13 @@ export async function runCli(argv: string[], environment: Environment): Promise<
 }
 
 function isUserFixable(err: unknown): err is Error {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof SgtArtifactError || err instanceof AuditInputError) return true;
+  if (
+    err instanceof UsageError ||
+    err instanceof ConfigError ||
+    err instanceof SgtArtifactError ||
+    err instanceof AuditInputError
+  )
+    return true;
   if (err instanceof SgtDeviceUnavailableError || isArgError(err)) return true;
   // Bind errors (port taken, privileged port) carry a message naming the address.
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -112,22 +126,19 @@ async function referenceServerCommand(args: string[], environment: Environment):
       'output-protection': { type: 'string', default: 'optional' },
     },
   });
-  if (values.mode !== 'echo' && values.mode !== 'paced') throw new UsageError(`--mode expects echo or paced, got "${values.mode}"`);
+  if (values.mode !== 'echo' && values.mode !== 'paced')
+    throw new UsageError(`--mode expects echo or paced, got "${values.mode}"`);
   const protection = values['output-protection'];
   if (protection !== 'required' && protection !== 'optional' && protection !== 'off') {
     throw new UsageError(`--output-protection expects required, optional or off, got "${protection}"`);
   }
   const env = parseEnv(environment);
   const logging = setUpLogging(env);
-  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, logging));
-  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
-  const server = await startReferenceServer({
-    sgt,
+  const server = await startReferenceCommand(env, logging, {
+    ...(values.sgt === undefined ? {} : { sgtDir: values.sgt }),
     mode: values.mode,
     tokenIntervalMs: intOption('token-interval-ms', values['token-interval-ms'], 0) ?? 20,
-    logger: logging.forModule('reference-server'),
     outputProtection: protection,
-    protectionHeaders: { client: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME, server: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME },
     host: values.host,
     port: intOption('port', values.port, 0) ?? 8000,
   });
@@ -146,28 +157,20 @@ async function protectCommand(args: string[], environment: Environment): Promise
     },
   });
   const mode = values['output-protection'];
-  if (mode !== 'required' && mode !== 'optional') throw new UsageError(`--output-protection expects required or optional, got "${mode}"`);
+  if (mode !== 'required' && mode !== 'optional')
+    throw new UsageError(`--output-protection expects required or optional, got "${mode}"`);
   if (values.upstream === undefined || !/^https?:\/\/[^/]+/.test(values.upstream)) {
     throw new UsageError('protect needs --upstream URL (the vLLM server, e.g. http://127.0.0.1:8000)');
   }
   const env = parseEnv(environment);
   const logging = setUpLogging(env);
-  const gateway = createProtectGateway({
+  const server = await startGatewayCommand(env, logging, {
     upstream: values.upstream.replace(/\/+$/, ''),
     mode,
-    clientKeyHeader: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME,
-    serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
-    logger: logging.forModule('protect'),
-    maxUpstreamEventBytes: env.SGP_MAX_UPSTREAM_EVENT_BYTES,
-    upstreamTimeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
+    host: values.host,
+    port: intOption('port', values.port, 0) ?? 8001,
   });
-  const server = await listen(gateway.fetch, values.host, intOption('port', values.port, 0) ?? 8001);
-  logging.logger.info({ url: server.url, upstream: values.upstream, mode }, 'protect gateway listening');
   return untilSignal(server, logging);
-}
-
-async function demoSgtDir(env: Env, logging: RootLogger): Promise<string> {
-  return prepareDemoSgt(cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME), logging.logger);
 }
 
 /** The builder validates its options with RangeErrors: for the CLI those are the user's to fix. */
@@ -198,19 +201,25 @@ async function buildDemoCommand(args: string[]): Promise<number> {
     throw new UsageError(`--noise-scale expects a number ≥ 0, got "${values['noise-scale']}"`);
   }
   const started = performance.now();
-  await asUsageError(buildDemoSgt({
-    out: values.out,
-    hidden: intOption('hidden', values.hidden, 1),
-    vocab: intOption('vocab', values.vocab, 1),
-    noiseScale,
-    seed: intOption('seed', values.seed, 0),
-    onProgress: (line) => process.stderr.write(`${line}\n`),
-  }));
+  await asUsageError(
+    buildDemoSgt({
+      out: values.out,
+      hidden: intOption('hidden', values.hidden, 1),
+      vocab: intOption('vocab', values.vocab, 1),
+      noiseScale,
+      seed: intOption('seed', values.seed, 0),
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    }),
+  );
   process.stderr.write(`demo SGT written to ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   return 0;
 }
 
-function listOption<T>(name: string, value: string | undefined, parse: (item: string) => T | undefined): T[] | undefined {
+function listOption<T>(
+  name: string,
+  value: string | undefined,
+  parse: (item: string) => T | undefined,
+): T[] | undefined {
   if (value === undefined) return undefined;
   const items = value.split(',').map((item) => item.trim());
   const parsed = items.map(parse);
@@ -219,10 +228,7 @@ function listOption<T>(name: string, value: string | undefined, parse: (item: st
   return parsed as T[]; // every item parsed: checked just above
 }
 
-/**
- * `sgt audit`: the attack suite against an artifact. The simulated proxy's noise secret is random:
- * the server never holds it, so its value cannot change what an attack recovers.
- */
+/** `sgt audit`: the attack suite against an artifact (serve/commands.ts). */
 async function auditCommand(args: string[], environment: Environment): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -236,27 +242,23 @@ async function auditCommand(args: string[], environment: Environment): Promise<n
       'regression-tokens': { type: 'string' },
     },
   });
-  const modes = listOption('modes', values.modes, (m) => (NOISE_MODES.includes(m as NoiseMode) ? (m as NoiseMode) : undefined));
-  const repeats = listOption('repeats', values.repeats, (n) => (/^\d+$/.test(n) && Number(n) >= 1 ? Number(n) : undefined)) ?? [...DEFAULT_REPEATS];
+  const modes = listOption('modes', values.modes, (m) =>
+    NOISE_MODES.includes(m as NoiseMode) ? (m as NoiseMode) : undefined,
+  );
+  const repeats = listOption('repeats', values.repeats, (n) =>
+    /^\d+$/.test(n) && Number(n) >= 1 ? Number(n) : undefined,
+  ) ?? [...DEFAULT_REPEATS];
   const regressionTokens = intOption('regression-tokens', values['regression-tokens'], 1) ?? DEFAULT_REGRESSION_TOKENS;
-  const prompts = values.prompts === undefined ? defaultAuditPrompts() : await readAuditPrompts(values.prompts);
   const env = parseEnv(environment);
-  // stdout carries the report (`--json` is piped): building the demo SGT logs to stderr instead.
-  const logging = createLogger({ ...readLoggingConfig(env.SGP_LOGGING_CONFIG_FILE), destination: 'stderr' });
-  const sgtDir = values.sgt ?? env.SGP_SGT_PATH ?? (await demoSgtDir(env, logging));
-  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
-  try {
-    const report = await runAudit(sgt, {
-      prompts,
-      secret: randomBytes(32),
+  process.stdout.write(
+    await auditCommandReport(env, {
+      ...(values.sgt === undefined ? {} : { sgtDir: values.sgt }),
+      ...(values.prompts === undefined ? {} : { promptsFile: values.prompts }),
       ...(modes === undefined ? {} : { modes }),
       repeats,
       regressionTokens,
-      onProgress: (line) => process.stderr.write(`${line}\n`),
-    });
-    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatAuditTable(report)}\n`);
-  } finally {
-    await sgt.close();
-  }
+      json: values.json,
+    }),
+  );
   return 0;
 }

@@ -49,7 +49,10 @@ export function publicKeyHeader(publicKey: Uint8Array): string {
 }
 
 /** `{ 'x-client-public-key': base64(publicKey) }`, for the OpenAI SDK's `defaultHeaders` or `headers`. */
-export function clientKeyHeaders(publicKey: Uint8Array, headerName: string = CLIENT_PUBLIC_KEY_HEADER): Record<string, string> {
+export function clientKeyHeaders(
+  publicKey: Uint8Array,
+  headerName: string = CLIENT_PUBLIC_KEY_HEADER,
+): Record<string, string> {
   return { [headerName]: publicKeyHeader(publicKey) };
 }
 
@@ -99,12 +102,20 @@ export function createResponseDecryptor(
   options: ResponseDecryptorOptions = {},
 ): ResponseDecryptor {
   const enc = parseServerPublicKey(serverPublicKeyHeaderValue, options.serverKeyHeader);
-  const context = setupBaseR(enc, privateKey, OUTPUT_PROTECTION_INFO, options.backend ? { backend: options.backend } : {});
+  const context = setupBaseR(
+    enc,
+    privateKey,
+    OUTPUT_PROTECTION_INFO,
+    options.backend ? { backend: options.backend } : {},
+  );
   let failure: DecryptionError | undefined;
 
   const decrypt = <T>(value: T): T => {
     if (failure) {
-      throw new DecryptionError('An earlier field of this response failed to decrypt; the rest of it cannot be trusted.', { cause: failure });
+      throw new DecryptionError(
+        'An earlier field of this response failed to decrypt; the rest of it cannot be trusted.',
+        { cause: failure },
+      );
     }
     try {
       return transformProtectedTexts(value, (index, text) => openText(context, index, text), true);

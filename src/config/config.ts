@@ -17,25 +17,34 @@ const positiveInt = z.coerce.number().int().positive();
 const port = z.coerce.number().int().min(0).max(65535);
 const nonEmpty = z.string().trim().min(1);
 
-const headerName = z.string().trim().regex(HTTP_TOKEN, 'a valid HTTP header name').transform((s) => s.toLowerCase());
-
-const headerList = z
+const headerName = z
   .string()
-  .transform((raw, ctx) => {
-    const headers: [string, string][] = [];
-    for (const [index, item] of raw.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
-      const eq = item.indexOf('=');
-      const name = eq > 0 ? item.slice(0, eq).trim() : '';
-      if (!HTTP_TOKEN.test(name)) {
-        // Not echoed: a mistyped item may well be a credential.
-        ctx.addIssue({ code: 'custom', message: `expected Name=value pairs separated by commas; item ${index + 1} does not start with a header name and "="` });
-        return z.NEVER;
-      }
-      // Lower-case so a configured header replaces, never joins, the same header sent per request.
-      headers.push([name.toLowerCase(), item.slice(eq + 1).trim()]);
+  .trim()
+  .regex(HTTP_TOKEN, 'a valid HTTP header name')
+  .transform((s) => s.toLowerCase());
+
+const headerList = z.string().transform((raw, ctx) => {
+  const headers: [string, string][] = [];
+  for (const [index, item] of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .entries()) {
+    const eq = item.indexOf('=');
+    const name = eq > 0 ? item.slice(0, eq).trim() : '';
+    if (!HTTP_TOKEN.test(name)) {
+      // Not echoed: a mistyped item may well be a credential.
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected Name=value pairs separated by commas; item ${index + 1} does not start with a header name and "="`,
+      });
+      return z.NEVER;
     }
-    return headers;
-  });
+    // Lower-case so a configured header replaces, never joins, the same header sent per request.
+    headers.push([name.toLowerCase(), item.slice(eq + 1).trim()]);
+  }
+  return headers;
+});
 
 const upstreamUrl = z
   .string()
@@ -45,7 +54,11 @@ const upstreamUrl = z
       .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
       // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
       // (zod runs refinements after a failed format check too: what new URL() cannot parse is reported already.)
-      .refine((s) => { if (!URL.canParse(s)) return true; const u = new URL(s); return u.username === '' && u.password === ''; }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
+      .refine((s) => {
+        if (!URL.canParse(s)) return true;
+        const u = new URL(s);
+        return u.username === '' && u.password === '';
+      }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
       .transform((s) => s.replace(/\/+$/, '')),
   );
 

@@ -4,5 +4,5 @@
  */
 export { EMBEDS_DTYPES, type EmbedsDtype } from './dtype.js';
 export { TorchFormatError } from './errors.js';
-export { readTorchTensor, writeTorchTensor, type DecodedTensor } from './torch-file.js';
+export { readTorchTensor, writeTorchTensor } from './torch-file.js';
 export { decodePromptEmbeds, encodePromptEmbeds } from './prompt-embeds.js';

@@ -44,7 +44,8 @@ export class PickleWriter {
 
   /** BININT1/BININT2/BININT for what fits, LONG1 beyond 2^31 (sizes of huge tensors). */
   int(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot pickle ${value}: expected a non-negative safe integer`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`cannot pickle ${value}: expected a non-negative safe integer`);
     if (value < 0x100) return this.op(0x4b, value);
     if (value < 0x10000) return this.op(0x4d).le(value, 2);
     if (value < 0x80000000) return this.op(0x4a).le(value, 4);

@@ -46,14 +46,45 @@ const HIGHEST_PROTOCOL = 2;
 
 /** Names for the opcodes we refuse, so an error says what the file contained. */
 const REFUSED_OPCODES: Readonly<Record<number, string>> = {
-  0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES', 0x46: 'FLOAT',
-  0x47: 'BINFLOAT', 0x49: 'INT', 0x4c: 'LONG', 0x50: 'PERSID', 0x53: 'STRING', 0x54: 'BINSTRING',
-  0x55: 'SHORT_BINSTRING', 0x56: 'UNICODE', 0x5d: 'EMPTY_LIST', 0x61: 'APPEND', 0x62: 'BUILD', 0x64: 'DICT',
-  0x65: 'APPENDS', 0x67: 'GET', 0x69: 'INST', 0x6c: 'LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x81: 'NEWOBJ',
-  0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x8b: 'LONG4', 0x8d: 'BINUNICODE8 (protocol 4)',
-  0x8e: 'BINBYTES8 (protocol 4)', 0x8f: 'EMPTY_SET (protocol 4)', 0x91: 'FROZENSET (protocol 4)',
-  0x92: 'NEWOBJ_EX (protocol 4)', 0x93: 'STACK_GLOBAL (protocol 4)', 0x94: 'MEMOIZE (protocol 4)',
-  0x95: 'FRAME (protocol 4)', 0x96: 'BYTEARRAY8 (protocol 5)', 0x97: 'NEXT_BUFFER (protocol 5)',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x46: 'FLOAT',
+  0x47: 'BINFLOAT',
+  0x49: 'INT',
+  0x4c: 'LONG',
+  0x50: 'PERSID',
+  0x53: 'STRING',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x56: 'UNICODE',
+  0x5d: 'EMPTY_LIST',
+  0x61: 'APPEND',
+  0x62: 'BUILD',
+  0x64: 'DICT',
+  0x65: 'APPENDS',
+  0x67: 'GET',
+  0x69: 'INST',
+  0x6c: 'LIST',
+  0x6f: 'OBJ',
+  0x70: 'PUT',
+  0x81: 'NEWOBJ',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x8b: 'LONG4',
+  0x8d: 'BINUNICODE8 (protocol 4)',
+  0x8e: 'BINBYTES8 (protocol 4)',
+  0x8f: 'EMPTY_SET (protocol 4)',
+  0x91: 'FROZENSET (protocol 4)',
+  0x92: 'NEWOBJ_EX (protocol 4)',
+  0x93: 'STACK_GLOBAL (protocol 4)',
+  0x94: 'MEMOIZE (protocol 4)',
+  0x95: 'FRAME (protocol 4)',
+  0x96: 'BYTEARRAY8 (protocol 5)',
+  0x97: 'NEXT_BUFFER (protocol 5)',
   0x98: 'READONLY_BUFFER (protocol 5)',
 };
 
@@ -101,33 +132,60 @@ class Unpickler {
 
   private step(op: number): void {
     switch (op) {
-      case 0x80: return this.proto();
-      case 0x63: return this.push(this.global());
-      case 0x28: return this.mark();
-      case 0x58: return this.push(this.text(this.u32()));
-      case 0x8c: return this.push(this.text(this.u8()));
-      case 0x4a: return this.push(this.i32());
-      case 0x4b: return this.push(this.u8());
-      case 0x4d: return this.push(this.u16());
-      case 0x8a: return this.push(this.long1());
-      case 0x74: return this.push(new PyTuple(this.popMark()));
-      case 0x29: return this.push(new PyTuple([]));
-      case 0x85: return this.push(new PyTuple(this.popN(1)));
-      case 0x86: return this.push(new PyTuple(this.popN(2)));
-      case 0x87: return this.push(new PyTuple(this.popN(3)));
-      case 0x51: return this.push(this.hooks.persistentLoad(this.pop()));
-      case 0x89: return this.push(false);
-      case 0x88: return this.push(true);
-      case 0x4e: return this.push(null);
-      case 0x52: return this.reduce();
-      case 0x7d: return this.push(new PyDict('dict'));
-      case 0x73: return this.setItems(this.popN(2));
-      case 0x75: return this.setItems(this.popMark());
-      case 0x71: return this.put(this.u8());
-      case 0x72: return this.put(this.u32());
-      case 0x68: return this.push(this.get(this.u8()));
-      case 0x6a: return this.push(this.get(this.u32()));
-      default: throw this.error(`unsupported opcode ${opcodeName(op)}`);
+      case 0x80:
+        return this.proto();
+      case 0x63:
+        return this.push(this.global());
+      case 0x28:
+        return this.mark();
+      case 0x58:
+        return this.push(this.text(this.u32()));
+      case 0x8c:
+        return this.push(this.text(this.u8()));
+      case 0x4a:
+        return this.push(this.i32());
+      case 0x4b:
+        return this.push(this.u8());
+      case 0x4d:
+        return this.push(this.u16());
+      case 0x8a:
+        return this.push(this.long1());
+      case 0x74:
+        return this.push(new PyTuple(this.popMark()));
+      case 0x29:
+        return this.push(new PyTuple([]));
+      case 0x85:
+        return this.push(new PyTuple(this.popN(1)));
+      case 0x86:
+        return this.push(new PyTuple(this.popN(2)));
+      case 0x87:
+        return this.push(new PyTuple(this.popN(3)));
+      case 0x51:
+        return this.push(this.hooks.persistentLoad(this.pop()));
+      case 0x89:
+        return this.push(false);
+      case 0x88:
+        return this.push(true);
+      case 0x4e:
+        return this.push(null);
+      case 0x52:
+        return this.reduce();
+      case 0x7d:
+        return this.push(new PyDict('dict'));
+      case 0x73:
+        return this.setItems(this.popN(2));
+      case 0x75:
+        return this.setItems(this.popMark());
+      case 0x71:
+        return this.put(this.u8());
+      case 0x72:
+        return this.put(this.u32());
+      case 0x68:
+        return this.push(this.get(this.u8()));
+      case 0x6a:
+        return this.push(this.get(this.u32()));
+      default:
+        throw this.error(`unsupported opcode ${opcodeName(op)}`);
     }
   }
 
@@ -199,7 +257,9 @@ class Unpickler {
   private proto(): void {
     const version = this.u8();
     if (version > HIGHEST_PROTOCOL) {
-      throw this.error(`pickle protocol ${version} is not supported (torch.save writes protocol 2, and torch's weights-only loader refuses newer opcodes)`);
+      throw this.error(
+        `pickle protocol ${version} is not supported (torch.save writes protocol 2, and torch's weights-only loader refuses newer opcodes)`,
+      );
     }
   }
 
@@ -254,7 +314,8 @@ class Unpickler {
     if (items.length % 2 !== 0) throw this.error('SETITEMS with an odd number of items');
     for (let i = 0; i < items.length; i += 2) {
       const key = items[i]!;
-      if (typeof key !== 'string' && typeof key !== 'number') throw this.error(`dict key of type ${describePyValue(key)}`);
+      if (typeof key !== 'string' && typeof key !== 'number')
+        throw this.error(`dict key of type ${describePyValue(key)}`);
       target.entries.set(key, items[i + 1]!);
     }
   }

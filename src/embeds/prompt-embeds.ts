@@ -20,7 +20,9 @@ export function encodePromptEmbeds(data: Float32Array, shape: readonly number[],
 function checkBase64Fits(byteLength: number): void {
   const chars = Math.ceil(byteLength / 3) * 4;
   if (chars > constants.MAX_STRING_LENGTH) {
-    throw new RangeError(`prompt_embeds of ${byteLength} bytes would be ${chars} base64 characters, over Node's string limit of ${constants.MAX_STRING_LENGTH}`);
+    throw new RangeError(
+      `prompt_embeds of ${byteLength} bytes would be ${chars} base64 characters, over Node's string limit of ${constants.MAX_STRING_LENGTH}`,
+    );
   }
 }
 
@@ -43,14 +45,20 @@ function checkStrictBase64(s: string): void {
   const dataEnd = firstPad < 0 ? s.length : firstPad;
   for (let i = 0; i < dataEnd; i++) {
     if (!BASE64_ALPHABET.test(s[i]!)) {
-      throw new TorchFormatError(`prompt_embeds is not valid base64: character ${JSON.stringify(s[i])} at index ${i} is outside the standard alphabet`);
+      throw new TorchFormatError(
+        `prompt_embeds is not valid base64: character ${JSON.stringify(s[i])} at index ${i} is outside the standard alphabet`,
+      );
     }
   }
   const padding = s.length - dataEnd;
   if (padding > 2 || s.slice(dataEnd) !== '='.repeat(padding)) {
-    throw new TorchFormatError(`prompt_embeds is not valid base64: padding '=' at index ${dataEnd} is not one or two characters at the end`);
+    throw new TorchFormatError(
+      `prompt_embeds is not valid base64: padding '=' at index ${dataEnd} is not one or two characters at the end`,
+    );
   }
   if (s.length % 4 !== 0) {
-    throw new TorchFormatError(`prompt_embeds is not valid base64: length ${s.length} is not a multiple of 4 (incorrect padding)`);
+    throw new TorchFormatError(
+      `prompt_embeds is not valid base64: length ${s.length} is not a multiple of 4 (incorrect padding)`,
+    );
   }
 }

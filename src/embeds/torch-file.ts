@@ -14,7 +14,16 @@ import {
 } from './dtype.js';
 import { TorchFormatError } from './errors.js';
 import { PickleWriter } from './pickle-writer.js';
-import { PyDict, PyGlobal, PyHostObject, PyTuple, describePyValue, unpickle, type PyValue, type UnpickleHooks } from './pickle.js';
+import {
+  PyDict,
+  PyGlobal,
+  PyHostObject,
+  PyTuple,
+  describePyValue,
+  unpickle,
+  type PyValue,
+  type UnpickleHooks,
+} from './pickle.js';
 import { readStoredZip, writeStoredZip, type ZipEntrySource } from './zip.js';
 
 export interface DecodedTensor {
@@ -32,11 +41,13 @@ const encoder = new TextEncoder();
 
 export function writeTorchTensor(data: Float32Array, shape: readonly number[], dtype: EmbedsDtype): Uint8Array {
   assertLittleEndianHost();
-  if (!EMBEDS_DTYPES.includes(dtype)) throw new TypeError(`unsupported embeds dtype ${String(dtype)}; expected ${EMBEDS_DTYPES.join(', ')}`);
+  if (!EMBEDS_DTYPES.includes(dtype))
+    throw new TypeError(`unsupported embeds dtype ${String(dtype)}; expected ${EMBEDS_DTYPES.join(', ')}`);
   const numel = checkWriteShape(data, shape);
   const { itemSize, storageClass } = DTYPE_INFO[dtype];
   const nbytes = numel * itemSize;
-  if (nbytes > MAX_TENSOR_BYTES) throw new RangeError(`tensor of ${nbytes} bytes exceeds the ${MAX_TENSOR_BYTES}-byte limit`);
+  if (nbytes > MAX_TENSOR_BYTES)
+    throw new RangeError(`tensor of ${nbytes} bytes exceeds the ${MAX_TENSOR_BYTES}-byte limit`);
   return writeStoredZip([
     fixedEntry('archive/data.pkl', tensorPickle(storageClass, numel, shape)),
     fixedEntry('archive/byteorder', encoder.encode('little')),
@@ -68,13 +79,21 @@ function tensorPickle(storageClass: string, numel: number, shape: readonly numbe
     .proto(2)
     .global(REBUILD.module, REBUILD.name)
     .mark()
-    .mark().string('storage').global('torch', storageClass).string('0').string('cpu').int(numel).tuple()
+    .mark()
+    .string('storage')
+    .global('torch', storageClass)
+    .string('0')
+    .string('cpu')
+    .int(numel)
+    .tuple()
     .binPersId()
     .int(0)
     .intTuple(shape)
     .intTuple(contiguousStrides(shape))
     .newFalse()
-    .global(ORDERED_DICT.module, ORDERED_DICT.name).emptyTuple().reduce()
+    .global(ORDERED_DICT.module, ORDERED_DICT.name)
+    .emptyTuple()
+    .reduce()
     .tuple()
     .reduce()
     .stop();
@@ -133,14 +152,18 @@ class TorchArchive {
     const raw = this.get('version') ?? this.get('.data/version');
     if (raw === undefined) throw new TorchFormatError(`not a torch.save archive: ${this.prefix}version is missing`);
     const text = new TextDecoder().decode(raw).trim();
-    if (!/^[1-9][0-9]{0,3}$/.test(text)) throw new TorchFormatError(`torch archive version ${JSON.stringify(text)} is not a positive integer`);
+    if (!/^[1-9][0-9]{0,3}$/.test(text))
+      throw new TorchFormatError(`torch archive version ${JSON.stringify(text)} is not a positive integer`);
   }
 
   private checkByteOrder(): void {
     const raw = this.get('byteorder');
     if (raw === undefined) return; // older torch (1.13 included) writes none and means little-endian
     const order = new TextDecoder().decode(raw);
-    if (order !== 'little') throw new TorchFormatError(`tensor byte order ${JSON.stringify(order)} is not supported; only little-endian files are`);
+    if (order !== 'little')
+      throw new TorchFormatError(
+        `tensor byte order ${JSON.stringify(order)} is not supported; only little-endian files are`,
+      );
   }
 }
 
@@ -187,7 +210,9 @@ class SingleTensorLoader implements UnpickleHooks {
     if (module === 'torch' && dtypeOfStorageClass(name) !== undefined) return new PyGlobal(module, name);
     const unsupported = module === 'torch' ? UNSUPPORTED_STORAGE_DTYPES.get(name) : undefined;
     if (unsupported !== undefined) {
-      throw new TorchFormatError(`unsupported tensor dtype ${unsupported} (torch.${name}); expected ${EMBEDS_DTYPES.join(', ')}`);
+      throw new TorchFormatError(
+        `unsupported tensor dtype ${unsupported} (torch.${name}); expected ${EMBEDS_DTYPES.join(', ')}`,
+      );
     }
     throw new TorchFormatError(
       `pickle: global ${module}.${name} is not allowed; only ${REBUILD.path}, torch.FloatStorage, torch.BFloat16Storage, torch.HalfStorage and ${ORDERED_DICT.path} are`,
@@ -196,10 +221,16 @@ class SingleTensorLoader implements UnpickleHooks {
 
   persistentLoad(pid: PyValue): PyValue {
     const [kind, storageClass, key, location, numel] = expectTuple(pid, 5, 'persistent id');
-    if (kind !== 'storage') throw new TorchFormatError(`persistent id kind ${describePyValue(kind ?? null)} is not 'storage'`);
-    const dtype = storageClass instanceof PyGlobal && storageClass.module === 'torch' ? dtypeOfStorageClass(storageClass.name) : undefined;
-    if (dtype === undefined) throw new TorchFormatError(`persistent id names ${describePyValue(storageClass ?? null)}, not a storage class`);
-    if (typeof key !== 'string' || typeof location !== 'string') throw new TorchFormatError('persistent id key and location must be strings');
+    if (kind !== 'storage')
+      throw new TorchFormatError(`persistent id kind ${describePyValue(kind ?? null)} is not 'storage'`);
+    const dtype =
+      storageClass instanceof PyGlobal && storageClass.module === 'torch'
+        ? dtypeOfStorageClass(storageClass.name)
+        : undefined;
+    if (dtype === undefined)
+      throw new TorchFormatError(`persistent id names ${describePyValue(storageClass ?? null)}, not a storage class`);
+    if (typeof key !== 'string' || typeof location !== 'string')
+      throw new TorchFormatError('persistent id key and location must be strings');
     if (this.storage !== undefined) {
       if (this.storage.key === key) return this.storage;
       throw new TorchFormatError('the file holds more than one storage; prompt_embeds must be a single tensor');
@@ -212,7 +243,9 @@ class SingleTensorLoader implements UnpickleHooks {
     const bytes = this.archive.require(`data/${key}`);
     const itemSize = DTYPE_INFO[dtype].itemSize;
     if (bytes.length !== numel * itemSize) {
-      throw new TorchFormatError(`storage data/${key} has ${bytes.length} bytes but the pickle declares ${numel} ${dtype} elements (${numel * itemSize} bytes)`);
+      throw new TorchFormatError(
+        `storage data/${key} has ${bytes.length} bytes but the pickle declares ${numel} ${dtype} elements (${numel * itemSize} bytes)`,
+      );
     }
     return new StorageRef(key, dtype, numel, bytes);
   }
@@ -227,19 +260,30 @@ class SingleTensorLoader implements UnpickleHooks {
   }
 
   private rebuildTensor(args: readonly PyValue[]): TensorRef {
-    const [storage, offset, size, stride, requiresGrad, hooks] = expectTuple(new PyTuple(args), 6, '_rebuild_tensor_v2 arguments');
-    if (!(storage instanceof StorageRef)) throw new TorchFormatError('_rebuild_tensor_v2: first argument is not a storage');
-    if (++this.tensors > 1) throw new TorchFormatError('the file holds more than one tensor; prompt_embeds must be a single tensor');
-    if (typeof requiresGrad !== 'boolean') throw new TorchFormatError('_rebuild_tensor_v2: requires_grad is not a bool');
-    if (!(hooks instanceof PyDict) || hooks.entries.size !== 0) throw new TorchFormatError('_rebuild_tensor_v2: backward hooks must be an empty OrderedDict');
+    const [storage, offset, size, stride, requiresGrad, hooks] = expectTuple(
+      new PyTuple(args),
+      6,
+      '_rebuild_tensor_v2 arguments',
+    );
+    if (!(storage instanceof StorageRef))
+      throw new TorchFormatError('_rebuild_tensor_v2: first argument is not a storage');
+    if (++this.tensors > 1)
+      throw new TorchFormatError('the file holds more than one tensor; prompt_embeds must be a single tensor');
+    if (typeof requiresGrad !== 'boolean')
+      throw new TorchFormatError('_rebuild_tensor_v2: requires_grad is not a bool');
+    if (!(hooks instanceof PyDict) || hooks.entries.size !== 0)
+      throw new TorchFormatError('_rebuild_tensor_v2: backward hooks must be an empty OrderedDict');
     const shape = expectIntTuple(size ?? null, 'size');
     const strides = expectIntTuple(stride ?? null, 'stride');
-    if (strides.length !== shape.length) throw new TorchFormatError(`tensor has ${shape.length} sizes but ${strides.length} strides`);
+    if (strides.length !== shape.length)
+      throw new TorchFormatError(`tensor has ${shape.length} sizes but ${strides.length} strides`);
     const start = expectCount(offset ?? null, 'storage offset');
     const numel = checkedNumel(shape, storage.numel);
     checkContiguous(shape, strides);
     if (numel > 0 && start + numel > storage.numel) {
-      throw new TorchFormatError(`tensor of ${numel} elements at storage offset ${start} overruns its storage of ${storage.numel} elements`);
+      throw new TorchFormatError(
+        `tensor of ${numel} elements at storage offset ${start} overruns its storage of ${storage.numel} elements`,
+      );
     }
     return new TensorRef(storage, start, shape, numel);
   }
@@ -253,13 +297,16 @@ function expectTuple(value: PyValue, length: number, what: string): readonly (Py
 }
 
 function expectCount(value: PyValue, what: string): number {
-  if (typeof value !== 'number' || value < 0) throw new TorchFormatError(`${what} is ${describePyValue(value)}, not a non-negative int`);
+  if (typeof value !== 'number' || value < 0)
+    throw new TorchFormatError(`${what} is ${describePyValue(value)}, not a non-negative int`);
   return value;
 }
 
 function expectIntTuple(value: PyValue, what: string): number[] {
-  if (!(value instanceof PyTuple)) throw new TorchFormatError(`tensor ${what} is ${describePyValue(value)}, not a tuple`);
-  if (value.items.length > MAX_RANK) throw new TorchFormatError(`tensor rank ${value.items.length} exceeds ${MAX_RANK}`);
+  if (!(value instanceof PyTuple))
+    throw new TorchFormatError(`tensor ${what} is ${describePyValue(value)}, not a tuple`);
+  if (value.items.length > MAX_RANK)
+    throw new TorchFormatError(`tensor rank ${value.items.length} exceeds ${MAX_RANK}`);
   return value.items.map((item) => expectCount(item, `tensor ${what} entry`));
 }
 
@@ -270,7 +317,9 @@ function checkedNumel(shape: readonly number[], storageNumel: number): number {
   for (const dim of shape) {
     numel *= dim;
     if (numel > storageNumel) {
-      throw new TorchFormatError(`tensor size [${shape.join(', ')}] needs more elements than its storage holds (${storageNumel})`);
+      throw new TorchFormatError(
+        `tensor size [${shape.join(', ')}] needs more elements than its storage holds (${storageNumel})`,
+      );
     }
   }
   return numel;
@@ -283,7 +332,9 @@ function checkContiguous(shape: readonly number[], strides: readonly number[]): 
   for (let i = shape.length - 1; i >= 0; i--) {
     const dim = shape[i]!;
     if (dim !== 1 && strides[i] !== expected) {
-      throw new TorchFormatError(`tensor is not contiguous (size [${shape.join(', ')}], stride [${strides.join(', ')}]); save it with .contiguous()`);
+      throw new TorchFormatError(
+        `tensor is not contiguous (size [${shape.join(', ')}], stride [${strides.join(', ')}]); save it with .contiguous()`,
+      );
     }
     expected *= dim;
   }

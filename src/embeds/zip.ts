@@ -167,7 +167,9 @@ function findEndRecord(bytes: Uint8Array, view: DataView): number {
       return p;
     }
   }
-  throw new TorchFormatError('not a zip archive: no end-of-central-directory record (truncated or not a torch.save file)');
+  throw new TorchFormatError(
+    'not a zip archive: no end-of-central-directory record (truncated or not a torch.save file)',
+  );
 }
 
 function readCentralEntry(
@@ -189,8 +191,10 @@ function readCentralEntry(
   if (next > centralEnd) throw new TorchFormatError(`zip: central directory entry at offset ${p} is truncated`);
   const name = nameDecoder.decode(bytes.subarray(p + CENTRAL_HEADER, p + CENTRAL_HEADER + nameLength));
   if (flags & 1) throw new TorchFormatError(`zip: entry ${name} is encrypted`);
-  if (method !== 0) throw new TorchFormatError(`zip: entry ${name} uses compression method ${method}; torch files are STORED`);
-  if (compressedSize !== size) throw new TorchFormatError(`zip: STORED entry ${name} has different compressed and plain sizes`);
+  if (method !== 0)
+    throw new TorchFormatError(`zip: entry ${name} uses compression method ${method}; torch files are STORED`);
+  if (compressedSize !== size)
+    throw new TorchFormatError(`zip: STORED entry ${name} has different compressed and plain sizes`);
   if (entries.has(name)) throw new TorchFormatError(`zip: duplicate entry ${name}`);
   entries.set(name, localData(bytes, view, view.getUint32(p + 42, true), name, size));
   return next;

@@ -103,7 +103,10 @@ export class UpstreamProtocolError extends ApiError {
 /** The client went away; nobody reads this, but logs should say so rather than call it a failure. */
 export class ClientClosedError extends ApiError {
   constructor(options: { cause?: unknown } = {}) {
-    super(499, 'invalid_request_error', 'The client closed the request.', { code: 'client_closed_request', ...options });
+    super(499, 'invalid_request_error', 'The client closed the request.', {
+      code: 'client_closed_request',
+      ...options,
+    });
   }
 }
 

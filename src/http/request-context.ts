@@ -65,18 +65,30 @@ function roundMs(ms: number): number {
 export function requestContext(logger: Logger): MiddlewareHandler {
   return async function requestContextMiddleware(c, next) {
     const requestId = usableRequestId(c.req.header(REQUEST_ID_HEADER)) ?? newRequestId();
-    const context: RequestContext = { requestId, logger: logger.child({ request_id: requestId }), startedAt: performance.now() };
+    const context: RequestContext = {
+      requestId,
+      logger: logger.child({ request_id: requestId }),
+      startedAt: performance.now(),
+    };
     contexts.set(c.req.raw, context);
     await next();
     c.res.headers.set(REQUEST_ID_HEADER, requestId);
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, received_at: roundMs(performance.timeOrigin + context.startedAt) };
-    const duration = (): { duration_ms: number } => ({ duration_ms: Math.round((performance.now() - context.startedAt) * 10) / 10 });
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      received_at: roundMs(performance.timeOrigin + context.startedAt),
+    };
+    const duration = (): { duration_ms: number } => ({
+      duration_ms: Math.round((performance.now() - context.startedAt) * 10) / 10,
+    });
     if (context.streamEnd === undefined) {
       context.logger.info({ ...line, ...duration() }, 'request');
       return;
     }
     void context.streamEnd.then((end) => {
-      const firstToken = context.firstTokenAt === undefined ? {} : { first_token_ms: roundMs(context.firstTokenAt - context.startedAt) };
+      const firstToken =
+        context.firstTokenAt === undefined ? {} : { first_token_ms: roundMs(context.firstTokenAt - context.startedAt) };
       context.logger.info({ ...line, ...duration(), ...firstToken, ...end }, 'request');
     });
   };

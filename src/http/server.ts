@@ -26,13 +26,23 @@ export interface ListenOptions {
 }
 
 /** Listens and resolves once the port is bound, or rejects with the bind error (EADDRINUSE, EACCES). */
-export async function listen(fetch: FetchHandler, host: string, port: number, options: ListenOptions = {}): Promise<RunningServer> {
+export async function listen(
+  fetch: FetchHandler,
+  host: string,
+  port: number,
+  options: ListenOptions = {},
+): Promise<RunningServer> {
   // A plain node:http server (createAdaptorServer's default) with our timeouts. Node checks them only
   // every connectionsCheckingInterval (30 s by default), so that is tightened to a quarter of the bound.
   const timeout = options.requestTimeoutMs;
-  const serverOptions = timeout === undefined
-    ? {}
-    : { requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeout / 4))) };
+  const serverOptions =
+    timeout === undefined
+      ? {}
+      : {
+          requestTimeout: timeout,
+          headersTimeout: timeout,
+          connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeout / 4))),
+        };
   const server = createAdaptorServer({ fetch, serverOptions }) as Server;
   server.on('clientError', answerClientError);
   if (options.maxConnections !== undefined) capConnections(server, options.maxConnections);
@@ -98,11 +108,25 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     return;
   }
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    writeRawError(socket, new ApiError(431, 'invalid_request_error', 'The request headers are too large.', { code: 'request_header_fields_too_large' }), 'Request Header Fields Too Large');
+    writeRawError(
+      socket,
+      new ApiError(431, 'invalid_request_error', 'The request headers are too large.', {
+        code: 'request_header_fields_too_large',
+      }),
+      'Request Header Fields Too Large',
+    );
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    writeRawError(socket, new ApiError(408, 'invalid_request_error', 'The request was not received in time.', { code: 'request_timeout' }), 'Request Timeout');
+    writeRawError(
+      socket,
+      new ApiError(408, 'invalid_request_error', 'The request was not received in time.', { code: 'request_timeout' }),
+      'Request Timeout',
+    );
   } else {
-    writeRawError(socket, new InvalidRequestError('The request is not valid HTTP/1.1.', { code: 'malformed_http_request' }), 'Bad Request');
+    writeRawError(
+      socket,
+      new InvalidRequestError('The request is not valid HTTP/1.1.', { code: 'malformed_http_request' }),
+      'Bad Request',
+    );
   }
 }
 

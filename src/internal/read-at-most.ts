@@ -4,7 +4,10 @@
  * error bodies. `complete` is false when there was more than `limit`; `bytes` is then cut at it.
  * A read that fails rejects with the stream's own error, for the caller to name.
  */
-export async function readAtMost(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ bytes: Uint8Array; complete: boolean }> {
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ bytes: Uint8Array; complete: boolean }> {
   if (!body) return { bytes: new Uint8Array(0), complete: true };
   const reader = body.getReader();
   const parts: Uint8Array[] = [];

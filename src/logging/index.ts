@@ -1,1 +1,1 @@
-export { createLogger, readLoggingConfig, loggingConfigSchema, type LoggingConfig, type Logger, type RootLogger } from './logger.js';
+export { createLogger, readLoggingConfig, type Logger, type RootLogger } from './logger.js';

@@ -41,7 +41,9 @@ export function readLoggingConfig(file: string | undefined): LoggingConfig {
   try {
     raw = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigError(`invalid configuration: SGP_LOGGING_CONFIG_FILE: cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `invalid configuration: SGP_LOGGING_CONFIG_FILE: cannot read ${file}: ${(err as Error).message}`,
+    );
   }
   const result = loggingConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
@@ -68,7 +70,9 @@ function destinationFor(target: string): pino.DestinationStream {
     mkdirSync(dirname(target), { recursive: true });
     closeSync(openSync(target, 'a'));
   } catch (err) {
-    throw new ConfigError(`invalid configuration: SGP_LOGGING_CONFIG_FILE: destination ${target} cannot be written: ${(err as Error).message}`);
+    throw new ConfigError(
+      `invalid configuration: SGP_LOGGING_CONFIG_FILE: destination ${target} cannot be written: ${(err as Error).message}`,
+    );
   }
   return pino.destination({ dest: target, sync: false });
 }
@@ -76,7 +80,9 @@ function destinationFor(target: string): pino.DestinationStream {
 export function createLogger(config: LoggingConfig, destination?: pino.DestinationStream): RootLogger {
   const levels = [config.level, ...Object.values(config.modules)] as LevelWithSilent[];
   // The root must be at least as verbose as its most verbose module, or child levels could not go lower.
-  const rootLevel = levels.reduce((a, b) => (pino.levels.values[a] ?? Infinity) <= (pino.levels.values[b] ?? Infinity) ? a : b);
+  const rootLevel = levels.reduce((a, b) =>
+    (pino.levels.values[a] ?? Infinity) <= (pino.levels.values[b] ?? Infinity) ? a : b,
+  );
   const logger = pino(
     {
       level: rootLevel,

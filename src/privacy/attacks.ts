@@ -42,9 +42,16 @@ function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index:
 const CONCURRENCY = 16;
 
 /** a. One request, nearest row of the table for each embedding (the product's obfuscation score). */
-export async function nearestNeighbour(proxy: ProxySide, server: ServerSide, prompts: readonly LabelledPrompt[], mode: NoiseMode): Promise<Recovery> {
+export async function nearestNeighbour(
+  proxy: ProxySide,
+  server: ServerSide,
+  prompts: readonly LabelledPrompt[],
+  mode: NoiseMode,
+): Promise<Recovery> {
   const recovery = emptyRecovery();
-  await mapLimit(prompts, CONCURRENCY, async (p) => score(recovery, p, await server.read((await proxy.send(p.ids, mode)).embeds)));
+  await mapLimit(prompts, CONCURRENCY, async (p) =>
+    score(recovery, p, await server.read((await proxy.send(p.ids, mode)).embeds)),
+  );
   return recovery;
 }
 
@@ -73,13 +80,16 @@ export async function repetitionAveraging(
     let identical = true;
     let count = 0;
     for (let start = 0; start < largest; start += CONCURRENCY) {
-      const sent = await Promise.all(Array.from({ length: Math.min(CONCURRENCY, largest - start) }, () => proxy.send(p.ids, mode)));
+      const sent = await Promise.all(
+        Array.from({ length: Math.min(CONCURRENCY, largest - start) }, () => proxy.send(p.ids, mode)),
+      );
       for (const { embeds } of sent) {
         first ??= embeds;
         if (identical && !sameBits(first, embeds)) identical = false;
         for (let i = 0; i < embeds.length; i++) sum[i] = (sum[i] as number) + (embeds[i] as number);
         count++;
-        if (byRepeats.has(count)) score(byRepeats.get(count) as Recovery, p, await server.read(Float32Array.from(sum, (v) => v / count)));
+        if (byRepeats.has(count))
+          score(byRepeats.get(count) as Recovery, p, await server.read(Float32Array.from(sum, (v) => v / count)));
       }
     }
     if (identical) identicalPrompts++;
@@ -171,7 +181,8 @@ export async function noiseStreamRecovery(
       const probe = await server.probe(p.ids.slice(0, known), { checkAffine: true });
       affine &&= probe.affine === true;
       const recovered = new Float32Array(known * h);
-      for (let i = 0; i < known * h; i++) recovered[i] = ((sent.embeds[i] as number) - (probe.offset[i] as number)) / (probe.scale[i] as number);
+      for (let i = 0; i < known * h; i++)
+        recovered[i] = ((sent.embeds[i] as number) - (probe.offset[i] as number)) / (probe.scale[i] as number);
       const { state } = recoverLinearState(recovered.subarray(0, SOLVER_VALUES), RECOVERY_TOLERANCE);
       if (state !== undefined) {
         statesRecovered++;
@@ -190,16 +201,31 @@ export async function noiseStreamRecovery(
     score(recovery, p, await denoiseAndRead(server, p, sent.embeds, predicted));
   });
   const correlation = moments.xx > 0 && moments.yy > 0 ? moments.xy / Math.sqrt(moments.xx * moments.yy) : 0;
-  return { ...recovery, statesRecovered, attempted, correlation, exact: moments.count > 0 ? moments.exact / moments.count : 0, affine };
+  return {
+    ...recovery,
+    statesRecovered,
+    attempted,
+    correlation,
+    exact: moments.count > 0 ? moments.exact / moments.count : 0,
+    affine,
+  };
 }
 
-async function denoiseAndRead(server: ServerSide, p: LabelledPrompt, embeds: Float32Array, noise: Float32Array): Promise<number[]> {
-  const keepKnown = (guess: number[]): number[] => guess.map((id, t) => (t < p.knownPrefix ? (p.ids[t] as number) : id));
+async function denoiseAndRead(
+  server: ServerSide,
+  p: LabelledPrompt,
+  embeds: Float32Array,
+  noise: Float32Array,
+): Promise<number[]> {
+  const keepKnown = (guess: number[]): number[] =>
+    guess.map((id, t) => (t < p.knownPrefix ? (p.ids[t] as number) : id));
   let guess = keepKnown(await server.read(embeds));
   for (let round = 0; round < DENOISE_ROUNDS; round++) {
     const { offset, scale } = await server.probe(guess);
     const plain = server.plain(guess);
-    const estimate = embeds.map((v, i) => v - ((offset[i] as number) - (plain[i] as number)) - (scale[i] as number) * (noise[i] as number));
+    const estimate = embeds.map(
+      (v, i) => v - ((offset[i] as number) - (plain[i] as number)) - (scale[i] as number) * (noise[i] as number),
+    );
     guess = keepKnown(await server.read(estimate));
   }
   return guess;
@@ -243,15 +269,24 @@ export async function linkability(
     const from = Math.min(a.knownPrefix, b.knownPrefix);
     const to = Math.min(a.ids.length, b.ids.length, from + LINK_POSITIONS);
     let sum = 0;
-    for (let t = from; t < to; t++) sum += cosine(ea.embeds.subarray(t * h, (t + 1) * h), eb.embeds.subarray(t * h, (t + 1) * h));
+    for (let t = from; t < to; t++)
+      sum += cosine(ea.embeds.subarray(t * h, (t + 1) * h), eb.embeds.subarray(t * h, (t + 1) * h));
     return to > from ? sum / (to - from) : 0;
   };
   const same = await mapLimit(prompts, CONCURRENCY, (p) => statistic(p, p));
-  const different = await mapLimit(prompts, CONCURRENCY, (p, i) => statistic(p, prompts[(i + 1) % prompts.length] as LabelledPrompt));
+  const different = await mapLimit(prompts, CONCURRENCY, (p, i) =>
+    statistic(p, prompts[(i + 1) % prompts.length] as LabelledPrompt),
+  );
   const prefix = await mapLimit(shared, CONCURRENCY, ([a, b]) => statistic(a, b));
   const threshold = Math.max(...different);
-  const share = (values: number[]): number => (values.length === 0 ? 0 : values.filter((v) => v > threshold).length / values.length);
-  return { samePrompt: share(same), sharedPrefix: share(prefix), differentPrompts: share(different), pairs: same.length + different.length + prefix.length };
+  const share = (values: number[]): number =>
+    values.length === 0 ? 0 : values.filter((v) => v > threshold).length / values.length;
+  return {
+    samePrompt: share(same),
+    sharedPrefix: share(prefix),
+    differentPrompts: share(different),
+    pairs: same.length + different.length + prefix.length,
+  };
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {

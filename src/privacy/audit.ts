@@ -4,8 +4,16 @@
  */
 import type { NoiseMode, Sgt } from '../sgt/index.js';
 import {
-  emptyRecovery, knownPlaintextRegression, linkability, nearestNeighbour, noiseStreamRecovery, randomLinearState, repetitionAveraging, score,
-  type LinkabilityResult, type Recovery,
+  emptyRecovery,
+  knownPlaintextRegression,
+  linkability,
+  nearestNeighbour,
+  noiseStreamRecovery,
+  randomLinearState,
+  repetitionAveraging,
+  score,
+  type LinkabilityResult,
+  type Recovery,
 } from './attacks.js';
 import { labelPrompt, type LabelledPrompt } from './content.js';
 import { publicCorpus } from './corpus.js';
@@ -43,7 +51,12 @@ export interface AttackRow extends Recovery {
 }
 
 export interface AuditReport {
-  readonly artifact: { readonly dir: string; readonly baseModel: string; readonly hidden: number; readonly vocab: number };
+  readonly artifact: {
+    readonly dir: string;
+    readonly baseModel: string;
+    readonly hidden: number;
+    readonly vocab: number;
+  };
   readonly prompts: number;
   readonly contentTokens: number;
   readonly secrets: number;
@@ -53,7 +66,8 @@ export interface AuditReport {
 }
 
 /** A system prompt shared by two requests with different user messages (linkability's prefix pairs). */
-const SHARED_SYSTEM_PROMPT = 'You are the support assistant of Northwind Clinic. Answer in two sentences and never give a diagnosis.';
+const SHARED_SYSTEM_PROMPT =
+  'You are the support assistant of Northwind Clinic. Answer in two sentences and never give a diagnosis.';
 
 export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditReport> {
   const started = performance.now();
@@ -63,7 +77,9 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
   const prompts = options.prompts.map((p) => labelPrompt(sgt, p));
   const proxy = new ProxySide(sgt, options.secret);
   const server = await ServerSide.open(sgt);
-  const training = publicCorpus(sgt, options.regressionTokens ?? DEFAULT_REGRESSION_TOKENS).map((p) => labelPrompt(sgt, p));
+  const training = publicCorpus(sgt, options.regressionTokens ?? DEFAULT_REGRESSION_TOKENS).map((p) =>
+    labelPrompt(sgt, p),
+  );
   const shared = sharedPrefixPairs(sgt, options.prompts);
   const attacks: AttackRow[] = [];
   const links: AuditReport['linkability'] = [];
@@ -72,8 +88,19 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
     const value = await fn();
     return [value, performance.now() - t0];
   };
-  const row = (attack: AttackName, noise: AttackRow['noise'], r: Recovery, ms: number, extra: Partial<AttackRow> = {}): AttackRow => ({
-    attack, noise, ...r, recovery: r.contentTokens === 0 ? 0 : r.recovered / r.contentTokens, ms, ...extra,
+  const row = (
+    attack: AttackName,
+    noise: AttackRow['noise'],
+    r: Recovery,
+    ms: number,
+    extra: Partial<AttackRow> = {},
+  ): AttackRow => ({
+    attack,
+    noise,
+    ...r,
+    recovery: r.contentTokens === 0 ? 0 : r.recovered / r.contentTokens,
+    ms,
+    ...extra,
   });
 
   for (const mode of modes) {
@@ -84,18 +111,25 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
     progress(`audit: ${mode} noise: repetition averaging, N = ${repeats.join(', ')}`);
     const [averaging, averagingMs] = await timed(() =>
       repetitionAveraging(proxy, server, prompts, mode, repeats, (done) => {
-        if (done % 10 === 0 || done === prompts.length) progress(`audit: ${mode} noise: repetition averaging: ${done}/${prompts.length} prompts`);
+        if (done % 10 === 0 || done === prompts.length)
+          progress(`audit: ${mode} noise: repetition averaging: ${done}/${prompts.length} prompts`);
       }),
     );
     for (const n of repeats) {
-      attacks.push(row('averaging', mode, averaging.byRepeats.get(n) ?? emptyRecovery(), averagingMs, {
-        repeats: n,
-        detail: { identical_repeats: `${averaging.identicalPrompts}/${prompts.length} prompts` },
-      }));
+      attacks.push(
+        row('averaging', mode, averaging.byRepeats.get(n) ?? emptyRecovery(), averagingMs, {
+          repeats: n,
+          detail: { identical_repeats: `${averaging.identicalPrompts}/${prompts.length} prompts` },
+        }),
+      );
     }
 
-    progress(`audit: ${mode} noise: known-plaintext regression (${training.reduce((n, p) => n + p.ids.length, 0)} pairs)`);
-    const [regression, regressionMs] = await timed(() => knownPlaintextRegression(proxy, server, training, prompts, mode));
+    progress(
+      `audit: ${mode} noise: known-plaintext regression (${training.reduce((n, p) => n + p.ids.length, 0)} pairs)`,
+    );
+    const [regression, regressionMs] = await timed(() =>
+      knownPlaintextRegression(proxy, server, training, prompts, mode),
+    );
     attacks.push(row('regression', mode, regression, regressionMs, { detail: { pairs: regression.pairs } }));
 
     progress(`audit: ${mode} noise: noise-stream recovery`);
@@ -109,14 +143,23 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
 
   progress('audit: noise-stream recovery against the linear reference generator (what the attack breaks)');
   const [reference, referenceMs] = await timed(() =>
-    noiseStreamRecovery(server, prompts, (p) => proxy.sendWithNoise(p.ids, linearNoise(randomLinearState(), p.ids.length * sgt.metadata.hiddenSize))),
+    noiseStreamRecovery(server, prompts, (p) =>
+      proxy.sendWithNoise(p.ids, linearNoise(randomLinearState(), p.ids.length * sgt.metadata.hiddenSize)),
+    ),
   );
-  attacks.push(row('noise-stream', 'linear-reference', reference, referenceMs, { detail: noiseStreamDetail(reference) }));
+  attacks.push(
+    row('noise-stream', 'linear-reference', reference, referenceMs, { detail: noiseStreamDetail(reference) }),
+  );
 
   const totals = emptyRecovery();
   for (const p of prompts) score(totals, p, p.ids);
   return {
-    artifact: { dir: sgt.dir, baseModel: sgt.metadata.baseModel, hidden: sgt.metadata.hiddenSize, vocab: sgt.metadata.vocabSize },
+    artifact: {
+      dir: sgt.dir,
+      baseModel: sgt.metadata.baseModel,
+      hidden: sgt.metadata.hiddenSize,
+      vocab: sgt.metadata.vocabSize,
+    },
     prompts: prompts.length,
     contentTokens: totals.contentTokens,
     secrets: totals.secrets,
@@ -127,17 +170,29 @@ export async function runAudit(sgt: Sgt, options: AuditOptions): Promise<AuditRe
 }
 
 /** With no state found there is no prediction: a correlation would be 0 by construction, not measured. */
-function noiseStreamDetail(r: Awaited<ReturnType<typeof noiseStreamRecovery>>): Record<string, number | string | boolean> {
-  const prediction: Record<string, number | string> = r.statesRecovered === 0
-    ? { noise_prediction: 'none (no linear state fits)' }
-    : { noise_correlation: Number(r.correlation.toFixed(4)), noise_within_0_001: Number(r.exact.toFixed(4)) };
+function noiseStreamDetail(
+  r: Awaited<ReturnType<typeof noiseStreamRecovery>>,
+): Record<string, number | string | boolean> {
+  const prediction: Record<string, number | string> =
+    r.statesRecovered === 0
+      ? { noise_prediction: 'none (no linear state fits)' }
+      : { noise_correlation: Number(r.correlation.toFixed(4)), noise_within_0_001: Number(r.exact.toFixed(4)) };
   return { states_recovered: `${r.statesRecovered}/${r.attempted} prompts`, ...prediction, affine_probe: r.affine };
 }
 
 /** Pairs (S + user A, S + user B): the same system prompt, different user messages. */
 function sharedPrefixPairs(sgt: Sgt, prompts: readonly AuditPrompt[]): [LabelledPrompt, LabelledPrompt][] {
-  const users = prompts.map((p) => p.messages.find((m) => m.role === 'user')?.content).filter((c): c is string => c !== undefined);
+  const users = prompts
+    .map((p) => p.messages.find((m) => m.role === 'user')?.content)
+    .filter((c): c is string => c !== undefined);
   const make = (content: string, i: number): LabelledPrompt =>
-    labelPrompt(sgt, { id: `shared-${i}`, secrets: [], messages: [{ role: 'system', content: SHARED_SYSTEM_PROMPT }, { role: 'user', content }] });
+    labelPrompt(sgt, {
+      id: `shared-${i}`,
+      secrets: [],
+      messages: [
+        { role: 'system', content: SHARED_SYSTEM_PROMPT },
+        { role: 'user', content },
+      ],
+    });
   return users.map((content, i) => [make(content, i), make(users[(i + 1) % users.length] as string, i)]);
 }

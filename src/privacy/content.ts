@@ -26,7 +26,12 @@ export function labelPrompt(sgt: Sgt, prompt: AuditPrompt): LabelledPrompt {
   const text = sgt.renderPrompt(prompt.messages);
   const ids = sgt.tokenize(text);
   const tokenSpans = spansOfTokens(sgt, ids, text, prompt.id);
-  const contentSpans = locate(text, prompt.messages.map((m) => m.content), 0, prompt.id);
+  const contentSpans = locate(
+    text,
+    prompt.messages.map((m) => m.content),
+    0,
+    prompt.id,
+  );
   const content = tokenSpans.map((span) => contentSpans.some((c) => overlaps(span, c)));
   const knownPrefix = Math.max(0, content.indexOf(true));
   const secrets = secretsOf(prompt).flatMap((secret) => {
@@ -46,7 +51,8 @@ function locate(text: string, contents: readonly string[], from: number, id: str
   let cursor = from;
   for (const content of contents) {
     const start = text.indexOf(content, cursor);
-    if (start < 0) throw new AuditInputError(`prompt ${id}: the chat template does not render a message's content verbatim`);
+    if (start < 0)
+      throw new AuditInputError(`prompt ${id}: the chat template does not render a message's content verbatim`);
     spans.push({ start, end: start + content.length });
     cursor = start + content.length;
   }
@@ -65,7 +71,8 @@ function spansOfTokens(sgt: Sgt, ids: readonly number[], text: string, id: strin
     length += decode(token).length;
     ends.push(length);
   }
-  if (length !== text.length) throw new AuditInputError(`prompt ${id}: the tokenizer does not decode the rendered prompt back to itself`);
+  if (length !== text.length)
+    throw new AuditInputError(`prompt ${id}: the tokenizer does not decode the rendered prompt back to itself`);
   return ends.map((end, t) => {
     const start = t === 0 ? 0 : (ends[t - 1] as number);
     return end > start ? { start, end } : { start, end: start + 1 };

@@ -29,16 +29,21 @@ export function publicCorpus(sgt: Sgt, minTokens: number, seed = 1): AuditPrompt
     const text = sgt.decode([id]);
     if (WORD.test(text)) words.push(text);
   }
-  if (words.length < 100) throw new RangeError(`the tokenizer has only ${words.length} word-like tokens among its first ${limit} ids`);
+  if (words.length < 100)
+    throw new RangeError(`the tokenizer has only ${words.length} word-like tokens among its first ${limit} ids`);
   const random = seeded(seed);
   const pick = (): string => words[Math.floor(random() * words.length)] as string;
   const prompts: AuditPrompt[] = [];
-  for (let tokens = 0; tokens < minTokens; ) {
+  for (let tokens = 0; tokens < minTokens;) {
     const length = 8 + Math.floor(random() * 33);
     const content = Array.from({ length }, pick).join('').trim();
-    const messages = prompts.length % 4 === 0
-      ? [{ role: 'system' as const, content: 'You are a helpful assistant.' }, { role: 'user' as const, content }]
-      : [{ role: 'user' as const, content }];
+    const messages =
+      prompts.length % 4 === 0
+        ? [
+            { role: 'system' as const, content: 'You are a helpful assistant.' },
+            { role: 'user' as const, content },
+          ]
+        : [{ role: 'user' as const, content }];
     prompts.push({ id: `public-${prompts.length}`, messages, secrets: [] });
     tokens += sgt.tokenize(sgt.renderPrompt(messages)).length;
   }

@@ -22,7 +22,8 @@ export class Xorshift128 {
 
   constructor(state: Uint32Array) {
     const [x = 0, y = 0, z = 0, w = 0] = state;
-    if (state.length !== 4 || (x | y | z | w) === 0) throw new RangeError('xorshift128 needs 4 state words, not all zero');
+    if (state.length !== 4 || (x | y | z | w) === 0)
+      throw new RangeError('xorshift128 needs 4 state words, not all zero');
     [this.x, this.y, this.z, this.w] = [x, y, z, w];
   }
 
@@ -60,17 +61,30 @@ function inverseNormalCdf(p: number): number {
   const [a, b] = [ACKLAM_A, ACKLAM_B];
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  return (
+    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+  );
 }
 
-const ACKLAM_A = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239] as const;
-const ACKLAM_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] as const;
-const ACKLAM_C = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
+const ACKLAM_A = [
+  -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239,
+] as const;
+const ACKLAM_B = [
+  -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+] as const;
+const ACKLAM_C = [
+  -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+  2.938163982698783,
+] as const;
 const ACKLAM_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] as const;
 
 function acklamTail(q: number): number {
   const [c, d] = [ACKLAM_C, ACKLAM_D];
-  return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  return (
+    (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+    ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+  );
 }
 
 /** Smallest word whose normal is ≥ v (wordToNormal is non-decreasing in the word). */

@@ -35,7 +35,9 @@ export async function readAuditPrompts(path: string): Promise<AuditPrompt[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new AuditInputError(`cannot read the prompts file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new AuditInputError(
+      `cannot read the prompts file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   let json: unknown;
   try {

@@ -27,7 +27,14 @@ function withBias(x: Float32Array, rows: number, hidden: number): Float32Array {
  * λ = `lambda` × the mean diagonal of XᵀX (scale-free); the bias row is not penalised. W = L⁻ᵀ L⁻¹ XᵀY with L the Cholesky
  * factor of XᵀX + λI: two more products instead of H right-hand sides solved in JS.
  */
-export async function fitRidge(mm: MatMul, x: Float32Array, y: Float32Array, rows: number, hidden: number, lambda = 1e-3): Promise<LinearMap> {
+export async function fitRidge(
+  mm: MatMul,
+  x: Float32Array,
+  y: Float32Array,
+  rows: number,
+  hidden: number,
+  lambda = 1e-3,
+): Promise<LinearMap> {
   const d = hidden + 1;
   const xb = withBias(x, rows, hidden);
   const gram = Float64Array.from(await mm.transposedProduct(xb, rows, d, xb, d));

@@ -73,9 +73,13 @@ export class ServerSide {
    * value, so that out = offset + scale ⊙ noise for a transform affine in its noise (the export
    * recipe's `mu + sigma * noise`). With `checkAffine`, a third run with noise 2 says whether it is.
    */
-  async probe(ids: readonly number[], options: { checkAffine?: boolean } = {}): Promise<{ offset: Float32Array; scale: Float32Array; affine?: boolean }> {
+  async probe(
+    ids: readonly number[],
+    options: { checkAffine?: boolean } = {},
+  ): Promise<{ offset: Float32Array; scale: Float32Array; affine?: boolean }> {
     const n = ids.length * this.hidden;
-    const run = async (value: number): Promise<Float32Array> => (await this.sgt.transform(ids, { noise: new Float32Array(n).fill(value) })).embeds;
+    const run = async (value: number): Promise<Float32Array> =>
+      (await this.sgt.transform(ids, { noise: new Float32Array(n).fill(value) })).embeds;
     const [offset, one, two] = await Promise.all([run(0), run(1), options.checkAffine ? run(2) : undefined]);
     const scale = one.map((v, i) => v - (offset[i] as number));
     if (two === undefined) return { offset, scale };

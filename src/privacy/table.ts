@@ -15,7 +15,9 @@ export function formatAuditTable(report: AuditReport): string {
     `${percent(a.recovery)} (${a.recovered}/${a.contentTokens})`,
     `${a.secretsRecovered}/${a.secrets}`,
     a.repeats === undefined || a.repeats === largest ? `${(a.ms / 1000).toFixed(1)} s` : '',
-    Object.entries(a.detail ?? {}).map(([k, v]) => `${k} ${v}`).join(', '),
+    Object.entries(a.detail ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
   ]);
   for (const l of report.linkability) {
     rows.push([
@@ -29,7 +31,11 @@ export function formatAuditTable(report: AuditReport): string {
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [
     `SGT ${artifact.dir} (${artifact.baseModel}, H ${artifact.hidden}, V ${artifact.vocab}): ${report.prompts} prompts, ${report.contentTokens} content tokens, ${report.secrets} secrets; ${(report.ms / 1000).toFixed(1)} s`,
     line(header),

@@ -72,7 +72,6 @@ export interface OutputProtectionVariables {
 
 export type OutputProtectionEnv = { Variables: OutputProtectionVariables };
 
-
 const METHOD = /^[A-Za-z]+$/;
 const MODES: readonly OutputProtectionMode[] = ['required', 'optional', 'off'];
 
@@ -90,24 +89,33 @@ function validateOptions(options: UserPublicKeyMiddlewareOptions): ValidatedOpti
   const fail = (message: string): never => {
     throw new TypeError(`userPublicKeyMiddleware: ${message}`);
   };
-  if (typeof options !== 'object' || options === null) fail('options are required ({ mode: "required" | "optional" | "off", ... })');
-  if (!MODES.includes(options.mode)) fail(`mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
+  if (typeof options !== 'object' || options === null)
+    fail('options are required ({ mode: "required" | "optional" | "off", ... })');
+  if (!MODES.includes(options.mode))
+    fail(`mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
   const headerName = (value: string | undefined, fallback: string, option: string): string => {
     const name = value ?? fallback;
-    if (typeof name !== 'string' || !HTTP_TOKEN.test(name)) fail(`${option} must be an HTTP header name, got ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !HTTP_TOKEN.test(name))
+      fail(`${option} must be an HTTP header name, got ${JSON.stringify(name)}`);
     return name.toLowerCase();
   };
   const clientKeyHeader = headerName(options.clientKeyHeader, DEFAULT_CLIENT_PUBLIC_KEY_HEADER, 'clientKeyHeader');
   const serverKeyHeader = headerName(options.serverKeyHeader, DEFAULT_SERVER_PUBLIC_KEY_HEADER, 'serverKeyHeader');
-  if (clientKeyHeader === serverKeyHeader) fail(`clientKeyHeader and serverKeyHeader must differ, both are ${clientKeyHeader}`);
+  if (clientKeyHeader === serverKeyHeader)
+    fail(`clientKeyHeader and serverKeyHeader must differ, both are ${clientKeyHeader}`);
   const registry = options.registry ?? outputProtectionRegistry;
   if (!(registry instanceof OutputProtectionRegistry)) fail('registry must be an OutputProtectionRegistry');
   const routes = options.routes ?? DEFAULT_PROTECTED_ROUTES;
   if (!Array.isArray(routes)) fail('routes must be an array of { method, path }');
   const keys = new Set<string>();
   for (const route of routes) {
-    const ok = typeof route === 'object' && route !== null && typeof route.method === 'string' && METHOD.test(route.method)
-      && typeof route.path === 'string' && route.path.startsWith('/');
+    const ok =
+      typeof route === 'object' &&
+      route !== null &&
+      typeof route.method === 'string' &&
+      METHOD.test(route.method) &&
+      typeof route.path === 'string' &&
+      route.path.startsWith('/');
     if (!ok) fail(`each route must be { method: "POST", path: "/..." }, got ${JSON.stringify(route)}`);
     keys.add(routeKey(route.method, route.path));
   }
@@ -155,7 +163,9 @@ function protectedResponse(response: Response, headerName: string, headerValue: 
  * `UserPublicKeyMiddleware`: options are checked here, once, so a bad value fails at start-up.
  * Register it before the routes it protects (`app.use(...)` first), or use `injectMiddleware`.
  */
-export function userPublicKeyMiddleware(options: UserPublicKeyMiddlewareOptions): MiddlewareHandler<OutputProtectionEnv> {
+export function userPublicKeyMiddleware(
+  options: UserPublicKeyMiddlewareOptions,
+): MiddlewareHandler<OutputProtectionEnv> {
   const { mode, clientKeyHeader, serverKeyHeader, registry, routes } = validateOptions(options);
 
   return async function userPublicKeyMiddleware(c, next) {
@@ -169,14 +179,21 @@ export function userPublicKeyMiddleware(options: UserPublicKeyMiddlewareOptions)
     } catch (err) {
       if (!(err instanceof InvalidPublicKeyError)) throw err;
       // parseClientPublicKey names the header already; a low-order point is only found by Encap.
-      const named = err.param === clientKeyHeader ? err : new InvalidPublicKeyError(
-        `Invalid ${clientKeyHeader} header: ${err.message}`,
-        { param: clientKeyHeader, code: 'invalid_client_public_key', cause: err },
-      );
+      const named =
+        err.param === clientKeyHeader
+          ? err
+          : new InvalidPublicKeyError(`Invalid ${clientKeyHeader} header: ${err.message}`, {
+              param: clientKeyHeader,
+              code: 'invalid_client_public_key',
+              cause: err,
+            });
       return errorResponse(c, named);
     }
 
-    const registration: Registration = registry.register(usableRequestId(c.req.header(REQUEST_ID_HEADER)), setup.context);
+    const registration: Registration = registry.register(
+      usableRequestId(c.req.header(REQUEST_ID_HEADER)),
+      setup.context,
+    );
     const protection: OutputProtection = {
       requestId: registration.requestId,
       context: setup.context,
@@ -229,7 +246,9 @@ export function injectMiddleware<A extends unknown[]>(
     const inner = buildApp(...args);
     const outer = new Hono<OutputProtectionEnv>();
     outer.use('*', middleware);
-    outer.all('*', (c) => inner.fetch(forwardedRequest(c, c.get('outputProtection')), c.env, executionContextOf(c) as never));
+    outer.all('*', (c) =>
+      inner.fetch(forwardedRequest(c, c.get('outputProtection')), c.env, executionContextOf(c) as never),
+    );
     return outer;
   };
 }

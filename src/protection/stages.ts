@@ -60,12 +60,18 @@ export function transformProtectedTexts<T>(value: T, transform: TextTransform, i
 
 function sealer(context: HpkeSenderContext): TextTransform {
   return (index, text) => {
-    if (typeof index !== 'number') throw new TypeError(`Cannot encrypt the text of a choice without a numeric index (got ${JSON.stringify(index)}).`);
+    if (typeof index !== 'number')
+      throw new TypeError(
+        `Cannot encrypt the text of a choice without a numeric index (got ${JSON.stringify(index)}).`,
+      );
     return sealText(context, index, text);
   };
 }
 
-const opener = (context: HpkeRecipientContext): TextTransform => (index, text) => openText(context, index, text);
+const opener =
+  (context: HpkeRecipientContext): TextTransform =>
+  (index, text) =>
+    openText(context, index, text);
 
 /** Encrypts the protected texts of each chunk (completions or chat), in order. */
 export function encryptChunks<T extends object>(context: HpkeSenderContext): TransformStream<T, T> {

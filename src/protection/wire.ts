@@ -63,16 +63,24 @@ export function parseClientPublicKey(headerValue: string | null | undefined, hea
 }
 
 /** The encapsulated key from the server's header, for the client; a missing or bad one is a DecryptionError. */
-export function parseServerPublicKey(headerValue: string | null | undefined, headerName = DEFAULT_SERVER_PUBLIC_KEY_HEADER): Uint8Array {
+export function parseServerPublicKey(
+  headerValue: string | null | undefined,
+  headerName = DEFAULT_SERVER_PUBLIC_KEY_HEADER,
+): Uint8Array {
   if (headerValue === undefined || headerValue === null) {
-    throw new DecryptionError(`The response has no ${headerName} header: the server did not encrypt it (is output protection on?).`, {
-      param: headerName,
-      code: 'missing_server_public_key',
-    });
+    throw new DecryptionError(
+      `The response has no ${headerName} header: the server did not encrypt it (is output protection on?).`,
+      {
+        param: headerName,
+        code: 'missing_server_public_key',
+      },
+    );
   }
   const key = decodeKey(headerValue);
   if (!key) {
-    throw new DecryptionError(`The ${headerName} header is not 32 bytes of standard padded base64.`, { param: headerName });
+    throw new DecryptionError(`The ${headerName} header is not 32 bytes of standard padded base64.`, {
+      param: headerName,
+    });
   }
   return key;
 }
@@ -83,7 +91,8 @@ const encoder = new TextEncoder();
 
 /** The aad of a choice: its index as ASCII decimal (`0` → "0", `12` → "12"). */
 export function choiceAad(index: number): Uint8Array {
-  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`A choice index is a non-negative integer, got ${String(index)}.`);
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new RangeError(`A choice index is a non-negative integer, got ${String(index)}.`);
   if (index >= 64) return encoder.encode(String(index));
   return (aadCache[index] ??= encoder.encode(String(index)));
 }
@@ -99,10 +108,15 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** The inverse of `sealText`, or a DecryptionError: never garbage text. */
 export function openText(context: HpkeRecipientContext, index: unknown, field: string): string {
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
-    throw new DecryptionError(`An encrypted choice has no valid index (got ${JSON.stringify(index)}), so its aad is unknown.`);
+    throw new DecryptionError(
+      `An encrypted choice has no valid index (got ${JSON.stringify(index)}), so its aad is unknown.`,
+    );
   }
   const ciphertext = decodeBase64Strict(field);
-  if (!ciphertext) throw new DecryptionError(`The text of choice ${index} (message ${context.seq}) is not base64: it is not an encrypted field.`);
+  if (!ciphertext)
+    throw new DecryptionError(
+      `The text of choice ${index} (message ${context.seq}) is not base64: it is not an encrypted field.`,
+    );
   let plaintext: Uint8Array;
   try {
     plaintext = context.open(choiceAad(index), ciphertext);

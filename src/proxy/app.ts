@@ -15,10 +15,10 @@ import type { Sgt } from '../sgt/index.js';
 import { readAtMost } from '../internal/read-at-most.js';
 import type { UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
-import type { ProxyOutputProtection } from './output-protection.js';
+import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions } from './chat-completions.js';
 import { registerDocs } from './docs.js';
-import type { PromptEmbedder } from './prompt-embedder.js';
+import type { PromptEmbedder } from '../prompt/index.js';
 import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
 import { stainedGlass } from './stainedglass.js';
 
@@ -44,7 +44,6 @@ export interface ProxyAppDeps {
   logger: Logger;
 }
 
-
 export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const { settings } = deps;
   const app = new OpenAPIHono();
@@ -55,44 +54,44 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   app.get('/livez', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const reachable = await isReachable(deps.upstream);
-    return c.json({ status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' }, reachable ? 200 : 503);
+    return c.json(
+      { status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' },
+      reachable ? 200 : 503,
+    );
   });
 
-  app.post(
-    '/v1/chat/completions',
-    async (c) => {
-      const request = validateChatRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
-      return chatCompletions(
-        {
-          embedder: deps.embedder,
-          protection: deps.protection,
-          upstream: deps.upstream,
-          defaultModel: settings.defaultModel,
-          maxNewTokens: settings.maxNewTokens,
-          keepAliveIntervalMs: settings.keepAliveIntervalMs,
-          maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
-        },
-        {
-          request,
-          upstreamHeaders: upstreamHeaders(c, settings),
-          clientHeaders: c.req.raw.headers,
-          signal: c.req.raw.signal,
-          logger: requestContextOf(c).logger,
-        },
-      );
-    },
-  );
+  app.post('/v1/chat/completions', async (c) => {
+    const request = validateChatRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
+    return chatCompletions(
+      {
+        embedder: deps.embedder,
+        protection: deps.protection,
+        upstream: deps.upstream,
+        defaultModel: settings.defaultModel,
+        maxNewTokens: settings.maxNewTokens,
+        keepAliveIntervalMs: settings.keepAliveIntervalMs,
+        maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
+      },
+      {
+        request,
+        upstreamHeaders: upstreamHeaders(c, settings),
+        clientHeaders: c.req.raw.headers,
+        signal: c.req.raw.signal,
+        logger: requestContextOf(c).logger,
+      },
+    );
+  });
 
-  app.post(
-    '/v1/stainedglass',
-    async (c) => {
-      const request = validateStainedGlassRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
-      return c.json(await stainedGlass(deps.sgt, deps.embedder, request, c.req.raw.signal));
-    },
-  );
+  app.post('/v1/stainedglass', async (c) => {
+    const request = validateStainedGlassRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
+    return c.json(await stainedGlass(deps.sgt, deps.embedder, request, c.req.raw.signal));
+  });
 
   app.get('/v1/models', async (c) => {
-    const upstream = await deps.upstream.get('/v1/models', { headers: upstreamHeaders(c, settings), signal: c.req.raw.signal });
+    const upstream = await deps.upstream.get('/v1/models', {
+      headers: upstreamHeaders(c, settings),
+      signal: c.req.raw.signal,
+    });
     return new Response(upstream.body, { status: 200, headers: { 'content-type': 'application/json' } });
   });
 
@@ -143,7 +142,8 @@ function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, st
   const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestContextOf(c).requestId };
   const authorization = c.req.header('authorization');
   // With a proxy API key, the client's Authorization is *our* secret and must not travel on.
-  if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined) headers.authorization = authorization;
+  if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined)
+    headers.authorization = authorization;
   return headers;
 }
 

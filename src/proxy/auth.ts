@@ -11,7 +11,9 @@ export function requireBearerKey(apiKey: string): MiddlewareHandler {
   return async function bearerKeyAuth(c, next) {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    const given = createHash('sha256').update(match?.[1]?.trim() ?? '').digest();
+    const given = createHash('sha256')
+      .update(match?.[1]?.trim() ?? '')
+      .digest();
     if (!match || !timingSafeEqual(given, expected)) throw new AuthenticationError();
     await next();
   };

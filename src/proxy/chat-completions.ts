@@ -13,9 +13,9 @@ import {
 } from '../stream/index.js';
 import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody, decryptChunks } from '../protection/index.js';
-import type { ProtectedAnswer, ProxyOutputProtection } from './output-protection.js';
-import type { PromptEmbedder } from './prompt-embedder.js';
-import type { ChatCompletionRequest } from './schemas.js';
+import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
+import type { PromptEmbedder } from '../prompt/index.js';
+import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
 
 export interface ChatCompletionsDeps {
   embedder: PromptEmbedder;
@@ -37,7 +37,12 @@ export interface ChatCall {
 }
 
 /** The vLLM completions request that carries the obfuscated prompt. */
-function upstreamBody(request: ChatCompletionRequest, model: string, promptEmbeds: string, maxNewTokens: number): Record<string, unknown> {
+function upstreamBody(
+  request: ChatCompletionRequest,
+  model: string,
+  promptEmbeds: string,
+  maxNewTokens: number,
+): Record<string, unknown> {
   const stream = request.stream === true;
   const body: Record<string, unknown> = {
     model,
@@ -46,7 +51,16 @@ function upstreamBody(request: ChatCompletionRequest, model: string, promptEmbed
     stream,
   };
   if (stream && request.stream_options?.include_usage) body.stream_options = { include_usage: true };
-  for (const key of ['temperature', 'top_p', 'seed', 'stop', 'n', 'presence_penalty', 'frequency_penalty', 'user'] as const) {
+  for (const key of [
+    'temperature',
+    'top_p',
+    'seed',
+    'stop',
+    'n',
+    'presence_penalty',
+    'frequency_penalty',
+    'user',
+  ] as const) {
     const value = request[key];
     if (value !== undefined && value !== null) body[key] = value;
   }
@@ -59,7 +73,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
   const started = performance.now();
-  const prompt = await deps.embedder.embed(request.messages, request.seed, call.signal);
+  const prompt = await deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal);
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 
@@ -118,7 +132,10 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     onEnd: (end) => {
       const line = { outcome: end.outcome, chunks: end.chunks, duration_ms: Math.round(performance.now() - started) };
       if (end.outcome === 'failed') {
-        options.logger.warn({ ...line, status: end.error.status, code: end.error.code, err_message: end.error.message }, 'stream ended with an error event');
+        options.logger.warn(
+          { ...line, status: end.error.status, code: end.error.code, err_message: end.error.message },
+          'stream ended with an error event',
+        );
       } else {
         options.logger.info(line, 'stream ended');
       }

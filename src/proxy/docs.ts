@@ -41,7 +41,10 @@ const errorResponses = {
   400: { description: 'Invalid request', content: { 'application/json': { schema: errorEnvelopeSchema } } },
   401: { description: 'Missing or wrong API key', content: { 'application/json': { schema: errorEnvelopeSchema } } },
   413: { description: 'Body over the limit', content: { 'application/json': { schema: errorEnvelopeSchema } } },
-  502: { description: 'Upstream unreachable or broken', content: { 'application/json': { schema: errorEnvelopeSchema } } },
+  502: {
+    description: 'Upstream unreachable or broken',
+    content: { 'application/json': { schema: errorEnvelopeSchema } },
+  },
   504: { description: 'Upstream timeout', content: { 'application/json': { schema: errorEnvelopeSchema } } },
 };
 
@@ -50,12 +53,16 @@ export function registerDocs(app: OpenAPIHono): void {
     method: 'post',
     path: '/v1/chat/completions',
     summary: 'Chat completion through the Stained Glass Transform',
-    description: 'The prompt is transformed into obfuscated embeddings; only those reach the inference server. With `stream: true` the answer is server-sent events of ChatCompletionChunk, ending with `data: [DONE]`.',
+    description:
+      'The prompt is transformed into obfuscated embeddings; only those reach the inference server. With `stream: true` the answer is server-sent events of ChatCompletionChunk, ending with `data: [DONE]`.',
     request: { body: { content: { 'application/json': { schema: chatCompletionRequestSchema } }, required: true } },
     responses: {
       200: {
         description: 'The completion (JSON), or its chunks (text/event-stream)',
-        content: { 'application/json': { schema: chatCompletionSchema }, 'text/event-stream': { schema: chatCompletionChunkSchema } },
+        content: {
+          'application/json': { schema: chatCompletionSchema },
+          'text/event-stream': { schema: chatCompletionChunkSchema },
+        },
       },
       ...errorResponses,
     },
@@ -64,10 +71,14 @@ export function registerDocs(app: OpenAPIHono): void {
     method: 'post',
     path: '/v1/stainedglass',
     summary: 'The transform alone, for inspection',
-    description: 'Tokenizes the templated prompt and runs the SGT; optionally returns the plain and transformed embeddings, the prompt a server could reconstruct by nearest-neighbour search, and the obfuscation score (fraction of tokens not recovered).',
+    description:
+      'Tokenizes the templated prompt and runs the SGT; optionally returns the plain and transformed embeddings, the prompt a server could reconstruct by nearest-neighbour search, and the obfuscation score (fraction of tokens not recovered).',
     request: { body: { content: { 'application/json': { schema: stainedGlassRequestSchema } }, required: true } },
     responses: {
-      200: { description: 'Inspection result', content: { 'application/json': { schema: stainedGlassResponseSchema } } },
+      200: {
+        description: 'Inspection result',
+        content: { 'application/json': { schema: stainedGlassResponseSchema } },
+      },
       400: errorResponses[400],
       413: errorResponses[413],
     },
@@ -76,10 +87,17 @@ export function registerDocs(app: OpenAPIHono): void {
     method: 'get',
     path: '/v1/models',
     summary: "The upstream's models",
-    responses: { 200: { description: 'Model list', content: { 'application/json': { schema: modelListSchema } } }, 502: errorResponses[502] },
+    responses: {
+      200: { description: 'Model list', content: { 'application/json': { schema: modelListSchema } } },
+      502: errorResponses[502],
+    },
   });
   for (const path of ['/livez', '/readyz']) {
-    app.openAPIRegistry.registerPath({ method: 'get', path, responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } } });
+    app.openAPIRegistry.registerPath({
+      method: 'get',
+      path,
+      responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } },
+    });
   }
 
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'sgt-proxy', version: '1' } });

@@ -1,3 +1,1 @@
-export { createProxyApp, type ProxyAppDeps, type ProxySettings } from './app.js';
-export { PromptEmbedder } from './prompt-embedder.js';
-export { ProxyOutputProtection, RotatingKeyPair, UpstreamNotProtectedError, type OutputProtectionSettings } from './output-protection.js';
+export { createProxyApp, type ProxySettings } from './app.js';

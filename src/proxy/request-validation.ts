@@ -10,7 +10,10 @@ import {
 
 /** `messages.0.role` → `messages[0].role`: how OpenAI names a field in `error.param`. */
 function paramName(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)), '');
+  return path.reduce<string>(
+    (name, key) => (typeof key === 'number' ? `${name}[${key}]` : name ? `${name}.${String(key)}` : String(key)),
+    '',
+  );
 }
 
 function describe(issue: z.core.$ZodIssue): string {
@@ -22,7 +25,9 @@ export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new InvalidRequestError('We could not parse the JSON body of your request: it is not valid JSON.', { code: 'invalid_json' });
+    throw new InvalidRequestError('We could not parse the JSON body of your request: it is not valid JSON.', {
+      code: 'invalid_json',
+    });
   }
 }
 
@@ -51,7 +56,10 @@ export function validateChatRequest(body: unknown): ChatCompletionRequest {
   for (const name of UNSUPPORTED_PARAMETERS) {
     const value = body[name];
     if (value !== undefined && value !== null && value !== false) {
-      throw new InvalidRequestError(`'${name}' is not supported by sgt-proxy.`, { param: name, code: 'unsupported_parameter' });
+      throw new InvalidRequestError(`'${name}' is not supported by sgt-proxy.`, {
+        param: name,
+        code: 'unsupported_parameter',
+      });
     }
   }
   return validate(chatCompletionRequestSchema, body);

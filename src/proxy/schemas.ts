@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import type { ChatMessage } from '../sgt/index.js';
 
 /** Request and response schemas of the proxy: they validate requests and generate /openapi.json. */
 
@@ -34,6 +35,15 @@ export const chatCompletionRequestSchema = z
   .openapi('ChatCompletionRequest');
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
+
+/** The request's messages as the chat template takes them: text parts joined. */
+export function toChatMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
+  return messages.map((message) => ({
+    role: message.role,
+    content:
+      typeof message.content === 'string' ? message.content : (message.content ?? []).map((part) => part.text).join(''),
+  }));
+}
 
 /**
  * OpenAI parameters this proxy cannot honour. Accepting them silently would give a wrong answer
@@ -107,7 +117,14 @@ export const chatCompletionChunkSchema = z
 export const modelListSchema = z
   .object({
     object: z.literal('list'),
-    data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().optional(), owned_by: z.string().optional() })),
+    data: z.array(
+      z.object({
+        id: z.string(),
+        object: z.literal('model'),
+        created: z.number().optional(),
+        owned_by: z.string().optional(),
+      }),
+    ),
   })
   .openapi('ModelList');
 
@@ -115,7 +132,8 @@ export const stainedGlassRequestSchema = z
   .object({
     messages: z.array(chatMessageSchema).min(1),
     seed: chatCompletionRequestSchema.shape.seed.openapi({
-      description: 'SGP_NOISE_MODE=prefix (default): no effect on the noise (the same prompt always gives the same embeddings). fresh: the same seed reproduces the noise.',
+      description:
+        'SGP_NOISE_MODE=prefix (default): no effect on the noise (the same prompt always gives the same embeddings). fresh: the same seed reproduces the noise.',
     }),
     return_plain_text_embeddings: z.boolean().default(false),
     return_transformed_embeddings: z.boolean().default(false),
@@ -131,15 +149,17 @@ export const stainedGlassResponseSchema = z
     tokenized_plain_text: z.array(z.string()).openapi({ description: 'The templated prompt, one entry per token.' }),
     plain_text_embeddings: z.array(z.array(z.number())).optional(),
     transformed_embeddings: z.array(z.array(z.number())).optional(),
-    reconstructed_prompt: z
-      .string()
-      .optional()
-      .openapi({ description: 'What a server holding the embedding table reads by nearest-neighbour (cosine) search.' }),
-    obfuscation_score: z.number().optional().openapi({
-      description:
-        'Fraction of all tokens of this one request (template tokens included) that a single-shot nearest-neighbour (cosine) search over the ' +
-        'embedding table did NOT recover. It measures that one attack on that one request only: not repetition averaging, known-plaintext ' +
-        'regression, noise-stream recovery or linkability. Run `sgt-proxy sgt audit` for those (docs/privacy.md).',
+    reconstructed_prompt: z.string().optional().openapi({
+      description: 'What a server holding the embedding table reads by nearest-neighbour (cosine) search.',
     }),
+    obfuscation_score: z
+      .number()
+      .optional()
+      .openapi({
+        description:
+          'Fraction of all tokens of this one request (template tokens included) that a single-shot nearest-neighbour (cosine) search over the ' +
+          'embedding table did NOT recover. It measures that one attack on that one request only: not repetition averaging, known-plaintext ' +
+          'regression, noise-stream recovery or linkability. Run `sgt-proxy sgt audit` for those (docs/privacy.md).',
+      }),
   })
   .openapi('StainedGlassResponse');

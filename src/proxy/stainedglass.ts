@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '../errors/index.js';
 import { obfuscationScore, type Sgt } from '../sgt/index.js';
-import type { PromptEmbedder } from './prompt-embedder.js';
-import type { StainedGlassRequest } from './schemas.js';
+import type { PromptEmbedder } from '../prompt/index.js';
+import { toChatMessages, type StainedGlassRequest } from './schemas.js';
 
 // Embeddings go back as JSON numbers (~20 bytes each): past this many values a response would be
 // hundreds of megabytes, so the request is refused instead of building it.
@@ -14,7 +14,7 @@ export async function stainedGlass(
   request: StainedGlassRequest,
   signal: AbortSignal,
 ): Promise<Record<string, unknown>> {
-  const { ids, result } = await embedder.transform(request.messages, request.seed, signal);
+  const { ids, result } = await embedder.transform(toChatMessages(request.messages), request.seed, signal);
   const wantsEmbeddings = request.return_plain_text_embeddings || request.return_transformed_embeddings;
   if (wantsEmbeddings && result.tokens * result.hidden > MAX_RETURNED_EMBEDDING_VALUES) {
     throw new InvalidRequestError(
@@ -24,7 +24,10 @@ export async function stainedGlass(
   }
   const response: Record<string, unknown> = { tokenized_plain_text: ids.map((id) => sgt.decode([id])) };
   if (request.return_plain_text_embeddings) {
-    if (!result.plainEmbeds) throw new InvalidRequestError('This SGT artifact does not output plain embeddings.', { param: 'return_plain_text_embeddings' });
+    if (!result.plainEmbeds)
+      throw new InvalidRequestError('This SGT artifact does not output plain embeddings.', {
+        param: 'return_plain_text_embeddings',
+      });
     response.plain_text_embeddings = rows(result.plainEmbeds, result.hidden);
   }
   if (request.return_transformed_embeddings) response.transformed_embeddings = rows(result.embeds, result.hidden);
@@ -38,6 +41,7 @@ export async function stainedGlass(
 
 function rows(values: Float32Array, width: number): number[][] {
   const out: number[][] = [];
-  for (let start = 0; start < values.length; start += width) out.push(Array.from(values.subarray(start, start + width)));
+  for (let start = 0; start < values.length; start += width)
+    out.push(Array.from(values.subarray(start, start + width)));
   return out;
 }

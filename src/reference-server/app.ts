@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
-import { encryptBody, getOutputProtection, userPublicKeyMiddleware, type OutputProtectionMode } from '../protection/index.js';
+import {
+  encryptBody,
+  getOutputProtection,
+  userPublicKeyMiddleware,
+  type OutputProtectionMode,
+} from '../protection/index.js';
 import { SSE_HEADERS } from '../stream/sse-encoder.js';
 import { chatChunkFormat, collectChatCompletion } from './chat-output.js';
 import { chatMaxTokens, estimatePromptTokens, parseChatRequest, type ChatRequest } from './chat-request.js';
@@ -61,7 +66,9 @@ function validateOptions(options: ReferenceServerOptions): Required<Pick<Referen
     throw new TypeError(`reference server: mode must be "echo" or "paced", got ${String(options.mode)}`);
   }
   if (!Number.isFinite(options.tokenIntervalMs) || options.tokenIntervalMs < 0) {
-    throw new TypeError(`reference server: tokenIntervalMs must be a finite number >= 0, got ${options.tokenIntervalMs}`);
+    throw new TypeError(
+      `reference server: tokenIntervalMs must be a finite number >= 0, got ${options.tokenIntervalMs}`,
+    );
   }
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
@@ -175,16 +182,25 @@ async function handleCompletion(c: Context, options: ReferenceServerOptions, max
     tokenIntervalMs: options.tokenIntervalMs,
   };
   const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
-  return request.stream ? streamCompletion(c, run, request, report) : respondWhole(c, await collectCompletion(run, c.req.raw.signal), report);
+  return request.stream
+    ? streamCompletion(c, run, request, report)
+    : respondWhole(c, await collectCompletion(run, c.req.raw.signal), report);
 }
 
-function makePlan(options: ReferenceServerOptions, embeds: PromptEmbeds, maxTokens: number): Promise<TokenPlan> | TokenPlan {
+function makePlan(
+  options: ReferenceServerOptions,
+  embeds: PromptEmbeds,
+  maxTokens: number,
+): Promise<TokenPlan> | TokenPlan {
   return options.mode === 'echo' ? planEcho(options.sgt, embeds, maxTokens) : planPaced(maxTokens);
 }
 
 function reportEnd(options: ReferenceServerOptions, event: GenerationEndEvent): void {
   if (event.outcome !== 'completed') {
-    options.logger.info({ request_id: event.requestId, outcome: event.outcome, completion_tokens: event.completionTokens }, 'generation ended early');
+    options.logger.info(
+      { request_id: event.requestId, outcome: event.outcome, completion_tokens: event.completionTokens },
+      'generation ended early',
+    );
   }
   options.onGenerationEnd?.(event);
 }
@@ -200,7 +216,10 @@ function streamOptions(
 ): StreamOptions {
   const scope = requestContextOf(c);
   let settle: (end: GenerationEnd) => void = () => {};
-  scope.streamEnd = new Promise<GenerationEnd>((resolve) => (settle = resolve)).then((end) => ({ outcome: end.outcome, completion_tokens: end.completionTokens }));
+  scope.streamEnd = new Promise<GenerationEnd>((resolve) => (settle = resolve)).then((end) => ({
+    outcome: end.outcome,
+    completion_tokens: end.completionTokens,
+  }));
   return {
     includeUsage: usage.include,
     continuousUsage: usage.continuous,

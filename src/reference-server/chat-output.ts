@@ -1,4 +1,11 @@
-import { collectText, finishAt, usage, type ChunkFormat, type CompletionRun, type UsageInfo } from './completion-output.js';
+import {
+  collectText,
+  finishAt,
+  usage,
+  type ChunkFormat,
+  type CompletionRun,
+  type UsageInfo,
+} from './completion-output.js';
 import type { FinishReason } from './token-plan.js';
 
 /**
@@ -23,7 +30,12 @@ export function chatChunkFormat(run: CompletionRun, continuousUsage: boolean): C
       const chunks: object[] = [];
       if (step === 0) {
         for (let index = 0; index < run.choices; index += 1) {
-          chunks.push(chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], continuousUsage ? 0 : undefined));
+          chunks.push(
+            chunk(
+              [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+              continuousUsage ? 0 : undefined,
+            ),
+          );
         }
       }
       const finish = finishAt(run, step);
@@ -54,7 +66,10 @@ export interface ChatCompletionResponse {
 }
 
 /** A non-streamed chat completion; `undefined` when the client went away first. */
-export async function collectChatCompletion(run: CompletionRun, signal: AbortSignal): Promise<ChatCompletionResponse | undefined> {
+export async function collectChatCompletion(
+  run: CompletionRun,
+  signal: AbortSignal,
+): Promise<ChatCompletionResponse | undefined> {
   const text = await collectText(run, signal);
   if (text === undefined) return undefined;
   return {

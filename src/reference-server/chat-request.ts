@@ -46,7 +46,8 @@ function checkStreamOptions(request: ChatRequest): VllmError | undefined {
 
 /** vLLM lets `[]` through pydantic and fails in the chat template; there is no template here. */
 function checkMessages(request: ChatRequest): VllmError | undefined {
-  if (request.messages.length === 0) return requestValidationError('messages: at least one message is required', 'messages');
+  if (request.messages.length === 0)
+    return requestValidationError('messages: at least one message is required', 'messages');
   return undefined;
 }
 

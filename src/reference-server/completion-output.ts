@@ -31,7 +31,11 @@ export interface UsageInfo {
 }
 
 export function usage(promptTokens: number, completionTokens: number): UsageInfo {
-  return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens };
+  return {
+    prompt_tokens: promptTokens,
+    total_tokens: promptTokens + completionTokens,
+    completion_tokens: completionTokens,
+  };
 }
 
 /** The finish reason rides on the chunk of the last token, as in vLLM's completion stream. */
@@ -90,7 +94,8 @@ export interface ChunkFormat {
  */
 export function completionEventStream(run: CompletionRun, options: StreamOptions): ReadableStream<Uint8Array> {
   const format: ChunkFormat = {
-    stepChunks: (step) => Array.from({ length: run.choices }, (_, index) => tokenChunk(run, index, step, options.continuousUsage)),
+    stepChunks: (step) =>
+      Array.from({ length: run.choices }, (_, index) => tokenChunk(run, index, step, options.continuousUsage)),
     usageChunk: (completionTokens) => usageChunk(run, completionTokens),
   };
   return pacedEventStream(run, format, options);
@@ -101,7 +106,11 @@ export function completionEventStream(run: CompletionRun, options: StreamOptions
  * when the client took the previous one, and a cancel (client gone) or the request's abort clears
  * the pending timer at once.
  */
-export function pacedEventStream(run: PacedRun, format: ChunkFormat, options: StreamOptions): ReadableStream<Uint8Array> {
+export function pacedEventStream(
+  run: PacedRun,
+  format: ChunkFormat,
+  options: StreamOptions,
+): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
   let step = 0;
@@ -128,7 +137,8 @@ export function pacedEventStream(run: PacedRun, format: ChunkFormat, options: St
               controller.error(new Error('The client went away.'));
               return;
             }
-            for (const chunk of format.stepChunks(step)) controller.enqueue(encodeSseData(options.protect ? options.protect(chunk) : chunk));
+            for (const chunk of format.stepChunks(step))
+              controller.enqueue(encodeSseData(options.protect ? options.protect(chunk) : chunk));
             if (step === 0) options.onFirstToken?.();
             step += 1;
             return;
@@ -191,7 +201,10 @@ export async function collectText(run: PacedRun, signal: AbortSignal): Promise<s
 }
 
 /** A non-streamed completion; `undefined` when the client went away first. */
-export async function collectCompletion(run: CompletionRun, signal: AbortSignal): Promise<CompletionResponse | undefined> {
+export async function collectCompletion(
+  run: CompletionRun,
+  signal: AbortSignal,
+): Promise<CompletionResponse | undefined> {
   const text = await collectText(run, signal);
   if (text === undefined) return undefined;
   const choices = Array.from({ length: run.choices }, (_, index) => ({

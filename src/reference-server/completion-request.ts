@@ -80,4 +80,3 @@ function validatorError(message: string, parameter: string, value?: number): Vll
   const extras = value === undefined ? `parameter=${parameter}` : `parameter=${parameter}, value=${value}`;
   return requestValidationError(`${message} (${extras})`, parameter);
 }
-

@@ -32,7 +32,10 @@ export function loadPromptEmbeds(base64: string, hiddenSize: number): PromptEmbe
   }
   // vLLM has no message for this (the engine fails later); an empty prompt is a client error here.
   if (tokens < 1) {
-    throw validationError(`\`prompt_embeds\` must hold at least one token; got shape ${pythonShape(shape)}.`, 'prompt_embeds');
+    throw validationError(
+      `\`prompt_embeds\` must hold at least one token; got shape ${pythonShape(shape)}.`,
+      'prompt_embeds',
+    );
   }
   return { data: tensor.data, tokens, hidden, dtype: tensor.dtype };
 }

@@ -30,7 +30,10 @@ type SharedFields = z.infer<z.ZodObject<typeof sharedRequestFields>>;
  * streaming with `stream_options`; `include_usage` defaults to true there; `continuous_usage_stats`
  * adds usage to every chunk.
  */
-export function usageReporting(request: Pick<SharedFields, 'stream' | 'stream_options'>): { include: boolean; continuous: boolean } {
+export function usageReporting(request: Pick<SharedFields, 'stream' | 'stream_options'>): {
+  include: boolean;
+  continuous: boolean;
+} {
   const options = request.stream_options;
   if (!request.stream || options == null) return { include: false, continuous: false };
   const include = options.include_usage === undefined ? true : options.include_usage === true;

@@ -15,10 +15,21 @@ export async function startReferenceServer(options: StartOptions): Promise<Runni
   // Best effort: a build that fails here is retried (and reported) by the first request that needs it.
   if (options.mode === 'echo') {
     await options.sgt.nearestTokens(new Float32Array(options.sgt.metadata.hiddenSize), 1).catch((err: unknown) => {
-      options.logger.warn({ err }, 'the nearest-neighbour index could not be built at start-up; the first echo request will try again');
+      options.logger.warn(
+        { err },
+        'the nearest-neighbour index could not be built at start-up; the first echo request will try again',
+      );
     });
   }
   const server = await listen(createReferenceServerApp(options).fetch, options.host, options.port);
-  options.logger.info({ url: server.url, mode: options.mode, output_protection: options.outputProtection, model: options.sgt.metadata.baseModel }, 'reference server listening');
+  options.logger.info(
+    {
+      url: server.url,
+      mode: options.mode,
+      output_protection: options.outputProtection,
+      model: options.sgt.metadata.baseModel,
+    },
+    'reference server listening',
+  );
   return server;
 }

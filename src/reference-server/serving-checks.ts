@@ -29,7 +29,10 @@ function promptFailure(request: CompletionRequest): VllmError | undefined {
   }
   const embeds = request.prompt_embeds;
   if (Array.isArray(embeds) && embeds.length > 1) {
-    return badRequest(`The reference server takes one \`prompt_embeds\` tensor per request; got ${embeds.length}.`, 'prompt_embeds');
+    return badRequest(
+      `The reference server takes one \`prompt_embeds\` tensor per request; got ${embeds.length}.`,
+      'prompt_embeds',
+    );
   }
   return undefined;
 }
@@ -76,7 +79,10 @@ export function checkContextLength(promptTokens: number, maxTokens: number, maxM
   }
 }
 
-export type SamplingFields = Pick<CompletionRequest, 'n' | 'presence_penalty' | 'frequency_penalty' | 'temperature' | 'top_p'>;
+export type SamplingFields = Pick<
+  CompletionRequest,
+  'n' | 'presence_penalty' | 'frequency_penalty' | 'temperature' | 'top_p'
+>;
 
 /** `SamplingParams._verify_args`, for the parameters a completion or chat request can set. */
 export function checkSamplingParams(request: SamplingFields, maxTokens: number): void {

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { Env } from '../config/index.js';
 import type { RootLogger } from '../logging/index.js';
-import { PromptEmbedder, ProxyOutputProtection, createProxyApp } from '../proxy/index.js';
+import { PromptEmbedder } from '../prompt/index.js';
+import { ProxyOutputProtection } from '../protection/index.js';
+import { createProxyApp } from '../proxy/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
 import { NoiseKeys, loadSgt, type Sgt } from '../sgt/index.js';
 import { UpstreamClient } from '../upstream/index.js';
@@ -37,7 +39,10 @@ function noiseKeysFor(env: Env, cacheDir: string, log: ReturnType<RootLogger['fo
       'SGP_NOISE_SECRET is unset: using a secret generated on this machine; replicas behind one upstream must share one SGP_NOISE_SECRET, or repeated prompts get independent noise the server can average',
     );
   }
-  log.info({ noise_mode: env.SGP_NOISE_MODE, transform_fingerprint: sgt.fingerprint }, 'noise: keyed AES-256-CTR keystream');
+  log.info(
+    { noise_mode: env.SGP_NOISE_MODE, transform_fingerprint: sgt.fingerprint },
+    'noise: keyed AES-256-CTR keystream',
+  );
   return new NoiseKeys(secret, sgt.fingerprint);
 }
 
@@ -46,9 +51,16 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
   const cacheDir = cacheDirFor(env.SGP_CACHE_DIR, env.XDG_CACHE_HOME);
 
   const sgtDir = env.SGP_SGT_PATH ?? (await prepareDemoSgt(cacheDir, log));
-  if (env.SGP_SGT_PATH === undefined) log.info({ sgt: sgtDir }, 'SGP_SGT_PATH is unset: using the embedded demo SGT (a toy transform, not a trained one)');
+  if (env.SGP_SGT_PATH === undefined)
+    log.info(
+      { sgt: sgtDir },
+      'SGP_SGT_PATH is unset: using the embedded demo SGT (a toy transform, not a trained one)',
+    );
   const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
-  log.info({ sgt: sgtDir, base_model: sgt.metadata.baseModel, hidden_size: sgt.metadata.hiddenSize, device: env.SGP_DEVICE }, 'SGT loaded');
+  log.info(
+    { sgt: sgtDir, base_model: sgt.metadata.baseModel, hidden_size: sgt.metadata.hiddenSize, device: env.SGP_DEVICE },
+    'SGT loaded',
+  );
 
   const closers: (() => Promise<void>)[] = [];
   let upstreamUrl: string;
@@ -67,12 +79,20 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     });
     closers.push(() => reference.close());
     upstreamUrl = reference.url;
-    log.info({ upstream: upstreamUrl }, 'SGP_INFERENCE_SERVICE_HOST is unset: answers come from the embedded reference server (echo mode, not an LLM)');
+    log.info(
+      { upstream: upstreamUrl },
+      'SGP_INFERENCE_SERVICE_HOST is unset: answers come from the embedded reference server (echo mode, not an LLM)',
+    );
   }
 
   // On the embedded default the upstream is ours and protected, so the proxy decrypts unless told otherwise.
   const outputDecryption = env.SGP_OUTPUT_DECRYPTION ?? env.SGP_INFERENCE_SERVICE_HOST === undefined;
-  log.info({ output_decryption: outputDecryption }, outputDecryption ? 'output protection: the proxy decrypts' : 'output protection: client keys and ciphertext pass through');
+  log.info(
+    { output_decryption: outputDecryption },
+    outputDecryption
+      ? 'output protection: the proxy decrypts'
+      : 'output protection: client keys and ciphertext pass through',
+  );
   const upstream = new UpstreamClient({
     baseUrl: upstreamUrl,
     timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
@@ -96,7 +116,13 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
       keyRefreshMs: env.SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS * 1000,
     }),
-    embedder: new PromptEmbedder(sgt, env.SGP_EMBEDS_DTYPE, noiseKeys, env.SGP_NOISE_MODE, env.SGP_SPECIAL_TOKENS_IN_CONTENT),
+    embedder: new PromptEmbedder(
+      sgt,
+      env.SGP_EMBEDS_DTYPE,
+      noiseKeys,
+      env.SGP_NOISE_MODE,
+      env.SGP_SPECIAL_TOKENS_IN_CONTENT,
+    ),
     upstream,
     logger: logging.forModule('proxy'),
   });

@@ -31,7 +31,7 @@ export interface SgtManifest extends SgtMetadata {
 }
 
 export async function assertDirectory(dir: string): Promise<void> {
-  let isDirectory = false;
+  let isDirectory: boolean;
   try {
     isDirectory = (await stat(dir)).isDirectory();
   } catch (error) {
@@ -44,10 +44,16 @@ export async function readManifest(dir: string): Promise<SgtManifest> {
   const path = join(dir, MANIFEST_FILE);
   const raw = await readJsonObject(path);
   if (raw['format'] !== ARTIFACT_FORMAT) {
-    throw new SgtArtifactError(path, `unknown format ${JSON.stringify(raw['format'])}; this version reads "${ARTIFACT_FORMAT}"`);
+    throw new SgtArtifactError(
+      path,
+      `unknown format ${JSON.stringify(raw['format'])}; this version reads "${ARTIFACT_FORMAT}"`,
+    );
   }
   if (raw['noise'] !== 'input') {
-    throw new SgtArtifactError(path, `unsupported "noise" ${JSON.stringify(raw['noise'])}; only "input" (noise fed to the graph) is supported`);
+    throw new SgtArtifactError(
+      path,
+      `unsupported "noise" ${JSON.stringify(raw['noise'])}; only "input" (noise fed to the graph) is supported`,
+    );
   }
   const manifest: SgtManifest = {
     baseModel: nonEmptyString(path, raw, 'base_model'),
@@ -102,7 +108,8 @@ export async function checkEmbeddings(dir: string, manifest: SgtManifest): Promi
 
 function nonEmptyString(path: string, raw: Record<string, unknown>, key: string): string {
   const value = raw[key];
-  if (typeof value !== 'string' || value.length === 0) throw new SgtArtifactError(path, `"${key}" must be a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new SgtArtifactError(path, `"${key}" must be a non-empty string`);
   return value;
 }
 

@@ -7,7 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-export async function writeDirectoryAtomically(target: string, fill: (tempDir: string) => Promise<void>): Promise<void> {
+export async function writeDirectoryAtomically(
+  target: string,
+  fill: (tempDir: string) => Promise<void>,
+): Promise<void> {
   const out = resolve(target);
   const parent = dirname(out);
   await mkdir(parent, { recursive: true });

@@ -86,11 +86,21 @@ export class MicroBatcher<I, O> {
     if (this.closed) return Promise.reject(new Error('this SGT has been closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.pending.length >= this.options.maxQueued) {
-      return Promise.reject(new SgtOverloadedError(this.pending.length, this.options.maxQueued, this.retryAfterSeconds()));
+      return Promise.reject(
+        new SgtOverloadedError(this.pending.length, this.options.maxQueued, this.retryAfterSeconds()),
+      );
     }
     return new Promise<O>((resolve, reject) => {
       const waiter: Waiter<I, O> = {
-        input, tokens, submittedAt: performance.now(), resolve, reject, signal, onAbort: undefined, started: false, settled: false,
+        input,
+        tokens,
+        submittedAt: performance.now(),
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        started: false,
+        settled: false,
       };
       if (signal !== undefined) {
         waiter.onAbort = () => this.abort(waiter);
@@ -192,7 +202,8 @@ export class MicroBatcher<I, O> {
       let failure: unknown;
       try {
         outputs = await this.runBatch(items);
-        if (outputs.length !== items.length) throw new Error(`batch function returned ${outputs.length} results for ${items.length} requests`);
+        if (outputs.length !== items.length)
+          throw new Error(`batch function returned ${outputs.length} results for ${items.length} requests`);
         this.observe(tokens, performance.now() - started);
       } catch (error) {
         outputs = undefined;
@@ -205,7 +216,10 @@ export class MicroBatcher<I, O> {
       this.waitEnded = true;
       this.schedule();
       items.forEach((waiter, index) =>
-        this.settle(waiter, () => (outputs === undefined ? waiter.reject(failure) : waiter.resolve(outputs[index] as O))));
+        this.settle(waiter, () =>
+          outputs === undefined ? waiter.reject(failure) : waiter.resolve(outputs[index] as O),
+        ),
+      );
     });
   }
 

@@ -63,7 +63,9 @@ export class SgtOverloadedError extends Error {
   readonly limit: number;
 
   constructor(queued: number, limit: number, retryAfterSeconds: number) {
-    super(`the transform is overloaded: ${queued} requests are already waiting (limit ${limit}); retry in ${retryAfterSeconds} s`);
+    super(
+      `the transform is overloaded: ${queued} requests are already waiting (limit ${limit}); retry in ${retryAfterSeconds} s`,
+    );
     this.queued = queued;
     this.limit = limit;
     this.retryAfterSeconds = retryAfterSeconds;

@@ -82,8 +82,12 @@ export function bfloat16BitsToFloat32(bits: Uint16Array): Float32Array {
  * the float32 bit patterns through an aliasing Uint32Array: several times faster than a DataView
  * per element, which matters for the 131M-value table of a real-size demo artifact.
  */
-export function float32ArrayToFloat16Bits(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
-  if (out.length !== values.length) throw new RangeError(`float32ArrayToFloat16Bits: out has ${out.length} slots for ${values.length} values`);
+export function float32ArrayToFloat16Bits(
+  values: Float32Array,
+  out: Uint16Array = new Uint16Array(values.length),
+): Uint16Array {
+  if (out.length !== values.length)
+    throw new RangeError(`float32ArrayToFloat16Bits: out has ${out.length} slots for ${values.length} values`);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < bits.length; i++) out[i] = halfFromFloatBits(bits[i] as number);
   return out;

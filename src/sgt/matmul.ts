@@ -14,7 +14,10 @@ export class MatMul {
 
   static async create(): Promise<MatMul> {
     const settings = sessionSettings('cpu');
-    const [plain, transposed] = await Promise.all([createSession(gemmModel(false), settings), createSession(gemmModel(true), settings)]);
+    const [plain, transposed] = await Promise.all([
+      createSession(gemmModel(false), settings),
+      createSession(gemmModel(true), settings),
+    ]);
     return new MatMul(plain, transposed);
   }
 
@@ -32,13 +35,26 @@ export class MatMul {
     await Promise.all([this.plain.release(), this.transposed.release()]);
   }
 
-  private async run(session: ort.InferenceSession, a: Float32Array, aDims: number[], b: Float32Array, bDims: number[], size: number): Promise<Float32Array> {
-    if (a.length !== (aDims[0] as number) * (aDims[1] as number) || b.length !== (bDims[0] as number) * (bDims[1] as number)) {
-      throw new RangeError(`matmul: operands of ${a.length} and ${b.length} values do not match [${aDims.join(', ')}] and [${bDims.join(', ')}]`);
+  private async run(
+    session: ort.InferenceSession,
+    a: Float32Array,
+    aDims: number[],
+    b: Float32Array,
+    bDims: number[],
+    size: number,
+  ): Promise<Float32Array> {
+    if (
+      a.length !== (aDims[0] as number) * (aDims[1] as number) ||
+      b.length !== (bDims[0] as number) * (bDims[1] as number)
+    ) {
+      throw new RangeError(
+        `matmul: operands of ${a.length} and ${b.length} values do not match [${aDims.join(', ')}] and [${bDims.join(', ')}]`,
+      );
     }
     const out = await session.run({ a: new ort.Tensor('float32', a, aDims), b: new ort.Tensor('float32', b, bDims) });
     const y = out['y']?.data;
-    if (!(y instanceof Float32Array) || y.length !== size) throw new Error('matmul: ONNX Runtime returned an unexpected output');
+    if (!(y instanceof Float32Array) || y.length !== size)
+      throw new Error('matmul: ONNX Runtime returned an unexpected output');
     return y;
   }
 }

@@ -25,7 +25,12 @@ export type TensorProto = OnnxTypes.ITensorProto;
 export type NodeProto = OnnxTypes.INodeProto;
 export type ValueInfoProto = OnnxTypes.IValueInfoProto;
 
-export function rawTensor(name: string, elemType: ElemType, dims: readonly number[], data: ArrayBufferView): TensorProto {
+export function rawTensor(
+  name: string,
+  elemType: ElemType,
+  dims: readonly number[],
+  data: ArrayBufferView,
+): TensorProto {
   return {
     name,
     dataType: elemType,
@@ -39,7 +44,14 @@ export function rawTensor(name: string, elemType: ElemType, dims: readonly numbe
  * `location` is relative to the .onnx file, `offset`/`length` in bytes. ORT reads (or maps) it at
  * session creation; the .onnx file itself stays a few kilobytes whatever the weights weigh.
  */
-export function externalTensor(name: string, elemType: ElemType, dims: readonly number[], location: string, offset: number, length: number): TensorProto {
+export function externalTensor(
+  name: string,
+  elemType: ElemType,
+  dims: readonly number[],
+  location: string,
+  offset: number,
+  length: number,
+): TensorProto {
   return {
     name,
     dataType: elemType,
@@ -62,7 +74,12 @@ export function floatScalar(name: string, value: number): TensorProto {
 }
 
 export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): TensorProto {
-  return rawTensor(name, ElemType.INT64, dims, BigInt64Array.from(values, (v) => BigInt(v)));
+  return rawTensor(
+    name,
+    ElemType.INT64,
+    dims,
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 }
 
 /** A graph input/output declaration; string dims are symbolic (`B`, `T`). */
@@ -84,7 +101,12 @@ export type AttributeValue = number | readonly number[];
  * A node. Attribute values: integers become INT, arrays INTS (every attribute used here is an
  * integer; FLOAT attributes are not needed, scalars go in as initializers).
  */
-export function node(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, AttributeValue> = {}): NodeProto {
+export function node(
+  opType: string,
+  inputs: readonly string[],
+  outputs: readonly string[],
+  attributes: Record<string, AttributeValue> = {},
+): NodeProto {
   const attribute = Object.entries(attributes).map(([name, value]) =>
     typeof value === 'number'
       ? { name, type: onnx.AttributeProto.AttributeType.INT, i: value }

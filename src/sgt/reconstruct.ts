@@ -36,18 +36,26 @@ export class NearestTokenIndex {
    * `table` is the [vocab, hidden] table (row-major) or a reader of its rows [first, first + count):
    * with a reader only one shard is in memory at a time. Rows are normalised and not kept.
    */
-  static async build(table: Float32Array | RowReader, vocab: number, hidden: number, settings: SessionSettings): Promise<NearestTokenIndex> {
-    if (table instanceof Float32Array && table.length !== vocab * hidden) throw new RangeError(`table has ${table.length} values, expected ${vocab}×${hidden}`);
-    const readRows: RowReader = table instanceof Float32Array
-      ? async (first, count) => table.subarray(first * hidden, (first + count) * hidden)
-      : table;
+  static async build(
+    table: Float32Array | RowReader,
+    vocab: number,
+    hidden: number,
+    settings: SessionSettings,
+  ): Promise<NearestTokenIndex> {
+    if (table instanceof Float32Array && table.length !== vocab * hidden)
+      throw new RangeError(`table has ${table.length} values, expected ${vocab}×${hidden}`);
+    const readRows: RowReader =
+      table instanceof Float32Array
+        ? async (first, count) => table.subarray(first * hidden, (first + count) * hidden)
+        : table;
     const shardRows = Math.max(1, Math.floor(SHARD_FLOATS / hidden));
     const shards: Shard[] = [];
     try {
       for (let firstId = 0; firstId < vocab; firstId += shardRows) {
         const rows = Math.min(shardRows, vocab - firstId);
         const slice = await readRows(firstId, rows);
-        if (slice.length !== rows * hidden) throw new RangeError(`row reader returned ${slice.length} values for ${rows}×${hidden}`);
+        if (slice.length !== rows * hidden)
+          throw new RangeError(`row reader returned ${slice.length} values for ${rows}×${hidden}`);
         // A slice read from the file is ours to normalise in place; the caller's table is not.
         const unit = normalizedRows(slice, hidden, !(table instanceof Float32Array));
         shards.push({ session: await createSession(shardModel(unit, rows, hidden), settings), firstId, rows });
@@ -89,7 +97,12 @@ export class NearestTokenIndex {
   }
 }
 
-async function runShard(shard: Shard, query: Float32Array, count: number, hidden: number): Promise<{ ids: BigInt64Array; scores: Float32Array }> {
+async function runShard(
+  shard: Shard,
+  query: Float32Array,
+  count: number,
+  hidden: number,
+): Promise<{ ids: BigInt64Array; scores: Float32Array }> {
   const feeds = { embeds: new ort.Tensor('float32', query, [count, hidden]) };
   const out = await shard.session.run(feeds);
   return { ids: out['best_id']?.data as BigInt64Array, scores: out['best_score']?.data as Float32Array };

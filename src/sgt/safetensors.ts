@@ -15,7 +15,16 @@ const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
 
 const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
@@ -43,13 +52,17 @@ export interface FloatTensor {
 /** Reads and validates the header: structure, dtypes, sizes, and that every tensor lies inside the file. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const fileSize = await fileSizeOf(path);
-  if (fileSize < 8) throw new SgtArtifactError(path, `truncated: ${fileSize} bytes, shorter than the 8-byte header length`);
+  if (fileSize < 8)
+    throw new SgtArtifactError(path, `truncated: ${fileSize} bytes, shorter than the 8-byte header length`);
   const handle = await open(path, 'r');
   try {
     const lengthBytes = await readExactly(path, handle, 0, 8);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
     if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
-      throw new SgtArtifactError(path, `header length ${headerLength} does not fit in a ${fileSize}-byte file (truncated or not safetensors)`);
+      throw new SgtArtifactError(
+        path,
+        `header length ${headerLength} does not fit in a ${fileSize}-byte file (truncated or not safetensors)`,
+      );
     }
     const json = (await readExactly(path, handle, 8, headerLength)).toString('utf8');
     return parseHeader(path, json, 8 + headerLength, fileSize);
@@ -85,28 +98,46 @@ function parseMetadata(path: string, entry: unknown): Record<string, string> {
   return entry as Record<string, string>;
 }
 
-function parseTensorEntry(path: string, name: string, entry: unknown, dataStart: number, fileSize: number): SafetensorsTensorInfo {
+function parseTensorEntry(
+  path: string,
+  name: string,
+  entry: unknown,
+  dataStart: number,
+  fileSize: number,
+): SafetensorsTensorInfo {
   if (!isObject(entry)) throw new SgtArtifactError(path, `tensor "${name}": entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = entry;
   const elementBytes = typeof dtype === 'string' ? DTYPE_BYTES[dtype] : undefined;
-  if (typeof dtype !== 'string' || elementBytes === undefined) throw new SgtArtifactError(path, `tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`);
-  if (!isIntArray(shape)) throw new SgtArtifactError(path, `tensor "${name}": shape must be an array of non-negative integers`);
+  if (typeof dtype !== 'string' || elementBytes === undefined)
+    throw new SgtArtifactError(path, `tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`);
+  if (!isIntArray(shape))
+    throw new SgtArtifactError(path, `tensor "${name}": shape must be an array of non-negative integers`);
   if (!isIntArray(offsets) || offsets.length !== 2 || (offsets[0] as number) > (offsets[1] as number)) {
     throw new SgtArtifactError(path, `tensor "${name}": data_offsets must be [begin, end] with begin <= end`);
   }
   const [begin, end] = offsets as [number, number];
   const expected = shape.reduce((a, b) => a * b, 1) * elementBytes;
   if (end - begin !== expected) {
-    throw new SgtArtifactError(path, `tensor "${name}": ${dtype} [${shape.join(',')}] needs ${expected} bytes, data_offsets span ${end - begin}`);
+    throw new SgtArtifactError(
+      path,
+      `tensor "${name}": ${dtype} [${shape.join(',')}] needs ${expected} bytes, data_offsets span ${end - begin}`,
+    );
   }
   if (dataStart + end > fileSize) {
-    throw new SgtArtifactError(path, `truncated: tensor "${name}" ends at byte ${dataStart + end}, file has ${fileSize}`);
+    throw new SgtArtifactError(
+      path,
+      `truncated: tensor "${name}" ends at byte ${dataStart + end}, file has ${fileSize}`,
+    );
   }
   return { dtype, shape, start: dataStart + begin, end: dataStart + end };
 }
 
 /** Reads one F32/F16/BF16 tensor and widens it to float32. */
-export async function readSafetensorsFloat(path: string, name: string, header?: SafetensorsHeader): Promise<FloatTensor> {
+export async function readSafetensorsFloat(
+  path: string,
+  name: string,
+  header?: SafetensorsHeader,
+): Promise<FloatTensor> {
   const info = (header ?? (await readSafetensorsHeader(path))).tensors.get(name);
   if (info === undefined) throw new SgtArtifactError(path, `no tensor named "${name}"`);
   const dtype = info.dtype;
@@ -127,7 +158,13 @@ export async function readSafetensorsFloat(path: string, name: string, header?: 
  * Rows [first, first + count) of a 2-D F32/F16/BF16 tensor, widened to float32: reads only those
  * bytes, so a large table can be processed a slice at a time.
  */
-export async function readSafetensorsFloatRows(path: string, name: string, first: number, count: number, header?: SafetensorsHeader): Promise<Float32Array> {
+export async function readSafetensorsFloatRows(
+  path: string,
+  name: string,
+  first: number,
+  count: number,
+  header?: SafetensorsHeader,
+): Promise<Float32Array> {
   const info = (header ?? (await readSafetensorsHeader(path))).tensors.get(name);
   if (info === undefined) throw new SgtArtifactError(path, `no tensor named "${name}"`);
   const dtype = info.dtype;
@@ -135,7 +172,8 @@ export async function readSafetensorsFloatRows(path: string, name: string, first
     throw new SgtArtifactError(path, `tensor "${name}" has dtype ${dtype}; expected F32, F16 or BF16`);
   }
   const [rows, width] = info.shape;
-  if (info.shape.length !== 2 || rows === undefined || width === undefined) throw new SgtArtifactError(path, `tensor "${name}" is not 2-D`);
+  if (info.shape.length !== 2 || rows === undefined || width === undefined)
+    throw new SgtArtifactError(path, `tensor "${name}" is not 2-D`);
   if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > rows) {
     throw new RangeError(`rows [${first}, ${first + count}) are outside tensor "${name}" of ${rows} rows`);
   }
@@ -180,8 +218,16 @@ export interface TensorToStream {
 export type WrittenTensors = ReadonlyMap<string, { readonly start: number; readonly end: number }>;
 
 /** Writes tensors in the given order, header padded with spaces to an 8-byte boundary like the reference writer. */
-export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Promise<WrittenTensors> {
-  return streamSafetensors(path, tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, chunks: [t.data] })), metadata);
+export async function writeSafetensors(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+): Promise<WrittenTensors> {
+  return streamSafetensors(
+    path,
+    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, chunks: [t.data] })),
+    metadata,
+  );
 }
 
 /**
@@ -189,7 +235,11 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
  * memory stays at one chunk whatever the tensor size. Returns each tensor's absolute byte range
  * (what an ONNX graph needs to use the same bytes as external data).
  */
-export async function streamSafetensors(path: string, tensors: readonly TensorToStream[], metadata?: Record<string, string>): Promise<WrittenTensors> {
+export async function streamSafetensors(
+  path: string,
+  tensors: readonly TensorToStream[],
+  metadata?: Record<string, string>,
+): Promise<WrittenTensors> {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header[METADATA_KEY] = metadata;
   const ranges: { name: string; begin: number; end: number }[] = [];
@@ -221,7 +271,9 @@ export async function streamSafetensors(path: string, tensors: readonly TensorTo
         await writeAll(handle, chunk);
       }
       if (written !== range.end - range.begin) {
-        throw new RangeError(`writeSafetensors: tensor "${tensor.name}" produced ${written} bytes, its shape needs ${range.end - range.begin}`);
+        throw new RangeError(
+          `writeSafetensors: tensor "${tensor.name}" produced ${written} bytes, its shape needs ${range.end - range.begin}`,
+        );
       }
     }
   } finally {
@@ -257,7 +309,8 @@ async function readExactly(path: string, handle: FileHandle, position: number, l
     if (bytesRead === 0) break;
     done += bytesRead;
   }
-  if (done !== length) throw new SgtArtifactError(path, `truncated: wanted ${length} bytes at offset ${position}, got ${done}`);
+  if (done !== length)
+    throw new SgtArtifactError(path, `truncated: wanted ${length} bytes at offset ${position}, got ${done}`);
   return buffer;
 }
 

@@ -103,7 +103,7 @@ export class GaussianStream {
     let s2 = state[2] as number;
     let s3 = state[3] as number;
     const n = out.length;
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       const scrambled = Math.imul(s1, 5);
       const u = Math.imul((scrambled << 7) | (scrambled >>> 25), 9);
       const t = s1 << 9;
@@ -152,4 +152,3 @@ export function gaussianNoise(count: number, seed: bigint): Float32Array {
   fillGaussian(out, seed);
   return out;
 }
-

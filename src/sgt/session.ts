@@ -14,19 +14,24 @@ export interface SessionSettings {
 
 /** Default intra-op threads: all cores up to 4 (beyond that, small graphs gain little). */
 export function sessionSettings(device: SgtDevice = 'cpu', intraOpThreads?: number): SessionSettings {
-  if (device !== 'cpu' && device !== 'cuda') throw new RangeError(`unknown device ${JSON.stringify(device)}; use "cpu" or "cuda"`);
+  if (device !== 'cpu' && device !== 'cuda')
+    throw new RangeError(`unknown device ${JSON.stringify(device)}; use "cpu" or "cuda"`);
   const threads = intraOpThreads ?? Math.min(4, availableParallelism());
-  if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
+  if (!Number.isSafeInteger(threads) || threads < 1)
+    throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
   return { device, intraOpThreads: threads };
 }
 
 export const CUDA_INSTALL_HINT =
   'onnxruntime-node ships its CUDA execution provider as a separate download that its install script ' +
   'skips here; reinstall it with the CUDA 12 binaries: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` ' +
-  '(or `npm install --onnxruntime-node-install=cuda12`; needs network access to the NuGet feed, the package\'s ' +
+  "(or `npm install --onnxruntime-node-install=cuda12`; needs network access to the NuGet feed, the package's " +
   'install script allowed to run, and CUDA 12 + cuDNN 9 on the machine), or set SGP_DEVICE=cpu';
 
-export async function createSession(model: string | Uint8Array, settings: SessionSettings): Promise<ort.InferenceSession> {
+export async function createSession(
+  model: string | Uint8Array,
+  settings: SessionSettings,
+): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [settings.device],
     intraOpNumThreads: settings.intraOpThreads,
@@ -40,7 +45,9 @@ export async function createSession(model: string | Uint8Array, settings: Sessio
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model, options);
   } catch (error) {
     if (settings.device === 'cuda' && isMissingCudaProvider(error)) {
       throw new SgtDeviceUnavailableError(
@@ -61,6 +68,7 @@ function isMissingCudaProvider(error: unknown): boolean {
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // ORT appends its own coloured log line; keep the first, readable part.
+  // eslint-disable-next-line no-control-regex -- ESC starts the ANSI colour sequence being cut off
   return (message.split(/\r?\n|\u001b\[/)[0] ?? message).trim();
 }
 

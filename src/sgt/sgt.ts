@@ -12,8 +12,19 @@ import { join, resolve } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import {
-  ATTENTION_MASK, EMBEDDINGS_FILE, EMBEDDINGS_TENSOR, INPUT_IDS, NOISE, PLAIN_EMBEDS, TRANSFORM_FILE, TRANSFORMED_EMBEDS,
-  assertDirectory, checkEmbeddings, readManifest, transformFingerprint, type SgtManifest,
+  ATTENTION_MASK,
+  EMBEDDINGS_FILE,
+  EMBEDDINGS_TENSOR,
+  INPUT_IDS,
+  NOISE,
+  PLAIN_EMBEDS,
+  TRANSFORM_FILE,
+  TRANSFORMED_EMBEDS,
+  assertDirectory,
+  checkEmbeddings,
+  readManifest,
+  transformFingerprint,
+  type SgtManifest,
 } from './artifact.js';
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtArtifactError, SgtDeviceUnavailableError, SgtInputError } from './errors.js';
@@ -22,7 +33,16 @@ import { NearestTokenIndex } from './reconstruct.js';
 import { readSafetensorsFloatRows, type SafetensorsHeader } from './safetensors.js';
 import { createSession, ort, sessionSettings, type SessionSettings } from './session.js';
 import { SgtTokenizer, readTokenizerFiles } from './tokenizer.js';
-import type { ChatMessage, LoadSgtOptions, Sgt, SgtDevice, SgtMetadata, SpecialTokensInContent, TransformOptions, TransformResult } from './types.js';
+import type {
+  ChatMessage,
+  LoadSgtOptions,
+  Sgt,
+  SgtDevice,
+  SgtMetadata,
+  SpecialTokensInContent,
+  TransformOptions,
+  TransformResult,
+} from './types.js';
 
 /** Defaults of the micro-batcher (LoadSgtOptions documents each; README.md the measurements). */
 export const BATCHING_DEFAULTS = Object.freeze({
@@ -69,9 +89,11 @@ function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: numb
     return v;
   };
   const maxWaitMs = options.maxBatchWaitMs ?? BATCHING_DEFAULTS.maxBatchWaitMs;
-  if (!Number.isFinite(maxWaitMs) || maxWaitMs < 0) throw new RangeError(`maxBatchWaitMs must be a finite number >= 0, got ${maxWaitMs}`);
+  if (!Number.isFinite(maxWaitMs) || maxWaitMs < 0)
+    throw new RangeError(`maxBatchWaitMs must be a finite number >= 0, got ${maxWaitMs}`);
   const padding = options.batchPadding ?? BATCHING_DEFAULTS.batchPadding;
-  if (padding !== 'buckets' && padding !== 'longest') throw new RangeError(`batchPadding must be "buckets" or "longest", got ${JSON.stringify(padding)}`);
+  if (padding !== 'buckets' && padding !== 'longest')
+    throw new RangeError(`batchPadding must be "buckets" or "longest", got ${JSON.stringify(padding)}`);
   return {
     maxBatchSize: positiveInt('maxBatchSize', options.maxBatchSize, BATCHING_DEFAULTS.maxBatchSize),
     maxBatchTokens: positiveInt('maxBatchTokens', options.maxBatchTokens, defaultMaxBatchTokens(device, hidden)),
@@ -90,13 +112,20 @@ interface TransformJob {
 async function loadTokenizer(dir: string, manifest: SgtManifest): Promise<SgtTokenizer> {
   const files = await readTokenizerFiles(dir);
   if (files.maxId >= manifest.vocabSize) {
-    throw new SgtArtifactError(files.tokenizerPath, `has token id ${files.maxId}, beyond vocab_size ${manifest.vocabSize} of sgt.json`);
+    throw new SgtArtifactError(
+      files.tokenizerPath,
+      `has token id ${files.maxId}, beyond vocab_size ${manifest.vocabSize} of sgt.json`,
+    );
   }
   return new SgtTokenizer(files);
 }
 
 /** Opens transform.onnx and checks its inputs/outputs against the contract and sgt.json. */
-async function openTransform(dir: string, manifest: SgtManifest, settings: SessionSettings): Promise<ort.InferenceSession> {
+async function openTransform(
+  dir: string,
+  manifest: SgtManifest,
+  settings: SessionSettings,
+): Promise<ort.InferenceSession> {
   const path = join(dir, TRANSFORM_FILE);
   let session: ort.InferenceSession;
   try {
@@ -125,15 +154,22 @@ const EXPECTED_TYPES: Readonly<Record<string, { type: string; rank: number }>> =
 function checkSignature(path: string, session: ort.InferenceSession, manifest: SgtManifest): void {
   const inputs = new Set(session.inputNames);
   const outputs = new Set(session.outputNames);
-  for (const name of manifest.inputs) if (!inputs.has(name)) throw new SgtArtifactError(path, `has no input "${name}" (listed in sgt.json)`);
-  for (const name of inputs) if (!manifest.inputs.includes(name)) throw new SgtArtifactError(path, `has input "${name}" that sgt.json does not list`);
-  for (const name of manifest.outputs) if (!outputs.has(name)) throw new SgtArtifactError(path, `has no output "${name}" (listed in sgt.json)`);
+  for (const name of manifest.inputs)
+    if (!inputs.has(name)) throw new SgtArtifactError(path, `has no input "${name}" (listed in sgt.json)`);
+  for (const name of inputs)
+    if (!manifest.inputs.includes(name))
+      throw new SgtArtifactError(path, `has input "${name}" that sgt.json does not list`);
+  for (const name of manifest.outputs)
+    if (!outputs.has(name)) throw new SgtArtifactError(path, `has no output "${name}" (listed in sgt.json)`);
   for (const meta of [...session.inputMetadata, ...session.outputMetadata]) {
     const expected = EXPECTED_TYPES[meta.name];
     if (expected === undefined) continue;
     if (!meta.isTensor || meta.type !== expected.type || meta.shape.length !== expected.rank) {
       const actual = meta.isTensor ? `${meta.type} rank ${meta.shape.length}` : 'not a tensor';
-      throw new SgtArtifactError(path, `"${meta.name}" must be ${expected.type} of rank ${expected.rank}, is ${actual}`);
+      throw new SgtArtifactError(
+        path,
+        `"${meta.name}" must be ${expected.type} of rank ${expected.rank}, is ${actual}`,
+      );
     }
     const last = meta.shape[expected.rank - 1];
     if (expected.rank === 3 && typeof last === 'number' && last !== manifest.hiddenSize) {
@@ -185,17 +221,24 @@ class LoadedSgt implements Sgt {
     return this.tokenizer.encode(text);
   }
 
-  tokenizeChat(messages: readonly ChatMessage[], options: { specialTokensInContent?: SpecialTokensInContent } = {}): number[] {
+  tokenizeChat(
+    messages: readonly ChatMessage[],
+    options: { specialTokensInContent?: SpecialTokensInContent } = {},
+  ): number[] {
     const rendered = this.renderPrompt(messages);
     this.checkLength(rendered);
     if (options.specialTokensInContent === 'control') return this.tokenizer.encode(rendered);
-    return this.tokenizer.encodeWithTextContents(rendered, messages.map((m) => m.content));
+    return this.tokenizer.encodeWithTextContents(
+      rendered,
+      messages.map((m) => m.content),
+    );
   }
 
   private checkLength(text: string): void {
     const limit = this.metadata.maxSequenceLength;
     const perToken = this.tokenizer.maxTokenChars;
-    if (text.length > limit * perToken) throw new PromptTooLongError(Math.ceil(text.length / perToken), limit, { characters: text.length });
+    if (text.length > limit * perToken)
+      throw new PromptTooLongError(Math.ceil(text.length / perToken), limit, { characters: text.length });
   }
 
   decode(ids: readonly number[]): string {
@@ -212,7 +255,8 @@ class LoadedSgt implements Sgt {
     const noise = options.noise ?? randomNoiseKey();
     if (noise instanceof Float32Array) {
       const expected = tokens * this.metadata.hiddenSize;
-      if (noise.length !== expected) throw new SgtInputError(`noise has ${noise.length} values, expected ${tokens}×${this.metadata.hiddenSize}`);
+      if (noise.length !== expected)
+        throw new SgtInputError(`noise has ${noise.length} values, expected ${tokens}×${this.metadata.hiddenSize}`);
     } else {
       assertNoiseKey(noise);
     }
@@ -274,7 +318,9 @@ class LoadedSgt implements Sgt {
     this.assertOpen();
     const limit = this.metadata.maxSequenceLength;
     if (Number.isSafeInteger(tokens) && tokens > limit) {
-      throw new SgtInputError(`nearestTokens takes at most ${limit} tokens (max_sequence_length) per call, got ${tokens}`);
+      throw new SgtInputError(
+        `nearestTokens takes at most ${limit} tokens (max_sequence_length) per call, got ${tokens}`,
+      );
     }
     // Built on first use and shared by concurrent callers; a failed build is retried next time.
     this.nearestIndex ??= this.buildNearestIndex().catch((error: unknown) => {
@@ -317,16 +363,25 @@ class LoadedSgt implements Sgt {
     if (tokens > this.metadata.maxSequenceLength) throw new PromptTooLongError(tokens, this.metadata.maxSequenceLength);
     const vocab = this.metadata.vocabSize;
     for (const id of inputIds) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new SgtInputError(`token id ${id} is outside [0, ${vocab})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab)
+        throw new SgtInputError(`token id ${id} is outside [0, ${vocab})`);
     }
     return tokens;
   }
 
-  private outputData(out: ort.InferenceSession.OnnxValueMapType, name: string, batch: number, longest: number): Float32Array {
+  private outputData(
+    out: ort.InferenceSession.OnnxValueMapType,
+    name: string,
+    batch: number,
+    longest: number,
+  ): Float32Array {
     const tensor = out[name];
     const expected = [batch, longest, this.metadata.hiddenSize];
     if (tensor === undefined || tensor.type !== 'float32' || tensor.dims.join() !== expected.join()) {
-      throw new SgtArtifactError(join(this.dir, TRANSFORM_FILE), `output "${name}" is ${tensor?.type} [${tensor?.dims.join(', ')}], expected float32 [${expected.join(', ')}]`);
+      throw new SgtArtifactError(
+        join(this.dir, TRANSFORM_FILE),
+        `output "${name}" is ${tensor?.type} [${tensor?.dims.join(', ')}], expected float32 [${expected.join(', ')}]`,
+      );
     }
     return tensor.data as Float32Array;
   }
@@ -340,7 +395,14 @@ class LoadedSgt implements Sgt {
  * Request b's rows [0, tokens) of a [batch, longest, hidden] output. A batch of one is returned as
  * is; otherwise copied, so that one request's result does not keep the whole batch's buffer alive.
  */
-function rowsOf(data: Float32Array, b: number, longest: number, tokens: number, hidden: number, batch: number): Float32Array {
+function rowsOf(
+  data: Float32Array,
+  b: number,
+  longest: number,
+  tokens: number,
+  hidden: number,
+  batch: number,
+): Float32Array {
   if (batch === 1 && tokens === longest) return data;
   const start = b * longest * hidden;
   return data.slice(start, start + tokens * hidden);
@@ -351,7 +413,12 @@ function rowsOf(data: Float32Array, b: number, longest: number, tokens: number, 
  * whole positions with a turn of the event loop in between, so a 100 ms batch of noise does not
  * stall the other requests' streams (SSE) for 100 ms.
  */
-async function fillBatchNoise(noise: Float32Array, items: readonly BatchItem<TransformJob>[], rowStride: number, hidden: number): Promise<void> {
+async function fillBatchNoise(
+  noise: Float32Array,
+  items: readonly BatchItem<TransformJob>[],
+  rowStride: number,
+  hidden: number,
+): Promise<void> {
   const positionsPerSlice = Math.max(1, Math.floor(NOISE_SLICE / hidden));
   let sinceYield = 0;
   for (const [b, { input, tokens }] of items.entries()) {

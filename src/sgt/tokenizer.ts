@@ -54,10 +54,16 @@ function longestTokenChars(json: Record<string, unknown>): number {
   const model = json['model'];
   const vocab = isObject(model) ? model['vocab'] : undefined;
   let max = 1;
-  const pieces = Array.isArray(vocab) ? vocab.map((entry: unknown) => (Array.isArray(entry) ? entry[0] : undefined)) : isObject(vocab) ? Object.keys(vocab) : [];
+  const pieces = Array.isArray(vocab)
+    ? vocab.map((entry: unknown) => (Array.isArray(entry) ? entry[0] : undefined))
+    : isObject(vocab)
+      ? Object.keys(vocab)
+      : [];
   for (const piece of pieces) if (typeof piece === 'string' && piece.length > max) max = piece.length;
   const added = json['added_tokens'];
-  if (Array.isArray(added)) for (const t of added) if (isObject(t) && typeof t['content'] === 'string' && t['content'].length > max) max = t['content'].length;
+  if (Array.isArray(added))
+    for (const t of added)
+      if (isObject(t) && typeof t['content'] === 'string' && t['content'].length > max) max = t['content'].length;
   return max;
 }
 
@@ -128,12 +134,16 @@ export class SgtTokenizer {
     try {
       this.tokenizer = new Tokenizer(files.tokenizerJson, files.config);
     } catch (error) {
-      throw new SgtArtifactError(files.tokenizerPath, `cannot be loaded: ${(error as Error).message}`, { cause: error });
+      throw new SgtArtifactError(files.tokenizerPath, `cannot be loaded: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     try {
       this.template = new Template(files.chatTemplate);
     } catch (error) {
-      throw new SgtArtifactError(files.configPath, `chat_template does not parse: ${(error as Error).message}`, { cause: error });
+      throw new SgtArtifactError(files.configPath, `chat_template does not parse: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     this.templateContext = specialTokenStrings(files.config);
     const added = this.tokenizer.get_added_tokens_decoder();
@@ -178,12 +188,15 @@ export class SgtTokenizer {
       const start = rendered.indexOf(content, cursor);
       if (start < 0) {
         if (this.specialStrings.some((special) => content.includes(special))) {
-          throw new SgtInputError('a message contains special-token text that the chat template does not render verbatim');
+          throw new SgtInputError(
+            'a message contains special-token text that the chat template does not render verbatim',
+          );
         }
         continue;
       }
       for (const special of this.specialStrings) {
-        for (let at = content.indexOf(special); at >= 0; at = content.indexOf(special, at + 1)) cuts.push(start + at + 1);
+        for (let at = content.indexOf(special); at >= 0; at = content.indexOf(special, at + 1))
+          cuts.push(start + at + 1);
       }
       cursor = start + content.length;
     }
@@ -282,7 +295,8 @@ function unicodeToByte(): Map<string, number> {
   const table = new Map<string, number>();
   let shifted = 0;
   for (let byte = 0; byte < 256; byte++) {
-    const printable = (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
+    const printable =
+      (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
     table.set(String.fromCodePoint(printable ? byte : 256 + shifted++), byte);
   }
   byteTable = table;

@@ -105,7 +105,10 @@ export interface Sgt {
    * strings inside message contents as plain text; `control` lets them become control tokens, as
    * vLLM's own chat endpoint does.
    */
-  tokenizeChat(messages: readonly ChatMessage[], options?: { specialTokensInContent?: SpecialTokensInContent }): number[];
+  tokenizeChat(
+    messages: readonly ChatMessage[],
+    options?: { specialTokensInContent?: SpecialTokensInContent },
+  ): number[];
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */

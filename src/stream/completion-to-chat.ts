@@ -11,21 +11,32 @@ export interface ChatMappingOptions {
  * Maps vLLM completion chunks to chat completion chunks. The first chunk of each choice carries
  * `delta.role`, as OpenAI's does; the usage chunk (`choices: []`) is relayed only when asked for.
  */
-export function completionToChatChunks(options: ChatMappingOptions): TransformStream<CompletionChunk, ChatCompletionChunk> {
+export function completionToChatChunks(
+  options: ChatMappingOptions,
+): TransformStream<CompletionChunk, ChatCompletionChunk> {
   const started = new Set<number>();
   return new TransformStream({
     transform(chunk, controller) {
       for (const choice of chunk.choices) {
         if (!started.has(choice.index)) {
           started.add(choice.index);
-          controller.enqueue(chatChunk(options, chunk.created, [
-            { index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
-          ]));
+          controller.enqueue(
+            chatChunk(options, chunk.created, [
+              { index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+            ]),
+          );
         }
         if (choice.text === '' && choice.finish_reason === null) continue;
-        controller.enqueue(chatChunk(options, chunk.created, [
-          { index: choice.index, delta: { content: choice.text }, logprobs: null, finish_reason: choice.finish_reason ?? null },
-        ]));
+        controller.enqueue(
+          chatChunk(options, chunk.created, [
+            {
+              index: choice.index,
+              delta: { content: choice.text },
+              logprobs: null,
+              finish_reason: choice.finish_reason ?? null,
+            },
+          ]),
+        );
       }
       if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
         controller.enqueue({ ...chatChunk(options, chunk.created, []), usage: chunk.usage });
@@ -34,11 +45,25 @@ export function completionToChatChunks(options: ChatMappingOptions): TransformSt
   });
 }
 
-function chatChunk(options: ChatMappingOptions, created: number, choices: ChatCompletionChunk['choices']): ChatCompletionChunk {
-  return { id: options.id, object: 'chat.completion.chunk', created, model: options.model, system_fingerprint: null, choices };
+function chatChunk(
+  options: ChatMappingOptions,
+  created: number,
+  choices: ChatCompletionChunk['choices'],
+): ChatCompletionChunk {
+  return {
+    id: options.id,
+    object: 'chat.completion.chunk',
+    created,
+    model: options.model,
+    system_fingerprint: null,
+    choices,
+  };
 }
 
-export function completionToChatCompletion(body: CompletionChunk, options: Omit<ChatMappingOptions, 'includeUsage'>): ChatCompletion {
+export function completionToChatCompletion(
+  body: CompletionChunk,
+  options: Omit<ChatMappingOptions, 'includeUsage'>,
+): ChatCompletion {
   return {
     id: options.id,
     object: 'chat.completion',

@@ -29,7 +29,9 @@ export function createEventBound(maxBytes: number): (chunk: Uint8Array) => void 
       }
       lineBytes++;
       if (++eventBytes > maxBytes) {
-        throw new UpstreamProtocolError(`The upstream sent an event larger than ${maxBytes} bytes (SGP_MAX_UPSTREAM_EVENT_BYTES).`);
+        throw new UpstreamProtocolError(
+          `The upstream sent an event larger than ${maxBytes} bytes (SGP_MAX_UPSTREAM_EVENT_BYTES).`,
+        );
       }
     }
   };

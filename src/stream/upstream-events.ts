@@ -49,15 +49,18 @@ export function checkCompletionChunk(payload: unknown, what: string): Completion
   if (!Array.isArray(payload.choices)) throw bad('choices', 'an array');
   payload.choices.forEach((choice: unknown, i: number) => {
     if (!isObject(choice)) throw bad(`choices[${i}]`, 'an object');
-    if (!Number.isSafeInteger(choice.index) || (choice.index as number) < 0) throw bad(`choices[${i}].index`, 'a non-negative integer');
+    if (!Number.isSafeInteger(choice.index) || (choice.index as number) < 0)
+      throw bad(`choices[${i}].index`, 'a non-negative integer');
     if (typeof choice.text !== 'string') throw bad(`choices[${i}].text`, 'a string');
-    if (choice.finish_reason != null && typeof choice.finish_reason !== 'string') throw bad(`choices[${i}].finish_reason`, 'a string or null');
+    if (choice.finish_reason != null && typeof choice.finish_reason !== 'string')
+      throw bad(`choices[${i}].finish_reason`, 'a string or null');
   });
   if (payload.usage != null) {
     const usage = payload.usage;
     if (!isObject(usage)) throw bad('usage', 'an object or null');
     for (const key of ['prompt_tokens', 'completion_tokens', 'total_tokens']) {
-      if (usage[key] !== undefined && !(Number.isSafeInteger(usage[key]) && (usage[key] as number) >= 0)) throw bad(`usage.${key}`, 'a non-negative integer');
+      if (usage[key] !== undefined && !(Number.isSafeInteger(usage[key]) && (usage[key] as number) >= 0))
+        throw bad(`usage.${key}`, 'a non-negative integer');
     }
   }
   // Every field the pipeline reads was checked above; the rest (id, model) is passed through as sent.

@@ -55,11 +55,20 @@ export class UpstreamClient {
    * vLLM's own errors through unchanged), with the same deadlines, abort and error mapping as the
    * calls above. A streamed request body is sent as it arrives.
    */
-  async relay(path: string, request: { method: string; headers: Headers; body: ReadableStream<Uint8Array> | null }, signal: AbortSignal): Promise<UpstreamResponse> {
+  async relay(
+    path: string,
+    request: { method: string; headers: Headers; body: ReadableStream<Uint8Array> | null },
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
     const headers = new Headers(request.headers);
     for (const [name, value] of Object.entries(this.options.fixedHeaders)) headers.set(name, value);
     // Node's fetch needs `duplex` to send a streamed body; the DOM-free RequestInit type lacks it.
-    const init = { method: request.method, headers, body: request.body, ...(request.body ? { duplex: 'half' } : {}) } as RequestInit;
+    const init = {
+      method: request.method,
+      headers,
+      body: request.body,
+      ...(request.body ? { duplex: 'half' } : {}),
+    } as RequestInit;
     const { response, abort, release } = await this.exchange(path, init, signal);
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     return { status: response.status, headers: response.headers, body: this.guardBody(body, abort, release) };
@@ -72,7 +81,11 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { ...call.headers, ...this.options.fixedHeaders };
     if (request.contentType) headers['content-type'] = request.contentType;
-    const { response, abort, release } = await this.exchange(path, { method: request.method, headers, body: request.body }, call.signal);
+    const { response, abort, release } = await this.exchange(
+      path,
+      { method: request.method, headers, body: request.body },
+      call.signal,
+    );
     if (!response.ok) {
       // The error body gets the same deadline and stays abortable: a stalled one must not hang us.
       const bodyTimer = setTimeout(() => abort.abort(this.timeoutError('error body')), this.options.timeoutMs);
@@ -91,7 +104,11 @@ export class UpstreamClient {
    * The fetch itself: the header deadline, the client's abort reaching the upstream, and a network
    * failure named. `release` detaches from the client's signal once the answer is done with.
    */
-  private async exchange(path: string, init: RequestInit, signal: AbortSignal): Promise<{ response: Response; abort: AbortController; release: () => void }> {
+  private async exchange(
+    path: string,
+    init: RequestInit,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; abort: AbortController; release: () => void }> {
     const abort = new AbortController();
     const onClientAbort = (): void => abort.abort(new ClientClosedError());
     if (signal.aborted) throw new ClientClosedError();
@@ -112,7 +129,11 @@ export class UpstreamClient {
    * Wraps the body so that a stall (no chunk within the timeout while we wait for one) or a
    * broken connection errors the stream with a typed error, and cancelling it aborts the request.
    */
-  private guardBody(body: ReadableStream<Uint8Array>, abort: AbortController, release: () => void): ReadableStream<Uint8Array> {
+  private guardBody(
+    body: ReadableStream<Uint8Array>,
+    abort: AbortController,
+    release: () => void,
+  ): ReadableStream<Uint8Array> {
     return relayBody(body, {
       onSettled: release,
       mapError: (err) => this.failure(abort.signal, err),
@@ -127,7 +148,6 @@ export class UpstreamClient {
       onCancel: (reason) => abort.abort(reason),
     });
   }
-
 
   private timeoutError(waitingFor: string): UpstreamTimeoutError {
     return new UpstreamTimeoutError(
@@ -170,7 +190,9 @@ function retryAfterValue(value: string | null): string | undefined {
   if (value === null) return undefined;
   const trimmed = value.trim();
   if (/^\d{1,9}$/.test(trimmed)) return trimmed;
-  return trimmed.length <= 64 && /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(trimmed) ? trimmed : undefined;
+  return trimmed.length <= 64 && /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(trimmed)
+    ? trimmed
+    : undefined;
 }
 
 function networkErrorCode(err: unknown): string | undefined {
@@ -180,7 +202,10 @@ function networkErrorCode(err: unknown): string | undefined {
 }
 
 /** Reads at most `limit` bytes of a body as text; `complete` is false when it had more. */
-export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ text: string; complete: boolean }> {
+export async function readBoundedText(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<{ text: string; complete: boolean }> {
   const { bytes, complete } = await readAtMost(body, limit);
   return { text: new TextDecoder().decode(bytes), complete };
 }

@@ -8,7 +8,10 @@ import { isObject } from '../internal/is-object.js';
  */
 export function upstreamErrorFromPayload(payload: unknown, status: number, retryAfter?: string): UpstreamHttpError {
   const inner = isObject(payload) && isObject(payload.error) ? payload.error : payload;
-  const message = isObject(inner) && typeof inner.message === 'string' && inner.message.trim() !== '' ? capped(inner.message) : 'The upstream reported an error.';
+  const message =
+    isObject(inner) && typeof inner.message === 'string' && inner.message.trim() !== ''
+      ? capped(inner.message)
+      : 'The upstream reported an error.';
   const param = isObject(inner) && typeof inner.param === 'string' ? capped(inner.param) : null;
   return new UpstreamHttpError(status, message, { param, code: 'upstream_error', retryAfter });
 }

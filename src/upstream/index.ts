@@ -1,2 +1,2 @@
-export { UpstreamClient, readAnswerJson, type UpstreamClientOptions, type UpstreamCall, type UpstreamResponse } from './client.js';
-export { MAX_RELAYED_MESSAGE_CHARS, upstreamErrorFromPayload } from './errors.js';
+export { UpstreamClient, readAnswerJson, type UpstreamResponse } from './client.js';
+export { upstreamErrorFromPayload } from './errors.js';

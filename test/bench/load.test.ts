@@ -6,13 +6,21 @@ import { streamChat, type ChatTarget } from '../../bench/lib/sse-request.js';
 import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
 import { captureLogger, fakeSgt } from '../reference-server/helpers.js';
 
-const body = (maxTokens: number): string => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens, stream: true });
+const body = (maxTokens: number): string =>
+  JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens, stream: true });
 
 describe('load generator against the paced reference server', () => {
   let server: RunningServer;
   let target: ChatTarget;
   beforeAll(async () => {
-    server = await startReferenceServer({ sgt: fakeSgt({ maxSequenceLength: 4096 }), mode: 'paced', tokenIntervalMs: 2, logger: captureLogger().logger, host: '127.0.0.1', port: 0 });
+    server = await startReferenceServer({
+      sgt: fakeSgt({ maxSequenceLength: 4096 }),
+      mode: 'paced',
+      tokenIntervalMs: 2,
+      logger: captureLogger().logger,
+      host: '127.0.0.1',
+      port: 0,
+    });
     target = { port: server.port, path: '/v1/chat/completions', headers: {} };
   });
   afterAll(async () => server.close());
@@ -56,7 +64,14 @@ describe('load generator against the paced reference server', () => {
 
   it('records an HTTP error with its status and body', async () => {
     const agent = new http.Agent();
-    const record = await streamChat({ target, body: JSON.stringify({ messages: [] }), maxTokens: 3, requestId: 'bad-1', timeoutMs: 5_000, agent });
+    const record = await streamChat({
+      target,
+      body: JSON.stringify({ messages: [] }),
+      maxTokens: 3,
+      requestId: 'bad-1',
+      timeoutMs: 5_000,
+      agent,
+    });
     agent.destroy();
     expect(record.status).toBe(400);
     expect(record.error).toMatch(/^HTTP 400: .*messages/);
@@ -103,7 +118,9 @@ function misbehaving(): Promise<{ server: http.Server; port: number }> {
     res.write(text.slice(0, cut));
     setTimeout(() => res.end(`${text.slice(cut)}data: [DONE]\n\n`), 5);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })),
+  );
 }
 
 describe('streamChat records every failure a gateway can make', () => {
@@ -121,7 +138,8 @@ describe('streamChat records every failure a gateway can make', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const send = (requestId: string, timeoutMs = 5_000) => streamChat({ target, body: '{}', maxTokens: 4, requestId, timeoutMs, agent });
+  const send = (requestId: string, timeoutMs = 5_000) =>
+    streamChat({ target, body: '{}', maxTokens: 4, requestId, timeoutMs, agent });
 
   it.each([
     ['ok', null],

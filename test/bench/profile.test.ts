@@ -4,10 +4,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { categoryOf, summarizeProfile } from '../../bench/lib/profile.js';
 
-const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 9, columnNumber: 0, scriptId: '1' });
+const frame = (functionName: string, url: string) => ({
+  functionName,
+  url,
+  lineNumber: 9,
+  columnNumber: 0,
+  scriptId: '1',
+});
 
 describe('CPU profile summary', () => {
-  it('charges each sample\'s time delta to the function on top of the stack', () => {
+  it("charges each sample's time delta to the function on top of the stack", () => {
     const root = '/repo';
     const profile = {
       nodes: [
@@ -29,12 +35,19 @@ describe('CPU profile summary', () => {
     expect(s.totalMs).toBeCloseTo(8.75);
     expect(s.idleMs).toBeCloseTo(5);
     expect(s.busyMs).toBeCloseTo(3.75);
-    expect(s.functions[0]).toMatchObject({ name: 'transform', where: 'dist/sgt/sgt.js:10', category: 'sgt-proxy: sgt', selfMs: 3 });
+    expect(s.functions[0]).toMatchObject({
+      name: 'transform',
+      where: 'dist/sgt/sgt.js:10',
+      category: 'sgt-proxy: sgt',
+      selfMs: 3,
+    });
     expect(s.categories.map((c) => c.category)).toEqual(['sgt-proxy: sgt', 'npm: eventsource-parser', 'GC']);
   });
 
   it('categories: our modules, npm packages (scoped too), node internals, native', () => {
-    expect(categoryOf(frame('f', 'file:///r/node_modules/@hono/node-server/dist/index.mjs'), '/r')).toBe('npm: @hono/node-server');
+    expect(categoryOf(frame('f', 'file:///r/node_modules/@hono/node-server/dist/index.mjs'), '/r')).toBe(
+      'npm: @hono/node-server',
+    );
     expect(categoryOf(frame('f', 'node:internal/webstreams/readablestream'), '/r')).toBe('node: internal/webstreams');
     expect(categoryOf(frame('(program)', ''), '/r')).toBe('program (native, outside JS)');
     expect(categoryOf(frame('f', 'file:///r/dist/stream/chunks.js'), '/r')).toBe('sgt-proxy: stream');

@@ -45,8 +45,19 @@ describe('percentile (linear interpolation between closest ranks, numpy default)
   });
 
   it('slope: least squares', () => {
-    expect(slope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2, 10);
+    expect(
+      slope([
+        [0, 1],
+        [1, 3],
+        [2, 5],
+      ]),
+    ).toBeCloseTo(2, 10);
     expect(slope([[1, 1]])).toBeNull();
-    expect(slope([[1, 1], [1, 2]])).toBeNull();
+    expect(
+      slope([
+        [1, 1],
+        [1, 2],
+      ]),
+    ).toBeNull();
   });
 });

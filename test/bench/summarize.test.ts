@@ -20,13 +20,29 @@ function record(id: string, overrides: Partial<RequestRecord> = {}): RequestReco
   };
 }
 
-const base = { scenario: 'proxy-plain', shape: { kind: 'closed' as const, concurrency: 4 }, wallMs: 2_000, dropped: 0, pacingMs: 20, gatewayRssPeakKiB: 2048, upstreamRssPeakKiB: null };
+const base = {
+  scenario: 'proxy-plain',
+  shape: { kind: 'closed' as const, concurrency: 4 },
+  wallMs: 2_000,
+  dropped: 0,
+  pacingMs: 20,
+  gatewayRssPeakKiB: 2048,
+  upstreamRssPeakKiB: null,
+};
 
 describe('step summary', () => {
   it('rates, pooled gaps, and the TTFT split joined by request id', () => {
     const timings = new Map([['a', { receivedAt: 1_005, firstTokenMs: 21 }]]);
     const s = summarizeStep({ ...base, records: [record('a'), record('b', { gaps: [20, 25, 30] })], timings });
-    expect(s).toMatchObject({ requests: 2, ok: 2, errors: 0, requestsPerSecond: 1, tokensPerSecond: 4, gatewayRssPeakMiB: 2, sustained: true });
+    expect(s).toMatchObject({
+      requests: 2,
+      ok: 2,
+      errors: 0,
+      requestsPerSecond: 1,
+      tokensPerSecond: 4,
+      gatewayRssPeakMiB: 2,
+      sustained: true,
+    });
     expect(s.itl.count).toBe(6);
     expect(s.itl.max).toBe(30);
     expect(s.split).toMatchObject({ joined: 1 });
@@ -41,22 +57,44 @@ describe('step summary', () => {
   });
 
   it('a stall (gap > 10× the pacing), a lost token, or 0.1 % errors: not sustained', () => {
-    expect(summarizeStep({ ...base, records: [record('a', { gaps: [20, 201], maxGapMs: 201 })] })).toMatchObject({ stalls: 1, sustained: false });
-    const lost = record('a', { tokens: { deltas: 3, expected: 4, lost: 1, duplicated: 0, outOfOrder: 1, unexpected: 0, merged: 0 }, error: 'tokens: …' });
+    expect(summarizeStep({ ...base, records: [record('a', { gaps: [20, 201], maxGapMs: 201 })] })).toMatchObject({
+      stalls: 1,
+      sustained: false,
+    });
+    const lost = record('a', {
+      tokens: { deltas: 3, expected: 4, lost: 1, duplicated: 0, outOfOrder: 1, unexpected: 0, merged: 0 },
+      error: 'tokens: …',
+    });
     expect(summarizeStep({ ...base, records: [lost] })).toMatchObject({ lostTokens: 1, errors: 1, sustained: false });
     const many = Array.from({ length: 999 }, (_, i) => record(`ok-${i}`));
-    expect(summarizeStep({ ...base, records: [...many, record('x', { error: 'HTTP 502: down' })] }).sustained).toBe(false);
+    expect(summarizeStep({ ...base, records: [...many, record('x', { error: 'HTTP 502: down' })] }).sustained).toBe(
+      false,
+    );
     expect(summarizeStep({ ...base, records: many }).sustained).toBe(true);
     expect(summarizeStep({ ...base, records: [] }).sustained).toBe(false);
   });
 
   it('groups error messages, most frequent first', () => {
-    const s = summarizeStep({ ...base, records: [record('a', { error: 'HTTP 502: x' }), record('b', { error: 'HTTP 502: x' }), record('c', { error: 'timeout after 5 ms' })] });
-    expect(s.errorSamples).toEqual([{ message: 'HTTP 502: x', count: 2 }, { message: 'timeout after 5 ms', count: 1 }]);
+    const s = summarizeStep({
+      ...base,
+      records: [
+        record('a', { error: 'HTTP 502: x' }),
+        record('b', { error: 'HTTP 502: x' }),
+        record('c', { error: 'timeout after 5 ms' }),
+      ],
+    });
+    expect(s.errorSamples).toEqual([
+      { message: 'HTTP 502: x', count: 2 },
+      { message: 'timeout after 5 ms', count: 1 },
+    ]);
   });
 
   it('sustained concurrency: the highest step with every lower one passing', () => {
-    const step = (concurrency: number, sustained: boolean): StepSummary => ({ ...summarizeStep({ ...base, records: [record('a')] }), shape: { kind: 'closed', concurrency }, sustained });
+    const step = (concurrency: number, sustained: boolean): StepSummary => ({
+      ...summarizeStep({ ...base, records: [record('a')] }),
+      shape: { kind: 'closed', concurrency },
+      sustained,
+    });
     expect(sustainedConcurrency([step(16, true), step(1, true), step(64, false), step(128, true)])).toBe(16);
     expect(sustainedConcurrency([step(1, false), step(16, true)])).toBeNull();
   });

@@ -13,12 +13,46 @@ describe('SVG chart', () => {
         title: 'TTFT p50',
         yLabel: 'ms',
         series: [
-          { name: 'direct', points: [[1, 21], [16, 22], [64, 25]] },
-          { name: 'proxy-plain', points: [[1, 30], [16, null], [64, 40]] },
-          { name: 'peer', points: [[1, 50], [16, 52], [64, 60]] },
+          {
+            name: 'direct',
+            points: [
+              [1, 21],
+              [16, 22],
+              [64, 25],
+            ],
+          },
+          {
+            name: 'proxy-plain',
+            points: [
+              [1, 30],
+              [16, null],
+              [64, 40],
+            ],
+          },
+          {
+            name: 'peer',
+            points: [
+              [1, 50],
+              [16, 52],
+              [64, 60],
+            ],
+          },
         ],
       },
-      { title: 'ITL p99', yLabel: 'ms', series: [{ name: 'direct', points: [[1, 20], [16, 21], [64, 22]] }] },
+      {
+        title: 'ITL p99',
+        yLabel: 'ms',
+        series: [
+          {
+            name: 'direct',
+            points: [
+              [1, 20],
+              [16, 21],
+              [64, 22],
+            ],
+          },
+        ],
+      },
     ],
   });
 

@@ -33,7 +33,15 @@ describe('sgt-proxy CLI', () => {
   it('a bad SGT path stops serve with a message naming the file', async () => {
     const output = captureOutput();
     const empty = mkdtempSync(join(tmpdir(), 'sgp-empty-'));
-    expect(await runCli(['serve'], { SGP_SGT_PATH: empty, SGP_PORT: '0', SGP_HOST: '127.0.0.1', SGP_INFERENCE_SERVICE_HOST: 'http://127.0.0.1:1', SGP_LOGGING_CONFIG_FILE: undefined })).toBe(2);
+    expect(
+      await runCli(['serve'], {
+        SGP_SGT_PATH: empty,
+        SGP_PORT: '0',
+        SGP_HOST: '127.0.0.1',
+        SGP_INFERENCE_SERVICE_HOST: 'http://127.0.0.1:1',
+        SGP_LOGGING_CONFIG_FILE: undefined,
+      }),
+    ).toBe(2);
     expect(output.stderr()).toMatch(/sgt\.json/);
   });
 
@@ -53,7 +61,10 @@ describe('sgt-proxy CLI', () => {
     writeFileSync(join(dir, 'bad.json'), '[{"id": "a"}]');
     const cases: [string[], RegExp][] = [
       [['--sgt', join(dir, 'nope')], /nope: SGT artifact directory does not exist/],
-      [['--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'missing.json')], /cannot read the prompts file .*missing\.json: ENOENT/],
+      [
+        ['--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'missing.json')],
+        /cannot read the prompts file .*missing\.json: ENOENT/,
+      ],
       [['--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'bad.json')], /the prompts file .*bad\.json: 0\.messages: /],
       [['--sgt', DEMO_SGT_DIR, '--modes', 'noisy'], /--modes: "noisy" is not valid/],
       [['--sgt', DEMO_SGT_DIR, '--repeats', '1,x'], /--repeats: "x" is not valid/],
@@ -70,20 +81,55 @@ describe('sgt-proxy CLI', () => {
   it('sgt audit --json: progress on stderr, the report on stdout, every attack per mode', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sgp-audit-cli-'));
     const prompts = [
-      { id: 'a', messages: [{ role: 'user', content: 'Call Maria at 555-0142 about invoice 7781.' }], secrets: ['Maria'] },
-      { id: 'b', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Write to bob@example.com today.' }] },
+      {
+        id: 'a',
+        messages: [{ role: 'user', content: 'Call Maria at 555-0142 about invoice 7781.' }],
+        secrets: ['Maria'],
+      },
+      {
+        id: 'b',
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Write to bob@example.com today.' },
+        ],
+      },
     ];
     writeFileSync(join(dir, 'prompts.json'), JSON.stringify(prompts));
     const output = captureOutput();
-    const args = ['sgt', 'audit', '--sgt', DEMO_SGT_DIR, '--prompts', join(dir, 'prompts.json'), '--json', '--repeats', '1,2', '--regression-tokens', '500'];
+    const args = [
+      'sgt',
+      'audit',
+      '--sgt',
+      DEMO_SGT_DIR,
+      '--prompts',
+      join(dir, 'prompts.json'),
+      '--json',
+      '--repeats',
+      '1,2',
+      '--regression-tokens',
+      '500',
+    ];
     expect(await runCli(args, {})).toBe(0);
     expect(output.stderr()).toMatch(/audit: prefix noise: nearest neighbour \(2 prompts\)/);
-    const report = JSON.parse(output.stdout()) as { prompts: number; secrets: number; attacks: { attack: string; noise: string; repeats?: number }[]; linkability: unknown[] };
+    const report = JSON.parse(output.stdout()) as {
+      prompts: number;
+      secrets: number;
+      attacks: { attack: string; noise: string; repeats?: number }[];
+      linkability: unknown[];
+    };
     expect(report.prompts).toBe(2);
     expect(report.secrets).toBe(4); // Maria, 555-0142, 7781, bob@example.com
     const rows = report.attacks.map((a) => `${a.attack}/${a.noise}${a.repeats === undefined ? '' : `/${a.repeats}`}`);
     for (const mode of ['prefix', 'fresh']) {
-      expect(rows).toEqual(expect.arrayContaining([`nearest/${mode}`, `averaging/${mode}/1`, `averaging/${mode}/2`, `regression/${mode}`, `noise-stream/${mode}`]));
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          `nearest/${mode}`,
+          `averaging/${mode}/1`,
+          `averaging/${mode}/2`,
+          `regression/${mode}`,
+          `noise-stream/${mode}`,
+        ]),
+      );
     }
     expect(rows).toContain('noise-stream/linear-reference');
     expect(report.linkability).toHaveLength(2);

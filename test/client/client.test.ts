@@ -13,10 +13,20 @@ import {
   type ChatCompletionChunkLike,
 } from '../../src/client/index.js';
 import { listen, type RunningServer } from '../../src/http/index.js';
-import { OutputProtectionRegistry, encodeBase64, encryptBody, sealText, setupBaseS, type HpkeSenderContext } from '../../src/protection/index.js';
+import {
+  OutputProtectionRegistry,
+  encodeBase64,
+  encryptBody,
+  sealText,
+  setupBaseS,
+  type HpkeSenderContext,
+} from '../../src/protection/index.js';
 import { PIECES, createProtectedGeneratorApp } from '../protection/fake-generator.js';
 
-type Chunk = { id: string; choices: { index: number; delta: { role?: string; content?: string | null }; finish_reason: string | null }[] };
+type Chunk = {
+  id: string;
+  choices: { index: number; delta: { role?: string; content?: string | null }; finish_reason: string | null }[];
+};
 
 function server(publicKey: Uint8Array): { header: string; context: HpkeSenderContext } {
   const { enc, context } = setupBaseS(publicKey, OUTPUT_PROTECTION_INFO);
@@ -28,7 +38,8 @@ const chunk = (index: number, content: string | null | undefined, role?: string)
   choices: [{ index, delta: role ? { role, content } : { content }, finish_reason: null }],
 });
 
-const sealedChunk = (context: HpkeSenderContext, index: number, text: string): Chunk => chunk(index, text === '' ? '' : sealText(context, index, text));
+const sealedChunk = (context: HpkeSenderContext, index: number, text: string): Chunk =>
+  chunk(index, text === '' ? '' : sealText(context, index, text));
 
 const fullText = Array.from(PIECES).join('');
 
@@ -42,7 +53,10 @@ describe('keys and headers', () => {
     expect(Buffer.from(header, 'base64')).toEqual(Buffer.from(keys.publicKey));
     expect(clientKeyHeaders(keys.publicKey)).toEqual({ 'x-client-public-key': header });
     expect(clientKeyHeaders(keys.publicKey, 'x-other')).toEqual({ 'x-other': header });
-    expect([CLIENT_PUBLIC_KEY_HEADER, SERVER_PUBLIC_KEY_HEADER]).toEqual(['x-client-public-key', 'x-server-public-key']);
+    expect([CLIENT_PUBLIC_KEY_HEADER, SERVER_PUBLIC_KEY_HEADER]).toEqual([
+      'x-client-public-key',
+      'x-server-public-key',
+    ]);
     expect(() => publicKeyHeader(new Uint8Array(31))).toThrow(RangeError);
   });
 });
@@ -71,7 +85,12 @@ describe('createResponseDecryptor', () => {
     const keys = generateKeyPair();
     const chat = server(keys.publicKey);
     const body = encryptBody(
-      { choices: [{ index: 0, message: { role: 'assistant', content: 'bonjour 😀' } }, { index: 1, message: { role: 'assistant', content: 'salut' } }] },
+      {
+        choices: [
+          { index: 0, message: { role: 'assistant', content: 'bonjour 😀' } },
+          { index: 1, message: { role: 'assistant', content: 'salut' } },
+        ],
+      },
       chat.context,
     );
     createResponseDecryptor(chat.header, keys.privateKey).decryptChatCompletion(body);
@@ -125,7 +144,8 @@ describe('decryptChatStream', () => {
       for (const text of ['one ', '', 'two']) yield sealedChunk(context, 0, text);
     }
     let text = '';
-    for await (const c of decryptChatStream(source(), createResponseDecryptor(header, keys.privateKey))) text += c.choices[0]?.delta.content ?? '';
+    for await (const c of decryptChatStream(source(), createResponseDecryptor(header, keys.privateKey)))
+      text += c.choices[0]?.delta.content ?? '';
     expect(text).toBe('one two');
   });
 
@@ -145,7 +165,8 @@ describe('decryptChatStream', () => {
     }
     const seen: string[] = [];
     const iterate = async (): Promise<void> => {
-      for await (const c of decryptChatStream(source(), createResponseDecryptor(header, keys.privateKey))) seen.push(c.choices[0]!.delta.content!);
+      for await (const c of decryptChatStream(source(), createResponseDecryptor(header, keys.privateKey)))
+        seen.push(c.choices[0]!.delta.content!);
     };
     await expect(iterate()).rejects.toThrow(DecryptionError);
     expect(seen).toEqual(['one']);
@@ -153,7 +174,11 @@ describe('decryptChatStream', () => {
   });
 
   it('accepts any AsyncIterable of chunk-like objects (typing)', () => {
-    const typed: (s: AsyncIterable<ChatCompletionChunkLike>) => unknown = (s) => decryptChatStream(s, createResponseDecryptor(encodeBase64(generateKeyPair().publicKey), generateKeyPair().privateKey));
+    const typed: (s: AsyncIterable<ChatCompletionChunkLike>) => unknown = (s) =>
+      decryptChatStream(
+        s,
+        createResponseDecryptor(encodeBase64(generateKeyPair().publicKey), generateKeyPair().privateKey),
+      );
     expect(typed).toBeTypeOf('function');
   });
 });
@@ -166,7 +191,12 @@ describe('with the OpenAI SDK against a protected server', () => {
 
   beforeAll(async () => {
     running = await listen(createProtectedGeneratorApp({ mode: 'required', registry }).fetch, '127.0.0.1', 0);
-    openai = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'unused', defaultHeaders: clientKeyHeaders(keys.publicKey), maxRetries: 0 });
+    openai = new OpenAI({
+      baseURL: `${running.url}/v1`,
+      apiKey: 'unused',
+      defaultHeaders: clientKeyHeaders(keys.publicKey),
+      maxRetries: 0,
+    });
   });
   afterAll(() => running.close());
 
@@ -184,15 +214,21 @@ describe('with the OpenAI SDK against a protected server', () => {
   });
 
   it('non-stream: decryptChatCompletion', async () => {
-    const { data, response } = await openai.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    const { data, response } = await openai.chat.completions
+      .create({ model: 'fake', messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
     expect(data.choices[0]!.message.content).not.toBe(fullText);
-    createResponseDecryptor(response.headers.get(SERVER_PUBLIC_KEY_HEADER), keys.privateKey).decryptChatCompletion(data);
+    createResponseDecryptor(response.headers.get(SERVER_PUBLIC_KEY_HEADER), keys.privateKey).decryptChatCompletion(
+      data,
+    );
     expect(data.choices[0]!.message.content).toBe(fullText);
   });
 
   it('without the key header the SDK gets the 400 naming it', async () => {
     const bare = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    await expect(bare.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
+    await expect(
+      bare.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toMatchObject({
       status: 400,
       param: 'x-client-public-key',
     });

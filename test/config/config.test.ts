@@ -31,7 +31,10 @@ describe('parseEnv', () => {
     expect(env.SGP_PORT).toBe(9000);
     expect(env.SGP_INFERENCE_SERVICE_HOST).toBe('http://vllm:8000');
     expect(env.SGP_OUTPUT_DECRYPTION).toBe(true);
-    expect(env.SGP_REQUEST_HEADERS_TO_ADD).toEqual([['x-tenant', 'acme'], ['x-trace', 'on=1']]);
+    expect(env.SGP_REQUEST_HEADERS_TO_ADD).toEqual([
+      ['x-tenant', 'acme'],
+      ['x-trace', 'on=1'],
+    ]);
     expect(env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME).toBe('x-my-key');
   });
 
@@ -74,12 +77,37 @@ describe('parseEnv', () => {
   });
 
   it('needs the upstream username and password together', () => {
-    expect(() => parseEnv({ SGP_API_USERNAME: 'u' })).toThrow(/SGP_API_USERNAME and SGP_API_PASSWORD must be set together/);
+    expect(() => parseEnv({ SGP_API_USERNAME: 'u' })).toThrow(
+      /SGP_API_USERNAME and SGP_API_PASSWORD must be set together/,
+    );
   });
 
   it('every variable, given hostile values, either parses or fails with one ConfigError line naming it', () => {
-    const hostile = ['\u0000', ' ', '-1', '0', '1e309', 'NaN', '0x10', 'x'.repeat(100_000), 'http://[::1', 'http://127.0.0.1:1,http://127.0.0.1:2',
-      '%', '../../etc/passwd', 'true\n', '=', ',', 'a=b,c', 'http://u:p@h', 'ftp://x', '9'.repeat(400), '1.5', 'Infinity', '\uD800', '☃'];
+    const hostile = [
+      '\u0000',
+      ' ',
+      '-1',
+      '0',
+      '1e309',
+      'NaN',
+      '0x10',
+      'x'.repeat(100_000),
+      'http://[::1',
+      'http://127.0.0.1:1,http://127.0.0.1:2',
+      '%',
+      '../../etc/passwd',
+      'true\n',
+      '=',
+      ',',
+      'a=b,c',
+      'http://u:p@h',
+      'ftp://x',
+      '9'.repeat(400),
+      '1.5',
+      'Infinity',
+      '\uD800',
+      '☃',
+    ];
     let failures = 0;
     for (const name of Object.keys(envSchema.shape)) {
       for (const value of hostile) {

@@ -23,7 +23,14 @@ interface Stack {
 
 async function startStack(sgtDir: string): Promise<Stack> {
   const sgt = await loadSgt(sgtDir);
-  const reference = await startReferenceServer({ sgt, mode: 'echo', tokenIntervalMs: 0, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+  const reference = await startReferenceServer({
+    sgt,
+    mode: 'echo',
+    tokenIntervalMs: 0,
+    logger: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+  });
   const tap = await startScriptedUpstream(forwardTo(reference.url));
   const proxy = await startProxy({ sgt, upstreamUrl: tap.url });
   const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
@@ -48,7 +55,10 @@ describe('identity transform (noise scale 0): the embeddings path is lossless', 
   afterAll(() => stopStack(stack));
 
   it('non-stream: the echo answer contains the prompt text', async () => {
-    const completion = await stack.client.chat.completions.create({ model: stack.model, messages: [{ role: 'user', content: PROMPT }] });
+    const completion = await stack.client.chat.completions.create({
+      model: stack.model,
+      messages: [{ role: 'user', content: PROMPT }],
+    });
     expect(completion.object).toBe('chat.completion');
     expect(completion.choices[0]!.message.content).toContain(PROMPT);
     expect(completion.usage!.prompt_tokens).toBeGreaterThan(5);
@@ -57,7 +67,10 @@ describe('identity transform (noise scale 0): the embeddings path is lossless', 
   it('stream: the SDK assembles the same answer from chunks', async () => {
     const stream = await stack.client.chat.completions.create({
       model: stack.model,
-      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: PROMPT }],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: PROMPT },
+      ],
       stream: true,
       stream_options: { include_usage: true },
     });
@@ -82,7 +95,10 @@ describe('demo SGT: the server cannot read the prompt', () => {
 
   it('the answer (what the server read) does not contain the prompt, and no request byte does', async () => {
     const canary = 'ZEBRA-CANARY-4417 Bartholomew';
-    const completion = await stack.client.chat.completions.create({ model: stack.model, messages: [{ role: 'user', content: canary }] });
+    const completion = await stack.client.chat.completions.create({
+      model: stack.model,
+      messages: [{ role: 'user', content: canary }],
+    });
     const reading = completion.choices[0]!.message.content ?? '';
     expect(reading).toMatch(/received \d+ prompt embeddings/);
     expect(reading).not.toContain('Bartholomew');
@@ -96,12 +112,18 @@ describe('demo SGT: the server cannot read the prompt', () => {
   it('the OpenAI SDK raises when the stream ends with an error event', async () => {
     const broken = await startScriptedUpstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(`data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'partial', finish_reason: null }] })}\n\n`);
+      res.end(
+        `data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'partial', finish_reason: null }] })}\n\n`,
+      );
     });
     const proxy = await startProxy({ sgt: stack.sgt, upstreamUrl: broken.url });
     try {
       const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'x', maxRetries: 0 });
-      const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const stream = await client.chat.completions.create({
+        model: 'm',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
       const consume = async (): Promise<string> => {
         let text = '';
         for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';

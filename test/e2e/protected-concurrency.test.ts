@@ -25,10 +25,21 @@ let clockMs = 0;
 beforeAll(async () => {
   sgt = await loadSgt(DEMO_SGT_DIR);
   reference = await startReferenceServer({
-    sgt, mode: 'paced', tokenIntervalMs: 40, outputProtection: 'required', logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0,
+    sgt,
+    mode: 'paced',
+    tokenIntervalMs: 40,
+    outputProtection: 'required',
+    logger: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
   });
   tap = await startScriptedUpstream(forwardTo(reference.url));
-  proxy = await startProxy({ sgt, upstreamUrl: tap.url, protection: { decrypt: true, keyRefreshMs: 1000 }, clock: () => clockMs });
+  proxy = await startProxy({
+    sgt,
+    upstreamUrl: tap.url,
+    protection: { decrypt: true, keyRefreshMs: 1000 },
+    clock: () => clockMs,
+  });
 });
 
 afterAll(async () => {
@@ -39,9 +50,13 @@ afterAll(async () => {
 });
 
 async function oneStream(): Promise<string> {
-  const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ model: sgt.metadata.baseModel, stream: true, max_tokens: TOKENS }));
+  const response = await postJson(
+    `${proxy.url}/v1/chat/completions`,
+    chatBody({ model: sgt.metadata.baseModel, stream: true, max_tokens: TOKENS }),
+  );
   const events = sseDataEvents(await response.text());
-  if (events.at(-1) !== '[DONE]' || events.some((e) => e.includes('"error"'))) throw new Error(`stream failed: ${events.at(-2)}`);
+  if (events.at(-1) !== '[DONE]' || events.some((e) => e.includes('"error"')))
+    throw new Error(`stream failed: ${events.at(-2)}`);
   return events
     .slice(0, -1)
     .map((e) => (JSON.parse(e) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
@@ -58,7 +73,9 @@ describe('output protection under concurrency and key rotation', () => {
       // Once this wave has reached the upstream (so it has its key), the next starts 0.6 s later on
       // the rotation's clock: the third wave gets a new key while the first two still stream under
       // the old one.
-      await vi.waitFor(() => expect(tap.requests.length).toBeGreaterThanOrEqual(((wave + 1) * STREAMS) / waves), { timeout: 20_000 });
+      await vi.waitFor(() => expect(tap.requests.length).toBeGreaterThanOrEqual(((wave + 1) * STREAMS) / waves), {
+        timeout: 20_000,
+      });
       clockMs += 600;
     }
     const settled = await Promise.allSettled(results);

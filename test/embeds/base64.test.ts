@@ -21,7 +21,11 @@ describe('decodePromptEmbeds base64 strictness (b64decode(s, validate=True))', (
   const valid = encodePromptEmbeds(new Float32Array([1, 2, 3, 4]), [2, 2], 'bfloat16');
 
   it('decodes a valid string', () => {
-    expect(decodePromptEmbeds(valid)).toEqual({ data: new Float32Array([1, 2, 3, 4]), shape: [2, 2], dtype: 'bfloat16' });
+    expect(decodePromptEmbeds(valid)).toEqual({
+      data: new Float32Array([1, 2, 3, 4]),
+      shape: [2, 2],
+      dtype: 'bfloat16',
+    });
   });
 
   it('rejects the empty string', () => {

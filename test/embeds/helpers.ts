@@ -22,9 +22,26 @@ const le = (value: number, width: number): number[] =>
   Array.from({ length: width }, (_, i) => Math.floor(value / 2 ** (8 * i)) & 0xff);
 
 export const OP = {
-  MARK: 0x28, EMPTY_TUPLE: 0x29, STOP: 0x2e, BINPERSID: 0x51, REDUCE: 0x52, TUPLE: 0x74, EMPTY_DICT: 0x7d,
-  SETITEMS: 0x75, PROTO: 0x80, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89,
-  NONE: 0x4e, BINPUT: 0x71, BINGET: 0x68, FRAME: 0x95, EMPTY_LIST: 0x5d, BINFLOAT: 0x47,
+  MARK: 0x28,
+  EMPTY_TUPLE: 0x29,
+  STOP: 0x2e,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  TUPLE: 0x74,
+  EMPTY_DICT: 0x7d,
+  SETITEMS: 0x75,
+  PROTO: 0x80,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  NONE: 0x4e,
+  BINPUT: 0x71,
+  BINGET: 0x68,
+  FRAME: 0x95,
+  EMPTY_LIST: 0x5d,
+  BINFLOAT: 0x47,
 } as const;
 
 export const global = (module: string, name: string): Part[] => [0x63, `${module}\n${name}\n`];
@@ -77,18 +94,37 @@ export function tensorCall(t: TensorCall): Part[] {
   let memo = 0;
   const put = (): Part[] => [OP.BINPUT, memo++];
   return [
-    ...global('torch._utils', '_rebuild_tensor_v2'), ...put(),
+    ...global('torch._utils', '_rebuild_tensor_v2'),
+    ...put(),
     OP.MARK,
-    OP.MARK, ...unicode('storage'), ...put(), ...global('torch', t.storageClass ?? 'FloatStorage'), ...put(),
-    ...unicode(t.key ?? '0'), ...put(), ...unicode(t.location ?? 'cpu'), ...put(), ...int(t.numel), OP.TUPLE, ...put(),
+    OP.MARK,
+    ...unicode('storage'),
+    ...put(),
+    ...global('torch', t.storageClass ?? 'FloatStorage'),
+    ...put(),
+    ...unicode(t.key ?? '0'),
+    ...put(),
+    ...unicode(t.location ?? 'cpu'),
+    ...put(),
+    ...int(t.numel),
+    OP.TUPLE,
+    ...put(),
     OP.BINPERSID,
     ...int(t.offset ?? 0),
-    ...intTuple(t.size), ...put(),
-    ...intTuple(t.stride ?? contiguousStrides(t.size)), ...put(),
+    ...intTuple(t.size),
+    ...put(),
+    ...intTuple(t.stride ?? contiguousStrides(t.size)),
+    ...put(),
     t.requiresGrad === true ? OP.NEWTRUE : OP.NEWFALSE,
-    ...global('collections', 'OrderedDict'), ...put(), OP.EMPTY_TUPLE, OP.REDUCE, ...put(),
-    OP.TUPLE, ...put(),
-    OP.REDUCE, ...put(),
+    ...global('collections', 'OrderedDict'),
+    ...put(),
+    OP.EMPTY_TUPLE,
+    OP.REDUCE,
+    ...put(),
+    OP.TUPLE,
+    ...put(),
+    OP.REDUCE,
+    ...put(),
   ];
 }
 
@@ -113,14 +149,45 @@ export function craftZip(entries: readonly CraftEntry[]): Uint8Array {
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
     const crc = e.crc ?? crc32(e.data);
-    const common = [le(20, 2), le(0, 2), le(e.method ?? 0, 2), le(0, 2), le(0x21, 2), le(crc, 4), le(e.data.length, 4), le(e.data.length, 4), le(name.length, 2)];
+    const common = [
+      le(20, 2),
+      le(0, 2),
+      le(e.method ?? 0, 2),
+      le(0, 2),
+      le(0x21, 2),
+      le(crc, 4),
+      le(e.data.length, 4),
+      le(e.data.length, 4),
+      le(name.length, 2),
+    ];
     const local = bytesOf(le(0x04034b50, 4), ...common, le(0, 2), name, e.data);
-    centrals.push(bytesOf(le(0x02014b50, 4), le(20, 2), ...common, le(0, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4), le(offset, 4), name));
+    centrals.push(
+      bytesOf(
+        le(0x02014b50, 4),
+        le(20, 2),
+        ...common,
+        le(0, 2),
+        le(0, 2),
+        le(0, 2),
+        le(0, 2),
+        le(0, 4),
+        le(offset, 4),
+        name,
+      ),
+    );
     locals.push(local);
     offset += local.length;
   }
   const central = Buffer.concat(centrals);
-  const end = bytesOf(le(0x06054b50, 4), le(0, 4), le(entries.length, 2), le(entries.length, 2), le(central.length, 4), le(offset, 4), le(0, 2));
+  const end = bytesOf(
+    le(0x06054b50, 4),
+    le(0, 4),
+    le(entries.length, 2),
+    le(entries.length, 2),
+    le(central.length, 4),
+    le(offset, 4),
+    le(0, 2),
+  );
   return new Uint8Array(Buffer.concat([...locals, central, end]));
 }
 
@@ -211,11 +278,43 @@ export const bitsOfF32 = (x: number): number => new Uint32Array(new Float32Array
 
 /** Values where conversions go wrong: signed zeros, subnormals, overflow, NaN, rounding ties. */
 export const EDGE_VALUES: readonly number[] = [
-  0, -0, 1, -1, 0.1, -2.5, Infinity, -Infinity, NaN, f32(0xffc00001),
-  f32(0x00000001), f32(0x807fffff), f32(0x00800000), f32(0x7f7fffff), f32(0xff7fffff),
-  65504, 65519.99, 65520, -65520, 65536, 2 ** -14, 2 ** -24, -(2 ** -24), 2 ** -25, 2 ** -25 * (1 + 2 ** -23),
-  3 * 2 ** -25, 5 * 2 ** -25, 2 ** -15 + 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 1 + 3 * 2 ** -8,
-  1 + 2 ** -8 + 2 ** -20, 3.3895313892515355e38, f32(0x7f7f8000), f32(0x7f7f7fff), -f32(0x7f7f8000),
+  0,
+  -0,
+  1,
+  -1,
+  0.1,
+  -2.5,
+  Infinity,
+  -Infinity,
+  NaN,
+  f32(0xffc00001),
+  f32(0x00000001),
+  f32(0x807fffff),
+  f32(0x00800000),
+  f32(0x7f7fffff),
+  f32(0xff7fffff),
+  65504,
+  65519.99,
+  65520,
+  -65520,
+  65536,
+  2 ** -14,
+  2 ** -24,
+  -(2 ** -24),
+  2 ** -25,
+  2 ** -25 * (1 + 2 ** -23),
+  3 * 2 ** -25,
+  5 * 2 ** -25,
+  2 ** -15 + 2 ** -25,
+  1 + 2 ** -11,
+  1 + 3 * 2 ** -11,
+  1 + 2 ** -8,
+  1 + 3 * 2 ** -8,
+  1 + 2 ** -8 + 2 ** -20,
+  3.3895313892515355e38,
+  f32(0x7f7f8000),
+  f32(0x7f7f7fff),
+  -f32(0x7f7f8000),
 ].map((x) => Math.fround(x));
 
 interface Format {

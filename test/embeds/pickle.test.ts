@@ -39,7 +39,9 @@ describe('pickle ints', () => {
   });
 
   it('refuses LONG1 values beyond 2^53', () => {
-    expect(() => unpickle(Uint8Array.from([0x80, 2, 0x8a, 8, 0, 0, 0, 0, 0, 0, 0x20, 0, 0x2e]), noGlobals)).toThrow(/beyond 2\^53/);
+    expect(() => unpickle(Uint8Array.from([0x80, 2, 0x8a, 8, 0, 0, 0, 0, 0, 0, 0x20, 0, 0x2e]), noGlobals)).toThrow(
+      /beyond 2\^53/,
+    );
   });
 
   it('refuses to write what it cannot represent', () => {

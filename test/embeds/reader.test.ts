@@ -19,7 +19,11 @@ import {
 const f32Bytes = (values: number[]): Uint8Array => new Uint8Array(new Float32Array(values).buffer);
 const six = f32Bytes([0, 1, 2, 3, 4, 5]);
 
-function fileFor(call: TensorCall, storage: Uint8Array = six, extra: Partial<Parameters<typeof craftTorchFile>[0]> = {}): Uint8Array {
+function fileFor(
+  call: TensorCall,
+  storage: Uint8Array = six,
+  extra: Partial<Parameters<typeof craftTorchFile>[0]> = {},
+): Uint8Array {
   return craftTorchFile({ pickle: tensorPickle(call), storages: { [call.key ?? '0']: storage }, ...extra });
 }
 
@@ -31,7 +35,11 @@ function rejects(bytes: Uint8Array, message: RegExp): void {
 describe('readTorchTensor accepts what torch.save writes', () => {
   it('reads an independently built torch-1.13-style file (memo ops, no byteorder)', () => {
     const file = fileFor({ numel: 6, size: [2, 3] }, six, { byteorder: null });
-    expect(readTorchTensor(file)).toEqual({ data: new Float32Array([0, 1, 2, 3, 4, 5]), shape: [2, 3], dtype: 'float32' });
+    expect(readTorchTensor(file)).toEqual({
+      data: new Float32Array([0, 1, 2, 3, 4, 5]),
+      shape: [2, 3],
+      dtype: 'float32',
+    });
   });
 
   it('takes the archive folder name from the first entry, whatever it is', () => {
@@ -110,7 +118,13 @@ describe('readTorchTensor rejects malformed archives', () => {
 
   it('rejects duplicate entry names', () => {
     const pkl = tensorPickle({ numel: 6, size: [6] });
-    rejects(craftZip([{ name: 'archive/data.pkl', data: pkl }, { name: 'archive/data.pkl', data: pkl }]), /duplicate entry archive\/data.pkl/);
+    rejects(
+      craftZip([
+        { name: 'archive/data.pkl', data: pkl },
+        { name: 'archive/data.pkl', data: pkl },
+      ]),
+      /duplicate entry archive\/data.pkl/,
+    );
   });
 
   it('rejects entries outside a folder', () => {
@@ -118,7 +132,13 @@ describe('readTorchTensor rejects malformed archives', () => {
   });
 
   it('names the missing entry: data.pkl, version, data/0', () => {
-    rejects(craftZip([{ name: 'archive/version', data: bytesOf('3\n') }, { name: 'archive/data/0', data: six }]), /archive\/data.pkl is missing/);
+    rejects(
+      craftZip([
+        { name: 'archive/version', data: bytesOf('3\n') },
+        { name: 'archive/data/0', data: six },
+      ]),
+      /archive\/data.pkl is missing/,
+    );
     rejects(fileFor({ numel: 6, size: [6] }, six, { version: null }), /archive\/version is missing/);
     rejects(craftTorchFile({ pickle: tensorPickle({ numel: 6, size: [6] }) }), /archive\/data\/0 is missing/);
   });
@@ -133,26 +153,52 @@ describe('readTorchTensor rejects pickles outside the allow-list', () => {
   const withPickle = (pickle: Uint8Array): Uint8Array => craftTorchFile({ pickle, storages: { '0': six } });
 
   it('refuses a forbidden global before calling anything', () => {
-    const evil = bytesOf(OP.PROTO, 2, ...global('os', 'system'), ...unicode('touch /tmp/pwned'), OP.TUPLE1, OP.REDUCE, OP.STOP);
+    const evil = bytesOf(
+      OP.PROTO,
+      2,
+      ...global('os', 'system'),
+      ...unicode('touch /tmp/pwned'),
+      OP.TUPLE1,
+      OP.REDUCE,
+      OP.STOP,
+    );
     rejects(withPickle(evil), /global os\.system is not allowed/);
-    rejects(withPickle(bytesOf(OP.PROTO, 2, ...global('builtins', 'eval'), OP.STOP)), /global builtins\.eval is not allowed/);
-    rejects(withPickle(bytesOf(OP.PROTO, 2, ...global('torch', 'constructor'), OP.STOP)), /global torch\.constructor is not allowed/);
+    rejects(
+      withPickle(bytesOf(OP.PROTO, 2, ...global('builtins', 'eval'), OP.STOP)),
+      /global builtins\.eval is not allowed/,
+    );
+    rejects(
+      withPickle(bytesOf(OP.PROTO, 2, ...global('torch', 'constructor'), OP.STOP)),
+      /global torch\.constructor is not allowed/,
+    );
   });
 
   it('refuses protocol 4 and its opcodes', () => {
     rejects(withPickle(tensorPickle({ numel: 6, size: [6] }, 4)), /pickle protocol 4 is not supported/);
-    rejects(withPickle(bytesOf(OP.PROTO, 2, OP.FRAME, 0, 0, 0, 0, 0, 0, 0, 0, OP.STOP)), /unsupported opcode FRAME \(protocol 4\) \(0x95\)/);
+    rejects(
+      withPickle(bytesOf(OP.PROTO, 2, OP.FRAME, 0, 0, 0, 0, 0, 0, 0, 0, OP.STOP)),
+      /unsupported opcode FRAME \(protocol 4\) \(0x95\)/,
+    );
   });
 
   it('refuses opcodes torch.save never emits for a tensor', () => {
     rejects(withPickle(bytesOf(OP.PROTO, 2, OP.EMPTY_LIST, OP.STOP)), /unsupported opcode EMPTY_LIST/);
-    rejects(withPickle(bytesOf(OP.PROTO, 2, OP.BINFLOAT, 0, 0, 0, 0, 0, 0, 0, 0, OP.STOP)), /unsupported opcode BINFLOAT/);
+    rejects(
+      withPickle(bytesOf(OP.PROTO, 2, OP.BINFLOAT, 0, 0, 0, 0, 0, 0, 0, 0, OP.STOP)),
+      /unsupported opcode BINFLOAT/,
+    );
   });
 
   it('names an unsupported dtype', () => {
-    const f64 = craftTorchFile({ pickle: tensorPickle({ numel: 3, size: [3], storageClass: 'DoubleStorage' }), storages: { '0': new Uint8Array(24) } });
+    const f64 = craftTorchFile({
+      pickle: tensorPickle({ numel: 3, size: [3], storageClass: 'DoubleStorage' }),
+      storages: { '0': new Uint8Array(24) },
+    });
     rejects(f64, /unsupported tensor dtype float64 \(torch\.DoubleStorage\)/);
-    const i64 = craftTorchFile({ pickle: tensorPickle({ numel: 3, size: [3], storageClass: 'LongStorage' }), storages: { '0': new Uint8Array(24) } });
+    const i64 = craftTorchFile({
+      pickle: tensorPickle({ numel: 3, size: [3], storageClass: 'LongStorage' }),
+      storages: { '0': new Uint8Array(24) },
+    });
     rejects(i64, /unsupported tensor dtype int64/);
   });
 
@@ -168,14 +214,34 @@ describe('readTorchTensor rejects pickles outside the allow-list', () => {
   });
 
   it('rejects a pickle whose result is not a tensor', () => {
-    rejects(withPickle(bytesOf(OP.PROTO, 2, ...global('collections', 'OrderedDict'), OP.EMPTY_TUPLE, OP.REDUCE, OP.STOP)), /holds a collections.OrderedDict, not a single tensor/);
-    rejects(withPickle(bytesOf(OP.PROTO, 2, OP.EMPTY_DICT, OP.MARK, ...unicode('a'), ...tensorCall({ numel: 6, size: [6] }), 0x75, OP.STOP)), /holds a dict/);
+    rejects(
+      withPickle(bytesOf(OP.PROTO, 2, ...global('collections', 'OrderedDict'), OP.EMPTY_TUPLE, OP.REDUCE, OP.STOP)),
+      /holds a collections.OrderedDict, not a single tensor/,
+    );
+    rejects(
+      withPickle(
+        bytesOf(
+          OP.PROTO,
+          2,
+          OP.EMPTY_DICT,
+          OP.MARK,
+          ...unicode('a'),
+          ...tensorCall({ numel: 6, size: [6] }),
+          0x75,
+          OP.STOP,
+        ),
+      ),
+      /holds a dict/,
+    );
   });
 });
 
 describe('readTorchTensor checks tensor metadata against the storage', () => {
   it('rejects a storage whose byte size does not match its declared numel', () => {
-    rejects(fileFor({ numel: 5, size: [5] }), /storage data\/0 has 24 bytes but the pickle declares 5 float32 elements \(20 bytes\)/);
+    rejects(
+      fileFor({ numel: 5, size: [5] }),
+      /storage data\/0 has 24 bytes but the pickle declares 5 float32 elements \(20 bytes\)/,
+    );
     rejects(fileFor({ numel: 7, size: [7] }), /declares 7 float32 elements/);
   });
 
@@ -194,21 +260,65 @@ describe('readTorchTensor checks tensor metadata against the storage', () => {
   });
 
   it('rejects more than one tensor, on one storage or two', () => {
-    const twoStorages = bytesOf(OP.PROTO, 2, OP.MARK, ...tensorCall({ numel: 6, size: [6] }), ...tensorCall({ numel: 6, size: [6], key: '1' }), OP.TUPLE, OP.STOP);
+    const twoStorages = bytesOf(
+      OP.PROTO,
+      2,
+      OP.MARK,
+      ...tensorCall({ numel: 6, size: [6] }),
+      ...tensorCall({ numel: 6, size: [6], key: '1' }),
+      OP.TUPLE,
+      OP.STOP,
+    );
     rejects(craftTorchFile({ pickle: twoStorages, storages: { '0': six, '1': six } }), /more than one storage/);
-    const sameStorage = bytesOf(OP.PROTO, 2, ...tensorCall({ numel: 6, size: [6] }), ...tensorCall({ numel: 6, size: [3] }), OP.TUPLE2, OP.STOP);
+    const sameStorage = bytesOf(
+      OP.PROTO,
+      2,
+      ...tensorCall({ numel: 6, size: [6] }),
+      ...tensorCall({ numel: 6, size: [3] }),
+      OP.TUPLE2,
+      OP.STOP,
+    );
     rejects(craftTorchFile({ pickle: sameStorage, storages: { '0': six } }), /more than one tensor/);
   });
 
   it('rejects a persistent id that is not a storage', () => {
-    const pickle = bytesOf(OP.PROTO, 2, OP.MARK, ...unicode('module'), ...global('torch', 'FloatStorage'), ...unicode('0'), ...unicode('cpu'), ...int(6), OP.TUPLE, OP.BINPERSID, OP.STOP);
+    const pickle = bytesOf(
+      OP.PROTO,
+      2,
+      OP.MARK,
+      ...unicode('module'),
+      ...global('torch', 'FloatStorage'),
+      ...unicode('0'),
+      ...unicode('cpu'),
+      ...int(6),
+      OP.TUPLE,
+      OP.BINPERSID,
+      OP.STOP,
+    );
     rejects(craftTorchFile({ pickle, storages: { '0': six } }), /persistent id kind str is not 'storage'/);
   });
 
   it('rejects non-empty backward hooks', () => {
     const args = [
-      OP.MARK, OP.MARK, ...unicode('storage'), ...global('torch', 'FloatStorage'), ...unicode('0'), ...unicode('cpu'), ...int(6), OP.TUPLE, OP.BINPERSID,
-      ...int(0), ...intTuple([6]), ...intTuple([1]), OP.NEWFALSE, OP.EMPTY_DICT, OP.MARK, ...unicode('hook'), OP.NONE, 0x75, OP.TUPLE,
+      OP.MARK,
+      OP.MARK,
+      ...unicode('storage'),
+      ...global('torch', 'FloatStorage'),
+      ...unicode('0'),
+      ...unicode('cpu'),
+      ...int(6),
+      OP.TUPLE,
+      OP.BINPERSID,
+      ...int(0),
+      ...intTuple([6]),
+      ...intTuple([1]),
+      OP.NEWFALSE,
+      OP.EMPTY_DICT,
+      OP.MARK,
+      ...unicode('hook'),
+      OP.NONE,
+      0x75,
+      OP.TUPLE,
     ];
     const pickle = bytesOf(OP.PROTO, 2, ...global('torch._utils', '_rebuild_tensor_v2'), ...args, OP.REDUCE, OP.STOP);
     rejects(craftTorchFile({ pickle, storages: { '0': six } }), /backward hooks must be an empty OrderedDict/);
@@ -228,25 +338,38 @@ describe('16-bit decoding is exact for every bit pattern', () => {
   };
 
   it('widens all 65536 float16 values exactly and narrows them back to the same bits', () => {
-    const file = craftTorchFile({ pickle: tensorPickle({ numel: 65536, size: [65536], storageClass: 'HalfStorage' }), storages: { '0': storage } });
+    const file = craftTorchFile({
+      pickle: tensorPickle({ numel: 65536, size: [65536], storageClass: 'HalfStorage' }),
+      storages: { '0': storage },
+    });
     const { data } = readTorchTensor(file);
     for (let h = 0; h < 65536; h++) {
       const expected = halfValue(h);
-      if (!(Object.is(data[h], expected) || (Number.isNaN(expected) && Number.isNaN(data[h])))) throw new Error(`half 0x${h.toString(16)}: ${data[h]} != ${expected}`);
+      if (!(Object.is(data[h], expected) || (Number.isNaN(expected) && Number.isNaN(data[h]))))
+        throw new Error(`half 0x${h.toString(16)}: ${data[h]} != ${expected}`);
     }
-    const back = new Uint16Array(entryData(writeTorchTensor(data, [65536], 'float16'), 'archive/data/0').slice().buffer);
+    const back = new Uint16Array(
+      entryData(writeTorchTensor(data, [65536], 'float16'), 'archive/data/0').slice().buffer,
+    );
     for (let h = 0; h < 65536; h++) {
-      if (!Number.isNaN(halfValue(h)) && back[h] !== h) throw new Error(`half 0x${h.toString(16)} came back as 0x${back[h]!.toString(16)}`);
+      if (!Number.isNaN(halfValue(h)) && back[h] !== h)
+        throw new Error(`half 0x${h.toString(16)} came back as 0x${back[h]!.toString(16)}`);
     }
   });
 
   it('widens all 65536 bfloat16 values and narrows them back to the same bits (NaNs stay NaN)', () => {
-    const file = craftTorchFile({ pickle: tensorPickle({ numel: 65536, size: [65536], storageClass: 'BFloat16Storage' }), storages: { '0': storage } });
+    const file = craftTorchFile({
+      pickle: tensorPickle({ numel: 65536, size: [65536], storageClass: 'BFloat16Storage' }),
+      storages: { '0': storage },
+    });
     const { data } = readTorchTensor(file);
-    const back = new Uint16Array(entryData(writeTorchTensor(data, [65536], 'bfloat16'), 'archive/data/0').slice().buffer);
+    const back = new Uint16Array(
+      entryData(writeTorchTensor(data, [65536], 'bfloat16'), 'archive/data/0').slice().buffer,
+    );
     for (let b = 0; b < 65536; b++) {
       const isNaN = (b & 0x7fff) > 0x7f80;
-      if (isNaN ? !Number.isNaN(data[b]) || back[b] !== 0x7fc0 : back[b] !== b) throw new Error(`bfloat16 0x${b.toString(16)} came back as 0x${back[b]!.toString(16)}`);
+      if (isNaN ? !Number.isNaN(data[b]) || back[b] !== 0x7fc0 : back[b] !== b)
+        throw new Error(`bfloat16 0x${b.toString(16)} came back as 0x${back[b]!.toString(16)}`);
     }
   });
 });

@@ -96,15 +96,24 @@ function storedBits(file: Uint8Array, dtype: EmbedsDtype): number[] {
 }
 
 const isNaNBits = (b: number, dtype: EmbedsDtype): boolean =>
-  dtype === 'float32' ? (b & 0x7fffffff) > 0x7f800000 : dtype === 'bfloat16' ? (b & 0x7fff) > 0x7f80 : (b & 0x7fff) > 0x7c00;
+  dtype === 'float32'
+    ? (b & 0x7fffffff) > 0x7f800000
+    : dtype === 'bfloat16'
+      ? (b & 0x7fff) > 0x7f80
+      : (b & 0x7fff) > 0x7c00;
 
 /** Bit-exact except that NaNs only need to be NaNs (torch's vectorised bf16 cast writes 0xFFFF). */
-function firstBitMismatch(actual: readonly number[], expected: readonly number[], dtype: EmbedsDtype): string | undefined {
+function firstBitMismatch(
+  actual: readonly number[],
+  expected: readonly number[],
+  dtype: EmbedsDtype,
+): string | undefined {
   if (actual.length !== expected.length) return `length ${actual.length} != ${expected.length}`;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    if (a !== e && !(isNaNBits(a, dtype) && isNaNBits(e, dtype))) return `index ${i}: 0x${a.toString(16)} != 0x${e.toString(16)}`;
+    if (a !== e && !(isNaNBits(a, dtype) && isNaNBits(e, dtype)))
+      return `index ${i}: 0x${a.toString(16)} != 0x${e.toString(16)}`;
   }
   return undefined;
 }
@@ -122,7 +131,12 @@ describe('interop with real torch (torch.load weights_only=True)', () => {
     if (skip) return;
     if (!torchAvailable) throw new Error(`CI=true requires real torch: ${SKIP_REASON}`);
     const request = { load: cases.map(({ id, b64 }) => ({ id, b64 })), convert_f32_bits: conversionInputs };
-    const run = spawnSync(PYTHON, [ORACLE], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });
+    const run = spawnSync(PYTHON, [ORACLE], {
+      input: JSON.stringify(request),
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+    });
     if (run.status !== 0) throw new Error(`torch oracle failed (${run.status ?? run.signal}): ${run.stderr}`);
     reply = JSON.parse(run.stdout) as OracleReply;
   });
@@ -140,7 +154,11 @@ describe('interop with real torch (torch.load weights_only=True)', () => {
   it('rounds float32 to bfloat16 and float16 exactly as torch does', (ctx) => {
     ctx.skip(skip, SKIP_REASON);
     for (const dtype of ['bfloat16', 'float16'] as const) {
-      const file = writeTorchTensor(new Float32Array(new Uint32Array(conversionInputs).buffer), [conversionInputs.length], dtype);
+      const file = writeTorchTensor(
+        new Float32Array(new Uint32Array(conversionInputs).buffer),
+        [conversionInputs.length],
+        dtype,
+      );
       expect(firstBitMismatch(storedBits(file, dtype), reply.converted[dtype], dtype), dtype).toBeUndefined();
     }
   });
@@ -159,7 +177,14 @@ describe('interop with real torch (torch.load weights_only=True)', () => {
         const back = storedBits(writeTorchTensor(ours.data, ours.shape, 'float16'), 'float16');
         expect(firstBitMismatch(back, saved.bits!, 'float16'), id).toBeUndefined();
       } else {
-        expect(firstBitMismatch(widened, expected.map((b) => b >>> 0), 'float32'), id).toBeUndefined();
+        expect(
+          firstBitMismatch(
+            widened,
+            expected.map((b) => b >>> 0),
+            'float32',
+          ),
+          id,
+        ).toBeUndefined();
       }
     }
   });

@@ -8,7 +8,21 @@ import {
   writeTorchTensor,
   type EmbedsDtype,
 } from '../../src/embeds/index.js';
-import { EDGE_VALUES, OP, bitsOfF32, bytesOf, entryData, f32, firstMismatch, global, int, listZip, pseudoRandomFloats, referenceRound, unicode } from './helpers.js';
+import {
+  EDGE_VALUES,
+  OP,
+  bitsOfF32,
+  bytesOf,
+  entryData,
+  f32,
+  firstMismatch,
+  global,
+  int,
+  listZip,
+  pseudoRandomFloats,
+  referenceRound,
+  unicode,
+} from './helpers.js';
 
 const T = 6;
 const H = 11;
@@ -22,7 +36,10 @@ function sampleData(): Float32Array {
 describe('round trip through encodePromptEmbeds / decodePromptEmbeds', () => {
   const data = sampleData();
   for (const dtype of EMBEDS_DTYPES) {
-    for (const shape of [[T, H], [1, T, H]]) {
+    for (const shape of [
+      [T, H],
+      [1, T, H],
+    ]) {
       it(`${dtype} [${shape.join(', ')}] decodes to the rounded input`, () => {
         const decoded = decodePromptEmbeds(encodePromptEmbeds(data, shape, dtype));
         expect(decoded.dtype).toBe(dtype);
@@ -44,13 +61,26 @@ describe('round trip through encodePromptEmbeds / decodePromptEmbeds', () => {
     const view = backing.subarray(3);
     for (const dtype of EMBEDS_DTYPES) {
       const decoded = readTorchTensor(writeTorchTensor(view, [T, H], dtype));
-      expect(firstMismatch(decoded.data, Array.from(data, (x) => referenceRound(x, dtype)))).toBeUndefined();
+      expect(
+        firstMismatch(
+          decoded.data,
+          Array.from(data, (x) => referenceRound(x, dtype)),
+        ),
+      ).toBeUndefined();
     }
   });
 
   it('handles scalar and empty tensors', () => {
-    expect(readTorchTensor(writeTorchTensor(new Float32Array([2.5]), [], 'bfloat16'))).toEqual({ data: new Float32Array([2.5]), shape: [], dtype: 'bfloat16' });
-    expect(readTorchTensor(writeTorchTensor(new Float32Array(0), [0, 8], 'float16'))).toEqual({ data: new Float32Array(0), shape: [0, 8], dtype: 'float16' });
+    expect(readTorchTensor(writeTorchTensor(new Float32Array([2.5]), [], 'bfloat16'))).toEqual({
+      data: new Float32Array([2.5]),
+      shape: [],
+      dtype: 'bfloat16',
+    });
+    expect(readTorchTensor(writeTorchTensor(new Float32Array(0), [0, 8], 'float16'))).toEqual({
+      data: new Float32Array(0),
+      shape: [0, 8],
+      dtype: 'float16',
+    });
   });
 });
 
@@ -95,7 +125,12 @@ describe('float32 -> 16-bit rounding', () => {
     const data = pseudoRandomFloats(200_000, 7);
     for (const dtype of ['bfloat16', 'float16'] as const) {
       const decoded = readTorchTensor(writeTorchTensor(data, [data.length], dtype)).data;
-      expect(firstMismatch(decoded, Array.from(data, (x) => referenceRound(x, dtype)))).toBeUndefined();
+      expect(
+        firstMismatch(
+          decoded,
+          Array.from(data, (x) => referenceRound(x, dtype)),
+        ),
+      ).toBeUndefined();
     }
   });
 });
@@ -105,7 +140,12 @@ describe('archive layout (docs/prompt-embeds.md)', () => {
 
   it('has the four entries, STORED, with correct CRCs and 64-byte aligned data', () => {
     const entries = listZip(file);
-    expect(entries.map((e) => e.name)).toEqual(['archive/data.pkl', 'archive/byteorder', 'archive/data/0', 'archive/version']);
+    expect(entries.map((e) => e.name)).toEqual([
+      'archive/data.pkl',
+      'archive/byteorder',
+      'archive/data/0',
+      'archive/version',
+    ]);
     for (const e of entries) {
       expect(e.method).toBe(0);
       expect(e.flags & 0x8).toBe(0); // no data descriptor: sizes are in the local header
@@ -120,17 +160,44 @@ describe('archive layout (docs/prompt-embeds.md)', () => {
 
   it('writes exactly the opcode sequence of the contract', () => {
     const expected = bytesOf(
-      OP.PROTO, 2, ...global('torch._utils', '_rebuild_tensor_v2'), OP.MARK,
-      OP.MARK, ...unicode('storage'), ...global('torch', 'FloatStorage'), ...unicode('0'), ...unicode('cpu'), ...int(6), 0x74,
-      OP.BINPERSID, ...int(0), ...int(2), ...int(3), OP.TUPLE2, ...int(3), ...int(1), OP.TUPLE2, OP.NEWFALSE,
-      ...global('collections', 'OrderedDict'), OP.EMPTY_TUPLE, OP.REDUCE, 0x74, OP.REDUCE, OP.STOP,
+      OP.PROTO,
+      2,
+      ...global('torch._utils', '_rebuild_tensor_v2'),
+      OP.MARK,
+      OP.MARK,
+      ...unicode('storage'),
+      ...global('torch', 'FloatStorage'),
+      ...unicode('0'),
+      ...unicode('cpu'),
+      ...int(6),
+      0x74,
+      OP.BINPERSID,
+      ...int(0),
+      ...int(2),
+      ...int(3),
+      OP.TUPLE2,
+      ...int(3),
+      ...int(1),
+      OP.TUPLE2,
+      OP.NEWFALSE,
+      ...global('collections', 'OrderedDict'),
+      OP.EMPTY_TUPLE,
+      OP.REDUCE,
+      0x74,
+      OP.REDUCE,
+      OP.STOP,
     );
     expect(entryData(file, 'archive/data.pkl')).toEqual(expected);
   });
 
   it('names the storage class of each dtype and picks BININT2/BININT for larger sizes', () => {
     const pkl = (dtype: EmbedsDtype, shape: number[]): string =>
-      Buffer.from(entryData(writeTorchTensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, dtype), 'archive/data.pkl')).toString('latin1');
+      Buffer.from(
+        entryData(
+          writeTorchTensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, dtype),
+          'archive/data.pkl',
+        ),
+      ).toString('latin1');
     expect(pkl('bfloat16', [1, 2])).toContain('torch\nBFloat16Storage\n');
     expect(pkl('float16', [1, 2])).toContain('torch\nHalfStorage\n');
     const big = pkl('float16', [2, 40_000]);
@@ -141,7 +208,9 @@ describe('archive layout (docs/prompt-embeds.md)', () => {
   it('is deterministic and little-endian', () => {
     const data = new Float32Array([1.5, -2]);
     expect(writeTorchTensor(data, [2], 'bfloat16')).toEqual(writeTorchTensor(data, [2], 'bfloat16'));
-    expect(Array.from(entryData(writeTorchTensor(data, [2], 'bfloat16'), 'archive/data/0'))).toEqual([0xc0, 0x3f, 0x00, 0xc0]);
+    expect(Array.from(entryData(writeTorchTensor(data, [2], 'bfloat16'), 'archive/data/0'))).toEqual([
+      0xc0, 0x3f, 0x00, 0xc0,
+    ]);
     expect(bitsOfF32(1.5) >>> 16).toBe(0x3fc0);
   });
 
@@ -157,13 +226,17 @@ describe('archive layout (docs/prompt-embeds.md)', () => {
 
 describe('writer input validation', () => {
   it('rejects a shape that does not match the data', () => {
-    expect(() => writeTorchTensor(new Float32Array(6), [2, 4], 'float32')).toThrow(/shape \[2, 4\] has 8 elements but data has 6/);
+    expect(() => writeTorchTensor(new Float32Array(6), [2, 4], 'float32')).toThrow(
+      /shape \[2, 4\] has 8 elements but data has 6/,
+    );
     expect(() => writeTorchTensor(new Float32Array(6), [-2, -3], 'float32')).toThrow(/invalid tensor shape/);
     expect(() => writeTorchTensor(new Float32Array(6), [2.5, 2.4], 'float32')).toThrow(/invalid tensor shape/);
   });
 
   it('rejects an unknown dtype', () => {
-    expect(() => writeTorchTensor(new Float32Array(1), [1], 'float64' as EmbedsDtype)).toThrow(/unsupported embeds dtype float64/);
+    expect(() => writeTorchTensor(new Float32Array(1), [1], 'float64' as EmbedsDtype)).toThrow(
+      /unsupported embeds dtype float64/,
+    );
   });
 
   it('refuses tensors past the size limit before allocating', () => {

@@ -19,9 +19,20 @@ beforeAll(async () => {
   upstream = await startScriptedUpstream((req, res) => {
     const body = req.raw.length > 0 ? (req.json() as { stream?: boolean }) : {};
     if (body.stream === true) return streamTokens(['a', 'b'], { usage: true })(req, res);
-    return jsonBody(200, { id: 'c', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: 'ab', finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })(req, res);
+    return jsonBody(200, {
+      id: 'c',
+      object: 'text_completion',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, text: 'ab', finish_reason: 'stop' }],
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+    })(req, res);
   });
-  proxy = await startProxy({ sgt, upstreamUrl: upstream.url, settings: { maxRequestBytes: 64 * 1024, maxNewTokens: 4 } });
+  proxy = await startProxy({
+    sgt,
+    upstreamUrl: upstream.url,
+    settings: { maxRequestBytes: 64 * 1024, maxNewTokens: 4 },
+  });
 });
 afterAll(async () => {
   await proxy?.close();
@@ -33,7 +44,8 @@ afterAll(async () => {
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 
 /** Mostly `plausible`, sometimes anything at all. */
-const mostly = <T>(plausible: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: plausible, weight: 6 }, { arbitrary: anyJson, weight: 1 });
+const mostly = <T>(plausible: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+  fc.oneof({ arbitrary: plausible, weight: 6 }, { arbitrary: anyJson, weight: 1 });
 
 /** A chat body where each field is usually plausible and sometimes anything; fields come and go. */
 const chatLike = fc.record(
@@ -43,7 +55,15 @@ const chatLike = fc.record(
       fc.array(
         fc.record({
           role: mostly(fc.constantFrom('system', 'user', 'assistant', 'developer')),
-          content: mostly(fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.array(fc.record({ type: fc.constant('text'), text: fc.string({ maxLength: 20 }) }), { minLength: 1, maxLength: 3 }))),
+          content: mostly(
+            fc.oneof(
+              fc.string({ minLength: 1, maxLength: 40 }),
+              fc.array(fc.record({ type: fc.constant('text'), text: fc.string({ maxLength: 20 }) }), {
+                minLength: 1,
+                maxLength: 3,
+              }),
+            ),
+          ),
         }),
         { minLength: 1, maxLength: 4 },
       ),
@@ -82,12 +102,22 @@ async function expectClientOutcome(path: string, response: Response): Promise<vo
 describe('fuzzing the JSON routes', () => {
   for (const path of ['/v1/chat/completions', '/v1/stainedglass']) {
     it(`${path}: mutated bodies → 200 or a 4xx envelope, never a 5xx`, async () => {
-      await fc.assert(fc.asyncProperty(chatLike, async (body) => expectClientOutcome(path, await post(path, JSON.stringify(body)))), { numRuns: 400 });
+      await fc.assert(
+        fc.asyncProperty(chatLike, async (body) => expectClientOutcome(path, await post(path, JSON.stringify(body)))),
+        { numRuns: 400 },
+      );
     });
 
     it(`${path}: arbitrary bytes and broken JSON → a 4xx envelope`, async () => {
-      const raw = fc.oneof(fc.string({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')), fc.jsonValue().map((v) => JSON.stringify(v).slice(0, -1)));
-      await fc.assert(fc.asyncProperty(raw, async (body) => expectClientOutcome(path, await post(path, body))), { numRuns: 300 });
+      const raw = fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
+        fc.jsonValue().map((v) => JSON.stringify(v).slice(0, -1)),
+      );
+      await fc.assert(
+        fc.asyncProperty(raw, async (body) => expectClientOutcome(path, await post(path, body))),
+        { numRuns: 300 },
+      );
     });
   }
 

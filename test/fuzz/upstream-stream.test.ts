@@ -9,13 +9,37 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors/index.js';
-import { boundUpstreamEvents, completionToChatChunks, upstreamEventsToChunks, type ChatCompletionChunk } from '../../src/stream/index.js';
+import {
+  boundUpstreamEvents,
+  completionToChatChunks,
+  upstreamEventsToChunks,
+  type ChatCompletionChunk,
+} from '../../src/stream/index.js';
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });
-const mostly = <T>(plausible: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: plausible, weight: 8 }, { arbitrary: anyJson, weight: 1 });
+const mostly = <T>(plausible: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
+  fc.oneof({ arbitrary: plausible, weight: 8 }, { arbitrary: anyJson, weight: 1 });
 
-const choice = fc.record({ index: mostly(fc.nat(2)), text: mostly(fc.string({ maxLength: 12 })), finish_reason: mostly(fc.constantFrom(null, 'stop', 'length')) }, { requiredKeys: [] });
-const chunk = fc.record({ id: fc.constant('c'), created: fc.constant(1), model: fc.constant('m'), choices: mostly(fc.array(mostly(choice), { maxLength: 2 })), usage: fc.option(mostly(fc.record({ prompt_tokens: fc.nat(9), completion_tokens: fc.nat(9), total_tokens: fc.nat(20) }))) }, { requiredKeys: ['choices'] });
+const choice = fc.record(
+  {
+    index: mostly(fc.nat(2)),
+    text: mostly(fc.string({ maxLength: 12 })),
+    finish_reason: mostly(fc.constantFrom(null, 'stop', 'length')),
+  },
+  { requiredKeys: [] },
+);
+const chunk = fc.record(
+  {
+    id: fc.constant('c'),
+    created: fc.constant(1),
+    model: fc.constant('m'),
+    choices: mostly(fc.array(mostly(choice), { maxLength: 2 })),
+    usage: fc.option(
+      mostly(fc.record({ prompt_tokens: fc.nat(9), completion_tokens: fc.nat(9), total_tokens: fc.nat(20) })),
+    ),
+  },
+  { requiredKeys: ['choices'] },
+);
 
 /** One SSE event as text: mostly a chunk, sometimes an error, junk, a comment or [DONE]. */
 const event = fc.oneof(
@@ -77,7 +101,9 @@ describe('fuzzing the upstream stream reader', () => {
           failed++;
           expect(error, String(error)).toBeInstanceOf(ApiError);
         }
-        for (const c of chunks) for (const ch of c.choices) if (ch.delta.content !== undefined) expect(typeof ch.delta.content).toBe('string');
+        for (const c of chunks)
+          for (const ch of c.choices)
+            if (ch.delta.content !== undefined) expect(typeof ch.delta.content).toBe('string');
       }),
       { numRuns: 2000 },
     );

@@ -14,7 +14,15 @@ function memoryDestination(): { lines: () => Record<string, unknown>[]; stream: 
       callback();
     },
   });
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 function writeYaml(text: string): string {
@@ -43,12 +51,17 @@ describe('logging', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'sgp-log-')), 'a-file');
     writeFileSync(file, '');
     // Its parent is a file: the directory cannot be made, the file cannot be opened.
-    expect(() => createLogger({ level: 'info', modules: {}, destination: join(file, 'x.log'), redact: [] })).toThrow(/SGP_LOGGING_CONFIG_FILE: destination/);
+    expect(() => createLogger({ level: 'info', modules: {}, destination: join(file, 'x.log'), redact: [] })).toThrow(
+      /SGP_LOGGING_CONFIG_FILE: destination/,
+    );
   });
 
   it('applies per-module levels', () => {
     const out = memoryDestination();
-    const root = createLogger({ level: 'warn', modules: { upstream: 'debug' }, destination: 'stdout', redact: [] }, out.stream);
+    const root = createLogger(
+      { level: 'warn', modules: { upstream: 'debug' }, destination: 'stdout', redact: [] },
+      out.stream,
+    );
     root.forModule('upstream').debug('visible');
     root.forModule('proxy').info('hidden');
     root.forModule('proxy').warn('visible too');
@@ -58,7 +71,10 @@ describe('logging', () => {
   it('redacts secrets and prompts even when a call site logs them by mistake', () => {
     const out = memoryDestination();
     const root = createLogger({ level: 'info', modules: {}, destination: 'stdout', redact: [] }, out.stream);
-    root.logger.info({ headers: { authorization: 'Bearer sk-secret' }, messages: [{ content: 'my canary prompt' }] }, 'oops');
+    root.logger.info(
+      { headers: { authorization: 'Bearer sk-secret' }, messages: [{ content: 'my canary prompt' }] },
+      'oops',
+    );
     const text = JSON.stringify(out.lines());
     expect(text).not.toContain('sk-secret');
     expect(text).not.toContain('my canary prompt');

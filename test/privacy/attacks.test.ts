@@ -4,7 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  knownPlaintextRegression, linkability, nearestNeighbour, noiseStreamRecovery, randomLinearState, repetitionAveraging,
+  knownPlaintextRegression,
+  linkability,
+  nearestNeighbour,
+  noiseStreamRecovery,
+  randomLinearState,
+  repetitionAveraging,
 } from '../../src/privacy/attacks.js';
 import { publicCorpus } from '../../src/privacy/corpus.js';
 import { ProxySide, ServerSide } from '../../src/privacy/server-view.js';
@@ -52,7 +57,13 @@ describe('nearest neighbour', () => {
 describe('repetition averaging', () => {
   it('fresh noise: recovery climbs with the number of requests averaged', async () => {
     const subset = prompts.slice(0, 24);
-    const { byRepeats, identicalPrompts } = await repetitionAveraging(demoProxy, demoServer, subset, 'fresh', [1, 4, 16]);
+    const { byRepeats, identicalPrompts } = await repetitionAveraging(
+      demoProxy,
+      demoServer,
+      subset,
+      'fresh',
+      [1, 4, 16],
+    );
     const [r1, r4, r16] = [1, 4, 16].map((n) => rate(byRepeats.get(n) as never));
     expect(identicalPrompts).toBe(0);
     expect(r4 as number).toBeGreaterThan((r1 as number) + 0.03);
@@ -61,10 +72,16 @@ describe('repetition averaging', () => {
 
   it('prefix noise: 256 requests of a prompt are bit-identical, so N = 256 reads exactly what N = 1 reads', async () => {
     const subset = prompts.filter((p) => p.prompt.id.startsWith('pii')).slice(0, 4);
-    const { byRepeats, identicalPrompts } = await repetitionAveraging(demoProxy, demoServer, subset, 'prefix', [1, 256]);
+    const { byRepeats, identicalPrompts } = await repetitionAveraging(
+      demoProxy,
+      demoServer,
+      subset,
+      'prefix',
+      [1, 256],
+    );
     expect(identicalPrompts).toBe(subset.length);
     expect(byRepeats.get(256)).toEqual(byRepeats.get(1));
-    expect((byRepeats.get(256)?.secretsRecovered)).toBe(0);
+    expect(byRepeats.get(256)?.secretsRecovered).toBe(0);
   });
 });
 
@@ -77,8 +94,11 @@ describe('known-plaintext regression', () => {
     expect(r.secretsRecovered).toBe(0);
     const identityServer = await ServerSide.open(identity);
     const id = await knownPlaintextRegression(
-      new ProxySide(identity, SECRET), identityServer,
-      publicCorpus(identity, 2_000).map((p) => labelPrompt(identity, p)), prompts.slice(0, 10).map((p) => labelPrompt(identity, p.prompt)), 'prefix',
+      new ProxySide(identity, SECRET),
+      identityServer,
+      publicCorpus(identity, 2_000).map((p) => labelPrompt(identity, p)),
+      prompts.slice(0, 10).map((p) => labelPrompt(identity, p.prompt)),
+      'prefix',
     );
     expect(rate(id)).toBeGreaterThan(0.99);
   });
@@ -88,7 +108,9 @@ describe('noise-stream recovery', () => {
   const subset = (): LabelledPrompt[] => prompts.slice(0, 12);
 
   it('breaks a linear generator: the state is recovered, the noise predicted exactly, most content read', async () => {
-    const r = await noiseStreamRecovery(demoServer, subset(), (p) => demoProxy.sendWithNoise(p.ids, linearNoise(randomLinearState(), p.ids.length * 64)));
+    const r = await noiseStreamRecovery(demoServer, subset(), (p) =>
+      demoProxy.sendWithNoise(p.ids, linearNoise(randomLinearState(), p.ids.length * 64)),
+    );
     expect(r.statesRecovered).toBe(r.attempted);
     expect(r.correlation).toBeGreaterThan(0.999);
     expect(r.exact).toBeGreaterThan(0.999);
@@ -112,7 +134,14 @@ describe('linkability', () => {
     const subset = prompts.slice(0, 20);
     const shared = subset.map((p, i): [LabelledPrompt, LabelledPrompt] => {
       const make = (q: LabelledPrompt): LabelledPrompt =>
-        labelPrompt(demo, { id: `s${i}`, secrets: [], messages: [{ role: 'system', content: 'You answer for the Northwind Clinic only.' }, q.prompt.messages.find((m) => m.role === 'user') ?? { role: 'user', content: 'hi' }] });
+        labelPrompt(demo, {
+          id: `s${i}`,
+          secrets: [],
+          messages: [
+            { role: 'system', content: 'You answer for the Northwind Clinic only.' },
+            q.prompt.messages.find((m) => m.role === 'user') ?? { role: 'user', content: 'hi' },
+          ],
+        });
       return [make(p), make(subset[(i + 1) % subset.length] as LabelledPrompt)];
     });
     const prefix = await linkability(demoProxy, demoServer, subset, shared, 'prefix');

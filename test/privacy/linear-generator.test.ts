@@ -28,7 +28,11 @@ describe('linear-generator state recovery', () => {
   });
 
   it("finds no linear state behind the product's keyed noise (contradictions, no prediction)", () => {
-    const keyed = noiseFor([151644, 872, 198], 64, new NoiseKeys(new TextEncoder().encode('linear-test-secret-0123'), 'test').forRequest('prefix'));
+    const keyed = noiseFor(
+      [151644, 872, 198],
+      64,
+      new NoiseKeys(new TextEncoder().encode('linear-test-secret-0123'), 'test').forRequest('prefix'),
+    );
     const result = recoverLinearState(keyed, 1e-4);
     expect(result.state).toBeUndefined();
     expect(result.contradictions).toBeGreaterThan(100);

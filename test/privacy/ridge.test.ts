@@ -19,8 +19,10 @@ describe('ridge regression (ONNX Runtime products, JS Cholesky)', () => {
     const mm = await MatMul.create();
     try {
       const map = await fitRidge(mm, x, y, rows, h, 1e-9);
-      for (let i = 0; i < h * h; i++) expect(Math.abs((map.weights[i] as number) - (a[i] as number))).toBeLessThan(1e-3);
-      for (let j = 0; j < h; j++) expect(Math.abs((map.weights[h * h + j] as number) - (bias[j] as number))).toBeLessThan(1e-3);
+      for (let i = 0; i < h * h; i++)
+        expect(Math.abs((map.weights[i] as number) - (a[i] as number))).toBeLessThan(1e-3);
+      for (let j = 0; j < h; j++)
+        expect(Math.abs((map.weights[h * h + j] as number) - (bias[j] as number))).toBeLessThan(1e-3);
       const mapped = await applyLinear(mm, map, x.subarray(0, 5 * h), 5);
       for (let i = 0; i < 5 * h; i++) expect(Math.abs((mapped[i] as number) - (y[i] as number))).toBeLessThan(1e-3);
       await expect(mm.product(new Float32Array(3), 2, 2, new Float32Array(4), 2)).rejects.toThrow(RangeError);

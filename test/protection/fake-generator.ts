@@ -38,7 +38,11 @@ export interface GeneratorEvents {
 
 const piece = (i: number): string => PIECES[i % PIECES.length]!;
 
-function tokenChunks(request: GenerateRequest, kind: 'completion' | 'chat', events: GeneratorEvents): ReadableStream<object> {
+function tokenChunks(
+  request: GenerateRequest,
+  kind: 'completion' | 'chat',
+  events: GeneratorEvents,
+): ReadableStream<object> {
   const n = request.n ?? 1;
   const max = request.max_tokens ?? PIECES.length;
   let step = 0;
@@ -48,7 +52,8 @@ function tokenChunks(request: GenerateRequest, kind: 'completion' | 'chat', even
       async pull(controller) {
         if (!roleSent) {
           roleSent = true;
-          for (let index = 0; index < n; index++) controller.enqueue(chatChunk(index, { role: 'assistant', content: '' }, null));
+          for (let index = 0; index < n; index++)
+            controller.enqueue(chatChunk(index, { role: 'assistant', content: '' }, null));
           return;
         }
         if (request.fail === 'mid-stream' && step === 2) throw new Error('generator broke');
@@ -60,7 +65,9 @@ function tokenChunks(request: GenerateRequest, kind: 'completion' | 'chat', even
         const finish = step === max - 1 ? 'stop' : null;
         for (let index = 0; index < n; index++) {
           const text = `${piece(step)}${index === 0 || piece(step) === '' ? '' : `#${index}`}`;
-          controller.enqueue(kind === 'completion' ? completionChunk(index, text, finish) : chatChunk(index, { content: text }, finish));
+          controller.enqueue(
+            kind === 'completion' ? completionChunk(index, text, finish) : chatChunk(index, { content: text }, finish),
+          );
         }
         step++;
       },
@@ -76,7 +83,11 @@ function completionChunk(index: number, text: string, finish: string | null): Co
   return { id: 'cmpl-test', created: 1, model: 'fake', choices: [{ index, text, finish_reason: finish }] };
 }
 
-function chatChunk(index: number, delta: ChatCompletionChunk['choices'][number]['delta'], finish: string | null): ChatCompletionChunk {
+function chatChunk(
+  index: number,
+  delta: ChatCompletionChunk['choices'][number]['delta'],
+  finish: string | null,
+): ChatCompletionChunk {
   return {
     id: 'chatcmpl-test',
     object: 'chat.completion.chunk',
@@ -90,16 +101,27 @@ function chatChunk(index: number, delta: ChatCompletionChunk['choices'][number][
 function wholeBody(request: GenerateRequest, kind: 'completion' | 'chat'): object {
   const n = request.n ?? 1;
   const max = request.max_tokens ?? PIECES.length;
-  const text = (index: number): string => Array.from({ length: max }, (_, s) => `${piece(s)}${index === 0 || piece(s) === '' ? '' : `#${index}`}`).join('');
+  const text = (index: number): string =>
+    Array.from({ length: max }, (_, s) => `${piece(s)}${index === 0 || piece(s) === '' ? '' : `#${index}`}`).join('');
   const choices = Array.from({ length: n }, (_, index) =>
     kind === 'completion'
       ? { index, text: text(index), finish_reason: 'stop' }
       : { index, message: { role: 'assistant', content: text(index) }, logprobs: null, finish_reason: 'stop' },
   );
-  return { id: 'x', object: kind === 'completion' ? 'text_completion' : 'chat.completion', created: 1, model: 'fake', choices };
+  return {
+    id: 'x',
+    object: kind === 'completion' ? 'text_completion' : 'chat.completion',
+    created: 1,
+    model: 'fake',
+    choices,
+  };
 }
 
-export async function generate(c: Context, kind: 'completion' | 'chat', events: GeneratorEvents = {}): Promise<Response> {
+export async function generate(
+  c: Context,
+  kind: 'completion' | 'chat',
+  events: GeneratorEvents = {},
+): Promise<Response> {
   const request = (await c.req.json()) as GenerateRequest;
   const protection = getOutputProtection(c);
   events.onRequest?.({ requestIdHeader: c.req.header('x-request-id'), protectedAs: protection?.requestId });
@@ -110,7 +132,9 @@ export async function generate(c: Context, kind: 'completion' | 'chat', events: 
   }
   let chunks = tokenChunks(request, kind, events);
   if (protection) chunks = chunks.pipeThrough(encryptChunks(protection.context));
-  return new Response(toSseBody(chunks, { keepAliveIntervalMs: 60_000 }), { headers: { 'content-type': 'text/event-stream' } });
+  return new Response(toSseBody(chunks, { keepAliveIntervalMs: 60_000 }), {
+    headers: { 'content-type': 'text/event-stream' },
+  });
 }
 
 /** The generator routes, without middleware (what `injectMiddleware` wraps). */
@@ -124,7 +148,10 @@ export function createGeneratorApp(events: GeneratorEvents = {}): Hono {
 }
 
 /** The generator with the middleware in front, registered the usual way (`app.use` before routes). */
-export function createProtectedGeneratorApp(options: UserPublicKeyMiddlewareOptions, events: GeneratorEvents = {}): Hono<OutputProtectionEnv> {
+export function createProtectedGeneratorApp(
+  options: UserPublicKeyMiddlewareOptions,
+  events: GeneratorEvents = {},
+): Hono<OutputProtectionEnv> {
   const app = new Hono<OutputProtectionEnv>();
   app.use('*', userPublicKeyMiddleware(options));
   app.post('/v1/completions', (c) => generate(c, 'completion', events));

@@ -41,20 +41,32 @@ interface VectorFile {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/hpke-rfc9180-a1-base-x25519-sha256-aes128gcm.json', import.meta.url), 'utf8'),
+  readFileSync(
+    new URL('../../../shared/vectors/hpke-rfc9180-a1-base-x25519-sha256-aes128gcm.json', import.meta.url),
+    'utf8',
+  ),
 ) as VectorFile;
 
 const hex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'hex'));
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 // A mix is a valid backend too: the hot path may take AES-GCM from one library and X25519 from another.
-const mixed: HpkeBackend = { ...nobleBackend, name: 'noble X25519/HMAC + node AES-GCM', aes128gcm: nodeBackend.aes128gcm };
+const mixed: HpkeBackend = {
+  ...nobleBackend,
+  name: 'noble X25519/HMAC + node AES-GCM',
+  aes128gcm: nodeBackend.aes128gcm,
+};
 
 describe.each([nodeBackend, nobleBackend, mixed])('RFC 9180 A.1 vectors with $name', (backend) => {
   const info = hex(vectors.info);
 
   it('is the suite of the vector file', () => {
-    expect([vectors.mode, vectors.kem_id, vectors.kdf_id, vectors.aead_id]).toEqual([MODE_BASE, KEM_ID, KDF_ID, AEAD_ID]);
+    expect([vectors.mode, vectors.kem_id, vectors.kdf_id, vectors.aead_id]).toEqual([
+      MODE_BASE,
+      KEM_ID,
+      KDF_ID,
+      AEAD_ID,
+    ]);
   });
 
   it('DeriveKeyPair reproduces the ephemeral and recipient key pairs', () => {
@@ -84,14 +96,20 @@ describe.each([nodeBackend, nobleBackend, mixed])('RFC 9180 A.1 vectors with $na
   });
 
   it('SetupBaseS returns the vector enc', () => {
-    const { enc, context } = setupBaseS(hex(vectors.pkRm), info, { backend, ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }) });
+    const { enc, context } = setupBaseS(hex(vectors.pkRm), info, {
+      backend,
+      ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }),
+    });
     expect(toHex(enc)).toBe(vectors.enc);
     expect(toHex(context.enc)).toBe(vectors.enc);
     expect(context.seq).toBe(0);
   });
 
   it('seals and opens every vector message, advancing by sealing and opening dummies', () => {
-    const { context: sender } = setupBaseS(hex(vectors.pkRm), info, { backend, ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }) });
+    const { context: sender } = setupBaseS(hex(vectors.pkRm), info, {
+      backend,
+      ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }),
+    });
     const recipient = setupBaseR(hex(vectors.enc), hex(vectors.skRm), info, { backend });
     for (const v of vectors.encryptions) {
       while (sender.seq < v.seq) {
@@ -108,7 +126,10 @@ describe.each([nodeBackend, nobleBackend, mixed])('RFC 9180 A.1 vectors with $na
 
   it('seals and opens each vector message at its seq, set directly', () => {
     for (const v of vectors.encryptions) {
-      const { context: sender } = setupBaseS(hex(vectors.pkRm), info, { backend, ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }) });
+      const { context: sender } = setupBaseS(hex(vectors.pkRm), info, {
+        backend,
+        ephemeralKeyPair: deriveKeyPair(hex(vectors.ikmE), { backend }),
+      });
       const recipient = setupBaseR(hex(vectors.enc), hex(vectors.skRm), info, { backend });
       setSequenceNumberForTesting(sender, v.seq);
       setSequenceNumberForTesting(recipient, v.seq);

@@ -46,7 +46,7 @@ describe.each([nodeBackend, nobleBackend])('HPKE with $name', (backend) => {
     const { enc, context: sender } = setupBaseS(recipient.publicKey, INFO, { backend });
     const receiver = setupBaseR(enc, recipient.privateKey, INFO, { backend });
     for (let i = 0; i < 50; i++) {
-      const pt = new Uint8Array(randomBytes(i * 7 % 97));
+      const pt = new Uint8Array(randomBytes((i * 7) % 97));
       const aad = new Uint8Array(randomBytes(i % 5));
       expect(receiver.open(aad, sender.seal(aad, pt))).toEqual(pt);
     }
@@ -99,10 +99,14 @@ describe.each([nodeBackend, nobleBackend])('HPKE with $name', (backend) => {
       const { enc, sender } = pair();
       const ct = sender.seal(utf8('0'), utf8('secret'));
       const stranger = generateKeyPair({ backend });
-      expect(() => setupBaseR(enc, stranger.privateKey, INFO, { backend }).open(utf8('0'), ct)).toThrow(DecryptionError);
+      expect(() => setupBaseR(enc, stranger.privateKey, INFO, { backend }).open(utf8('0'), ct)).toThrow(
+        DecryptionError,
+      );
       const { recipient } = pair();
       const { enc: enc2 } = setupBaseS(recipient.publicKey, INFO, { backend });
-      expect(() => setupBaseR(enc2, recipient.privateKey, INFO, { backend }).open(utf8('0'), ct)).toThrow(DecryptionError);
+      expect(() => setupBaseR(enc2, recipient.privateKey, INFO, { backend }).open(utf8('0'), ct)).toThrow(
+        DecryptionError,
+      );
     });
 
     it('with another info string', () => {

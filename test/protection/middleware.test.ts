@@ -13,7 +13,13 @@ import {
 import { listen, type RunningServer } from '../../src/http/index.js';
 import type { ChatCompletionChunk, CompletionChunk } from '../../src/stream/index.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
-import { PIECES, createGeneratorApp, createProtectedGeneratorApp, type GenerateRequest, type GeneratorEvents } from './fake-generator.js';
+import {
+  PIECES,
+  createGeneratorApp,
+  createProtectedGeneratorApp,
+  type GenerateRequest,
+  type GeneratorEvents,
+} from './fake-generator.js';
 
 type FetchApp = { fetch(request: Request): Response | Promise<Response> };
 
@@ -24,17 +30,27 @@ interface Target {
 
 async function startTarget(where: 'in-process' | 'real server', app: FetchApp): Promise<Target> {
   if (where === 'in-process') {
-    return { send: async (path, init) => app.fetch(new Request(`http://localhost${path}`, init)), close: async () => {} };
+    return {
+      send: async (path, init) => app.fetch(new Request(`http://localhost${path}`, init)),
+      close: async () => {},
+    };
   }
   const server: RunningServer = await listen((request) => app.fetch(request), '127.0.0.1', 0);
   return { send: (path, init) => fetch(`${server.url}${path}`, init), close: () => server.close() };
 }
 
 function post(body: GenerateRequest, headers: Record<string, string> = {}, signal?: AbortSignal): RequestInit {
-  return { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal };
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    signal,
+  };
 }
 
-const keyHeaders = (keys: KeyPair, name = 'x-client-public-key'): Record<string, string> => ({ [name]: publicKeyHeader(keys.publicKey) });
+const keyHeaders = (keys: KeyPair, name = 'x-client-public-key'): Record<string, string> => ({
+  [name]: publicKeyHeader(keys.publicKey),
+});
 
 function expectedText(tokens = PIECES.length, index = 0): string {
   return Array.from({ length: tokens }, (_, s) => {
@@ -53,7 +69,9 @@ function decryptEvents(events: string[], serverKey: string | null, keys: KeyPair
     if (isChat) decryptor.decryptChatChunk(chunk);
     else decryptor.decryptCompletion(chunk);
     for (const choice of chunk.choices) {
-      const text = isChat ? (choice as ChatCompletionChunk['choices'][number]).delta.content : (choice as CompletionChunk['choices'][number]).text;
+      const text = isChat
+        ? (choice as ChatCompletionChunk['choices'][number]).delta.content
+        : (choice as CompletionChunk['choices'][number]).text;
       texts[choice.index] = (texts[choice.index] ?? '') + (text ?? '');
     }
   }
@@ -64,7 +82,8 @@ function plainEvents(events: string[]): string[] {
   const texts: string[] = [];
   for (const event of events.filter((e) => e !== '[DONE]')) {
     const chunk = JSON.parse(event) as ChatCompletionChunk;
-    for (const choice of chunk.choices) texts[choice.index] = (texts[choice.index] ?? '') + (choice.delta.content ?? '');
+    for (const choice of chunk.choices)
+      texts[choice.index] = (texts[choice.index] ?? '') + (choice.delta.content ?? '');
   }
   return texts;
 }
@@ -94,7 +113,8 @@ describe('userPublicKeyMiddleware: options are validated at construction', () =>
   ])('refuses %s', (_name, options) => {
     expect(() => userPublicKeyMiddleware(options as UserPublicKeyMiddlewareOptions)).toThrow(TypeError);
     // injectMiddleware checks when it wraps, before any app is built (no options: its default, `required`).
-    if (options !== undefined) expect(() => injectMiddleware(createGeneratorApp, options as UserPublicKeyMiddlewareOptions)).toThrow(TypeError);
+    if (options !== undefined)
+      expect(() => injectMiddleware(createGeneratorApp, options as UserPublicKeyMiddlewareOptions)).toThrow(TypeError);
   });
 
   it('returns a named function, and protects POST /v1/completions and /v1/chat/completions by default', () => {
@@ -119,7 +139,10 @@ describe.each(['in-process', 'real server'] as const)('userPublicKeyMiddleware (
     target = undefined;
   });
 
-  async function start(options: Partial<UserPublicKeyMiddlewareOptions> = {}, events: GeneratorEvents = {}): Promise<Target> {
+  async function start(
+    options: Partial<UserPublicKeyMiddlewareOptions> = {},
+    events: GeneratorEvents = {},
+  ): Promise<Target> {
     target = await startTarget(where, createProtectedGeneratorApp({ mode: 'required', registry, ...options }, events));
     return target;
   }
@@ -149,7 +172,10 @@ describe.each(['in-process', 'real server'] as const)('userPublicKeyMiddleware (
 
   it('a low-order public key (all zeros): 400 naming the header', async () => {
     const t = await start();
-    const response = await t.send('/v1/completions', post({}, { 'x-client-public-key': Buffer.alloc(32).toString('base64') }));
+    const response = await t.send(
+      '/v1/completions',
+      post({}, { 'x-client-public-key': Buffer.alloc(32).toString('base64') }),
+    );
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { param: string } }).error.param).toBe('x-client-public-key');
   });
@@ -177,31 +203,48 @@ describe.each(['in-process', 'real server'] as const)('userPublicKeyMiddleware (
     expect(response.headers.get('x-server-public-key')).toBeNull();
   });
 
-  it.each(['/v1/chat/completions', '/v1/completions'])('stream on %s with n=2: the client decrypts; the registry holds the context during the response and is empty after', async (path) => {
-    let registeredDuringHandler: boolean | undefined;
-    const t = await start({}, { onRequest: ({ protectedAs }) => (registeredDuringHandler = registry.has(protectedAs!)) });
-    const response = await t.send(path, post({ stream: true, n: 2 }, { ...keyHeaders(keys), 'x-request-id': 'req-stream-1' }));
-    expect(response.status).toBe(200);
-    const serverKey = response.headers.get('x-server-public-key');
-    expect(serverKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-    expect(registeredDuringHandler).toBe(true);
-    const events = sseDataEvents(await collectText(response.body!));
-    expect(events.at(-1)).toBe('[DONE]');
-    expect(events.join('\n')).not.toContain('llo'); // no plaintext on the wire
-    expect(decryptEvents(events, serverKey, keys)).toEqual([expectedText(), expectedText(PIECES.length, 1)]);
-    await vi.waitFor(() => expect(registry.size).toBe(0));
-  });
+  it.each(['/v1/chat/completions', '/v1/completions'])(
+    'stream on %s with n=2: the client decrypts; the registry holds the context during the response and is empty after',
+    async (path) => {
+      let registeredDuringHandler: boolean | undefined;
+      const t = await start(
+        {},
+        { onRequest: ({ protectedAs }) => (registeredDuringHandler = registry.has(protectedAs!)) },
+      );
+      const response = await t.send(
+        path,
+        post({ stream: true, n: 2 }, { ...keyHeaders(keys), 'x-request-id': 'req-stream-1' }),
+      );
+      expect(response.status).toBe(200);
+      const serverKey = response.headers.get('x-server-public-key');
+      expect(serverKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(registeredDuringHandler).toBe(true);
+      const events = sseDataEvents(await collectText(response.body!));
+      expect(events.at(-1)).toBe('[DONE]');
+      expect(events.join('\n')).not.toContain('llo'); // no plaintext on the wire
+      expect(decryptEvents(events, serverKey, keys)).toEqual([expectedText(), expectedText(PIECES.length, 1)]);
+      await vi.waitFor(() => expect(registry.size).toBe(0));
+    },
+  );
 
-  it.each(['/v1/chat/completions', '/v1/completions'])('non-stream on %s: encrypted body, registry empty after it is sent', async (path) => {
-    const t = await start();
-    const response = await t.send(path, post({ n: 2 }, keyHeaders(keys)));
-    const body = (await response.json()) as { choices: { index: number; text?: string; message?: { content: string } }[] };
-    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
-    if (path === '/v1/completions') decryptor.decryptCompletion(body as never);
-    else decryptor.decryptChatCompletion(body as never);
-    expect(body.choices.map((c) => c.text ?? c.message?.content)).toEqual([expectedText(), expectedText(PIECES.length, 1)]);
-    await vi.waitFor(() => expect(registry.size).toBe(0));
-  });
+  it.each(['/v1/chat/completions', '/v1/completions'])(
+    'non-stream on %s: encrypted body, registry empty after it is sent',
+    async (path) => {
+      const t = await start();
+      const response = await t.send(path, post({ n: 2 }, keyHeaders(keys)));
+      const body = (await response.json()) as {
+        choices: { index: number; text?: string; message?: { content: string } }[];
+      };
+      const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+      if (path === '/v1/completions') decryptor.decryptCompletion(body as never);
+      else decryptor.decryptChatCompletion(body as never);
+      expect(body.choices.map((c) => c.text ?? c.message?.content)).toEqual([
+        expectedText(),
+        expectedText(PIECES.length, 1),
+      ]);
+      await vi.waitFor(() => expect(registry.size).toBe(0));
+    },
+  );
 
   it('header names are configurable', async () => {
     const t = await start({ clientKeyHeader: 'X-My-Client-Key', serverKeyHeader: 'x-my-server-key' });
@@ -235,12 +278,17 @@ describe.each(['in-process', 'real server'] as const)('userPublicKeyMiddleware (
     const client = new AbortController();
     const response = await t.send(
       '/v1/chat/completions',
-      post({ stream: true, max_tokens: Number.MAX_SAFE_INTEGER, interval_ms: 2 }, { ...keyHeaders(keys), 'x-request-id': 'leaving' }, client.signal),
+      post(
+        { stream: true, max_tokens: Number.MAX_SAFE_INTEGER, interval_ms: 2 },
+        { ...keyHeaders(keys), 'x-request-id': 'leaving' },
+        client.signal,
+      ),
     );
     const reader = response.body!.getReader();
     await readEvents(reader, 4);
     expect(registry.has('leaving')).toBe(true);
-    if (where === 'in-process') await reader.cancel(); // no socket: the client's cancel reaches the body directly
+    if (where === 'in-process')
+      await reader.cancel(); // no socket: the client's cancel reaches the body directly
     else client.abort();
     await vi.waitFor(() => expect(registry.size).toBe(0));
   });
@@ -250,7 +298,11 @@ describe.each(['in-process', 'real server'] as const)('userPublicKeyMiddleware (
     const t = await start({}, { onRequest: ({ protectedAs }) => seen.push(protectedAs) });
     const slow = { stream: true, max_tokens: Number.MAX_SAFE_INTEGER, interval_ms: 2 };
     const clients = [new AbortController(), new AbortController()];
-    const responses = await Promise.all(clients.map((c) => t.send('/v1/chat/completions', post(slow, { ...keyHeaders(keys), 'x-request-id': 'same' }, c.signal))));
+    const responses = await Promise.all(
+      clients.map((c) =>
+        t.send('/v1/chat/completions', post(slow, { ...keyHeaders(keys), 'x-request-id': 'same' }, c.signal)),
+      ),
+    );
     expect(registry.size).toBe(2);
     expect(new Set(seen).size).toBe(2);
     expect(seen).toContain('same');
@@ -268,8 +320,17 @@ describe('the registry entry lives exactly as long as the response body', () => 
     const app = new Hono<OutputProtectionEnv>();
     app.use('*', userPublicKeyMiddleware({ mode: 'required', registry }));
     let fail: (err: Error) => void = () => {};
-    app.post('/v1/completions', () =>
-      new Response(new ReadableStream({ start: (controller) => { controller.enqueue(new TextEncoder().encode('data: {}\n\n')); fail = (err) => controller.error(err); } })),
+    app.post(
+      '/v1/completions',
+      () =>
+        new Response(
+          new ReadableStream({
+            start: (controller) => {
+              controller.enqueue(new TextEncoder().encode('data: {}\n\n'));
+              fail = (err) => controller.error(err);
+            },
+          }),
+        ),
     );
     const response = await app.request('/v1/completions', { method: 'POST', headers: keyHeaders(generateKeyPair()) });
     const reader = response.body!.getReader();
@@ -315,7 +376,10 @@ describe.each(['in-process', 'real server'] as const)('injectMiddleware (%s)', (
   it('wraps an app factory: same arguments, the app behind the middleware, handlers find the context', async () => {
     const registry = new OutputProtectionRegistry();
     const seen: { requestIdHeader: string | undefined; protectedAs: string | undefined }[] = [];
-    const build = injectMiddleware((events: GeneratorEvents) => createGeneratorApp(events), { mode: 'required', registry });
+    const build = injectMiddleware((events: GeneratorEvents) => createGeneratorApp(events), {
+      mode: 'required',
+      registry,
+    });
     target = await startTarget(where, build({ onRequest: (s) => seen.push(s) }));
     const keys = generateKeyPair();
 
@@ -325,7 +389,9 @@ describe.each(['in-process', 'real server'] as const)('injectMiddleware (%s)', (
 
     const response = await target.send('/v1/chat/completions', post({ stream: true }, keyHeaders(keys)));
     expect(response.status).toBe(200);
-    expect(decryptEvents(sseDataEvents(await response.text()), response.headers.get('x-server-public-key'), keys)).toEqual([expectedText()]);
+    expect(
+      decryptEvents(sseDataEvents(await response.text()), response.headers.get('x-server-public-key'), keys),
+    ).toEqual([expectedText()]);
     // The wrapped app sees the registry key as its x-request-id.
     expect(seen[0]?.protectedAs).toBeDefined();
     expect(seen[0]?.requestIdHeader).toBe(seen[0]?.protectedAs);
@@ -343,11 +409,18 @@ describe.each(['in-process', 'real server'] as const)('injectMiddleware (%s)', (
   it('a client that leaves mid-stream empties the registry and cancels the wrapped app', async () => {
     const registry = new OutputProtectionRegistry();
     let cancelled = false;
-    target = await startTarget(where, injectMiddleware(createGeneratorApp, { mode: 'required', registry })({ onCancel: () => (cancelled = true) }));
+    target = await startTarget(
+      where,
+      injectMiddleware(createGeneratorApp, { mode: 'required', registry })({ onCancel: () => (cancelled = true) }),
+    );
     const client = new AbortController();
     const response = await target.send(
       '/v1/completions',
-      post({ stream: true, max_tokens: Number.MAX_SAFE_INTEGER, interval_ms: 2 }, keyHeaders(generateKeyPair()), client.signal),
+      post(
+        { stream: true, max_tokens: Number.MAX_SAFE_INTEGER, interval_ms: 2 },
+        keyHeaders(generateKeyPair()),
+        client.signal,
+      ),
     );
     const reader = response.body!.getReader();
     await readEvents(reader, 3);
@@ -362,16 +435,21 @@ describe.each(['in-process', 'real server'] as const)('injectMiddleware (%s)', (
     let started: () => void = () => {};
     const handlerStarted = new Promise<void>((resolve) => (started = resolve));
     let aborted = false;
-    const build = injectMiddleware(() => {
-      const inner = new Hono();
-      inner.post('/v1/completions', async (c) => {
-        started();
-        await new Promise<void>((resolve) => c.req.raw.signal.addEventListener('abort', () => resolve(), { once: true }));
-        aborted = true;
-        return c.json({});
-      });
-      return inner;
-    }, { mode: 'required', registry: new OutputProtectionRegistry() });
+    const build = injectMiddleware(
+      () => {
+        const inner = new Hono();
+        inner.post('/v1/completions', async (c) => {
+          started();
+          await new Promise<void>((resolve) =>
+            c.req.raw.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
+          aborted = true;
+          return c.json({});
+        });
+        return inner;
+      },
+      { mode: 'required', registry: new OutputProtectionRegistry() },
+    );
     target = await startTarget(where, build());
     const client = new AbortController();
     const pending = target.send('/v1/completions', post({}, keyHeaders(generateKeyPair()), client.signal));

@@ -45,7 +45,11 @@ const chat = (choices: ChatCompletionChunk['choices']): ChatCompletionChunk => (
   choices,
 });
 
-const delta = (index: number, content: string | undefined, role?: 'assistant'): ChatCompletionChunk['choices'][number] => ({
+const delta = (
+  index: number,
+  content: string | undefined,
+  role?: 'assistant',
+): ChatCompletionChunk['choices'][number] => ({
   index,
   delta: role ? { role, content: content ?? '' } : { content },
   logprobs: null,
@@ -77,7 +81,13 @@ describe('encryptChunks / decryptChunks on completions chunks', () => {
 
   it('passes usage chunks (choices: []) and chunks without choices through', async () => {
     const { sender, receiver } = contexts();
-    const usage = { id: 'c', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+    const usage = {
+      id: 'c',
+      created: 1,
+      model: 'm',
+      choices: [],
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    };
     const items: object[] = [completion('a'), usage, { object: 'other' }];
     const sealed = await through(items, encryptChunks(sender));
     expect(sealed[1]).toBe(usage);
@@ -87,7 +97,13 @@ describe('encryptChunks / decryptChunks on completions chunks', () => {
 
   it('n=2: one sequence across choices in emission order, the aad binds each ciphertext to its index', async () => {
     const { sender, receiver } = contexts();
-    const plain = [completion('A0', 0), completion('B0', 1), completion('', 0), completion('B1', 1), completion('A1', 0)];
+    const plain = [
+      completion('A0', 0),
+      completion('B0', 1),
+      completion('', 0),
+      completion('B1', 1),
+      completion('A1', 0),
+    ];
     const sealed = await through(plain, encryptChunks(sender));
     expect(await through(sealed, decryptChunks(receiver()))).toEqual(plain);
 
@@ -130,7 +146,10 @@ describe('encryptChunks / decryptChunks on completions chunks', () => {
     ['replaced by plaintext', (s: CompletionChunk[]) => [s[0]!, completion('injected'), s[2]!], ['one']],
   ])('%s: the stream errors with DecryptionError after the last authentic chunk', async (_name, mangle, authentic) => {
     const { sender, receiver } = contexts();
-    const sealed = await through(['one', 'two', 'three', 'four'].map((t) => completion(t)), encryptChunks(sender));
+    const sealed = await through(
+      ['one', 'two', 'three', 'four'].map((t) => completion(t)),
+      encryptChunks(sender),
+    );
     const reader = streamOf(mangle(sealed)).pipeThrough(decryptChunks(receiver())).getReader();
     for (const text of authentic) expect((await reader.read()).value?.choices[0]?.text).toBe(text);
     await expect(reader.read()).rejects.toThrow(DecryptionError);
@@ -156,7 +175,12 @@ describe('encryptChunks / decryptChunks on chat chunks', () => {
 
   it('n=2 chat chunks', async () => {
     const { sender, receiver } = contexts();
-    const plain = [chat([delta(0, '', 'assistant')]), chat([delta(1, '', 'assistant')]), chat([delta(0, 'zero')]), chat([delta(1, 'one')])];
+    const plain = [
+      chat([delta(0, '', 'assistant')]),
+      chat([delta(1, '', 'assistant')]),
+      chat([delta(0, 'zero')]),
+      chat([delta(1, 'one')]),
+    ];
     const sealed = await through(plain, encryptChunks(sender));
     expect(await through(sealed, decryptChunks(receiver()))).toEqual(plain);
   });
@@ -191,7 +215,9 @@ describe('encryptBody / decryptBody', () => {
       created: 1,
       model: 'm',
       system_fingerprint: null,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'réponse 😀' }, logprobs: null, finish_reason: 'stop' }],
+      choices: [
+        { index: 0, message: { role: 'assistant', content: 'réponse 😀' }, logprobs: null, finish_reason: 'stop' },
+      ],
       usage: null,
     };
     const sealed = encryptBody(body, sender);
@@ -205,7 +231,9 @@ describe('encryptBody / decryptBody', () => {
 
 describe('in the proxy pipeline: upstream completion events → decrypt → completion→chat → SSE', () => {
   function sse(chunks: CompletionChunk[]): Uint8Array {
-    return new TextEncoder().encode([...chunks.map((c) => `data: ${JSON.stringify(c)}`), 'data: [DONE]', ''].join('\n\n'));
+    return new TextEncoder().encode(
+      [...chunks.map((c) => `data: ${JSON.stringify(c)}`), 'data: [DONE]', ''].join('\n\n'),
+    );
   }
 
   function pipeline(body: Uint8Array, receiver: HpkeRecipientContext): ReadableStream<Uint8Array> {
@@ -220,16 +248,25 @@ describe('in the proxy pipeline: upstream completion events → decrypt → comp
 
   it('delivers the plaintext to the chat client', async () => {
     const { sender, receiver } = contexts();
-    const sealed = await through([completion('He'), completion(''), completion('llo 👋🏽'), completion('', 0, 'stop')], encryptChunks(sender));
+    const sealed = await through(
+      [completion('He'), completion(''), completion('llo 👋🏽'), completion('', 0, 'stop')],
+      encryptChunks(sender),
+    );
     const events = sseDataEvents(await collectText(pipeline(sse(sealed), receiver())));
-    const text = events.filter((e) => e !== '[DONE]').map((e) => (JSON.parse(e) as ChatCompletionChunk).choices[0]?.delta.content ?? '').join('');
+    const text = events
+      .filter((e) => e !== '[DONE]')
+      .map((e) => (JSON.parse(e) as ChatCompletionChunk).choices[0]?.delta.content ?? '')
+      .join('');
     expect(text).toBe('Hello 👋🏽');
     expect(events.at(-1)).toBe('[DONE]');
   });
 
   it('a dropped upstream event ends the chat stream with one error event, then [DONE]', async () => {
     const { sender, receiver } = contexts();
-    const sealed = await through(['a', 'b', 'c'].map((t) => completion(t)), encryptChunks(sender));
+    const sealed = await through(
+      ['a', 'b', 'c'].map((t) => completion(t)),
+      encryptChunks(sender),
+    );
     const events = sseDataEvents(await collectText(pipeline(sse([sealed[0]!, sealed[2]!]), receiver())));
     const error = JSON.parse(events.at(-2)!) as { error: { code: string; type: string; message: string } };
     expect(error.error).toMatchObject({ code: 'output_decryption_failed', type: 'upstream_error' });

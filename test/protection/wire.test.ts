@@ -71,7 +71,8 @@ describe('decodeBase64Strict', () => {
   it('round-trips and refuses what Node would silently mangle', () => {
     expect(decodeBase64Strict('')).toEqual(new Uint8Array(0));
     expect(decodeBase64Strict('AAEC')).toEqual(Uint8Array.of(0, 1, 2));
-    for (const bad of ['AAE', 'AA==AA==', 'A===', 'AB==', '!!!!', 'AA\n==', '-_8=']) expect(decodeBase64Strict(bad)).toBeUndefined();
+    for (const bad of ['AAE', 'AA==AA==', 'A===', 'AB==', '!!!!', 'AA\n==', '-_8='])
+      expect(decodeBase64Strict(bad)).toBeUndefined();
   });
 });
 

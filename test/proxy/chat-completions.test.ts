@@ -37,10 +37,16 @@ beforeEach(() => {
   upstream.setBehaviour(streamTokens(['Hi', ' there']));
 });
 
-async function expectError(response: Response, status: number, param?: string | null): Promise<{ message: string; type: string; param: string | null; code: string | null }> {
+async function expectError(
+  response: Response,
+  status: number,
+  param?: string | null,
+): Promise<{ message: string; type: string; param: string | null; code: string | null }> {
   expect(response.status).toBe(status);
   expect(response.headers.get('content-type')).toMatch(/application\/json/);
-  const body = (await response.json()) as { error: { message: string; type: string; param: string | null; code: string | null } };
+  const body = (await response.json()) as {
+    error: { message: string; type: string; param: string | null; code: string | null };
+  };
   expect(Object.keys(body)).toEqual(['error']);
   expect(typeof body.error.message).toBe('string');
   if (param !== undefined) expect(body.error.param).toBe(param);
@@ -50,7 +56,10 @@ async function expectError(response: Response, status: number, param?: string | 
 describe('what goes upstream', () => {
   it('sends prompt_embeds to /v1/completions, never the messages', async () => {
     const canary = 'CANARY-7f3a9 my secret prompt';
-    const response = await postJson(endpoint, chatBody({ messages: [{ role: 'user', content: canary }], stream: true, seed: 42, temperature: 0.5 }));
+    const response = await postJson(
+      endpoint,
+      chatBody({ messages: [{ role: 'user', content: canary }], stream: true, seed: 42, temperature: 0.5 }),
+    );
     expect(response.status).toBe(200);
     await response.text();
     const sent = upstream.requests[0]!;
@@ -108,7 +117,12 @@ describe('answers', () => {
   });
 
   it('maps a non-stream completion to chat.completion', async () => {
-    upstream.setBehaviour(jsonBody(200, { ...completionChunk('Hello!', 'stop'), usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 } }));
+    upstream.setBehaviour(
+      jsonBody(200, {
+        ...completionChunk('Hello!', 'stop'),
+        usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
+      }),
+    );
     const response = await postJson(endpoint, chatBody());
     expect(response.status).toBe(200);
     const body = (await response.json()) as { id: string };
@@ -157,7 +171,12 @@ describe('request validation', () => {
         controller.close();
       },
     });
-    const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
     await expectError(response, 413);
   });
 
@@ -168,13 +187,19 @@ describe('request validation', () => {
 
 describe('upstream failures', () => {
   it('upstream 4xx → the same status and its message', async () => {
-    upstream.setBehaviour(jsonBody(404, { error: { message: 'The model `up-model` does not exist.', type: 'NotFoundError', param: null, code: 404 } }));
+    upstream.setBehaviour(
+      jsonBody(404, {
+        error: { message: 'The model `up-model` does not exist.', type: 'NotFoundError', param: null, code: 404 },
+      }),
+    );
     const error = await expectError(await postJson(endpoint, chatBody({ stream: true })), 404);
     expect(error.message).toBe('The model `up-model` does not exist.');
   });
 
   it("upstream 4xx in vLLM's older top-level envelope → the same status and message", async () => {
-    upstream.setBehaviour(jsonBody(400, { object: 'error', message: 'prompt too long', type: 'BadRequestError', code: 400 }));
+    upstream.setBehaviour(
+      jsonBody(400, { object: 'error', message: 'prompt too long', type: 'BadRequestError', code: 400 }),
+    );
     const error = await expectError(await postJson(endpoint, chatBody()), 400);
     expect(error.message).toBe('prompt too long');
   });
@@ -190,7 +215,10 @@ describe('upstream failures', () => {
     await closed.close();
     const other = await startProxy({ sgt, upstreamUrl: deadUrl });
     try {
-      const error = await expectError(await postJson(`${other.url}/v1/chat/completions`, chatBody({ stream: true })), 502);
+      const error = await expectError(
+        await postJson(`${other.url}/v1/chat/completions`, chatBody({ stream: true })),
+        502,
+      );
       expect(error.message).toMatch(/could not be reached/);
       expect(error.message).toMatch(/ECONNREFUSED/);
     } finally {

@@ -1,14 +1,23 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createResponseDecryptor, decryptChatStream, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
-import { OUTPUT_PROTECTION_INFO, encodeBase64, sealText, setupBaseS } from '../../src/protection/index.js';
-import { RotatingKeyPair } from '../../src/proxy/index.js';
+import {
+  createResponseDecryptor,
+  decryptChatStream,
+  generateKeyPair,
+  publicKeyHeader,
+} from '../../src/client/index.js';
+import {
+  OUTPUT_PROTECTION_INFO,
+  RotatingKeyPair,
+  encodeBase64,
+  sealText,
+  setupBaseS,
+} from '../../src/protection/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { chatBody, postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import {
   completionChunk,
-  jsonBody,
   protectedStream,
   startScriptedUpstream,
   streamTokens,
@@ -52,7 +61,11 @@ function contentOf(events: string[]): string {
 describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
   it('sends its own public key upstream and streams plaintext to an unmodified OpenAI SDK', async () => {
     const client = new OpenAI({ baseURL: `${decrypting.url}/v1`, apiKey: 'x', maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: 'up-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'up-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe(TOKENS.join(''));
@@ -73,9 +86,13 @@ describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
       const key = Buffer.from(request.headers['x-client-public-key'] as string, 'base64');
       const { enc, context } = setupBaseS(new Uint8Array(key), OUTPUT_PROTECTION_INFO);
       response.writeHead(200, { 'content-type': 'application/json', 'x-server-public-key': encodeBase64(enc) });
-      response.end(JSON.stringify({ ...completionChunk(sealText(context, 0, 'secret answer ✓'), 'stop'), usage: null }));
+      response.end(
+        JSON.stringify({ ...completionChunk(sealText(context, 0, 'secret answer ✓'), 'stop'), usage: null }),
+      );
     });
-    const body = (await (await postJson(`${decrypting.url}/v1/chat/completions`, chatBody())).json()) as { choices: { message: { content: string } }[] };
+    const body = (await (await postJson(`${decrypting.url}/v1/chat/completions`, chatBody())).json()) as {
+      choices: { message: { content: string } }[];
+    };
     expect(body.choices[0]!.message.content).toBe('secret answer ✓');
   });
 
@@ -95,7 +112,9 @@ describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
     ['dropped', { dropAt: 1 }],
   ])('%s ciphertext → one error event after the good tokens, never garbage', async (_name, fault) => {
     upstream.setBehaviour(protectedStream(TOKENS, fault));
-    const events = sseDataEvents(await (await postJson(`${decrypting.url}/v1/chat/completions`, chatBody({ stream: true }))).text());
+    const events = sseDataEvents(
+      await (await postJson(`${decrypting.url}/v1/chat/completions`, chatBody({ stream: true }))).text(),
+    );
     const error = JSON.parse(events.at(-2)!) as { error: { code: string } };
     expect(error.error.code).toBe('output_decryption_failed');
     expect(events.at(-1)).toBe('[DONE]');
@@ -104,7 +123,10 @@ describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
 
   it('a tampered non-stream body → 502', async () => {
     upstream.setBehaviour((request, response) => {
-      const { enc } = setupBaseS(new Uint8Array(Buffer.from(request.headers['x-client-public-key'] as string, 'base64')), OUTPUT_PROTECTION_INFO);
+      const { enc } = setupBaseS(
+        new Uint8Array(Buffer.from(request.headers['x-client-public-key'] as string, 'base64')),
+        OUTPUT_PROTECTION_INFO,
+      );
       response.writeHead(200, { 'content-type': 'application/json', 'x-server-public-key': encodeBase64(enc) });
       response.end(JSON.stringify(completionChunk(Buffer.alloc(24).toString('base64'), 'stop')));
     });
@@ -112,10 +134,18 @@ describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
   });
 
   it('honours header names changed by configuration', async () => {
-    const renamed = await startScriptedUpstream(protectedStream(TOKENS, { clientKeyHeader: 'x-my-key', serverKeyHeader: 'x-their-key' }));
-    const proxy = await startProxy({ sgt, upstreamUrl: renamed.url, protection: { decrypt: true, clientKeyHeader: 'x-my-key', serverKeyHeader: 'x-their-key' } });
+    const renamed = await startScriptedUpstream(
+      protectedStream(TOKENS, { clientKeyHeader: 'x-my-key', serverKeyHeader: 'x-their-key' }),
+    );
+    const proxy = await startProxy({
+      sgt,
+      upstreamUrl: renamed.url,
+      protection: { decrypt: true, clientKeyHeader: 'x-my-key', serverKeyHeader: 'x-their-key' },
+    });
     try {
-      const events = sseDataEvents(await (await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }))).text());
+      const events = sseDataEvents(
+        await (await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }))).text(),
+      );
       expect(contentOf(events)).toBe(TOKENS.join(''));
       expect(renamed.requests[0]!.headers['x-client-public-key']).toBeUndefined();
     } finally {
@@ -128,8 +158,15 @@ describe('SGP_OUTPUT_DECRYPTION=true: the proxy decrypts', () => {
 describe('SGP_OUTPUT_DECRYPTION=false: keys and ciphertext pass through', () => {
   it("forwards the client's key; the client decrypts with the client library", async () => {
     const keys = generateKeyPair();
-    const client = new OpenAI({ baseURL: `${passing.url}/v1`, apiKey: 'x', maxRetries: 0, defaultHeaders: { 'x-client-public-key': publicKeyHeader(keys.publicKey) } });
-    const { data, response } = await client.chat.completions.create({ model: 'up-model', messages: [{ role: 'user', content: 'hi' }], stream: true }).withResponse();
+    const client = new OpenAI({
+      baseURL: `${passing.url}/v1`,
+      apiKey: 'x',
+      maxRetries: 0,
+      defaultHeaders: { 'x-client-public-key': publicKeyHeader(keys.publicKey) },
+    });
+    const { data, response } = await client.chat.completions
+      .create({ model: 'up-model', messages: [{ role: 'user', content: 'hi' }], stream: true })
+      .withResponse();
     expect(upstream.requests[0]!.headers['x-client-public-key']).toBe(publicKeyHeader(keys.publicKey));
     const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
     let ciphertext = '';
@@ -158,7 +195,9 @@ describe('SGP_OUTPUT_DECRYPTION=false: keys and ciphertext pass through', () => 
 
   it('a malformed client key is a 400 naming the header with its own code, before anything goes upstream', async () => {
     upstream.requests.length = 0;
-    const response = await postJson(`${passing.url}/v1/chat/completions`, chatBody(), { 'x-client-public-key': 'nope' });
+    const response = await postJson(`${passing.url}/v1/chat/completions`, chatBody(), {
+      'x-client-public-key': 'nope',
+    });
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { message: string; code: string; param: string } };
     expect(error).toMatchObject({ code: 'invalid_client_public_key', param: 'x-client-public-key' });

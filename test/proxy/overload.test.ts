@@ -16,7 +16,8 @@ let overloaded = false;
 beforeAll(async () => {
   sgt = await loadSgt(IDENTITY_SGT_DIR);
   const flaky: Sgt = Object.create(sgt) as Sgt;
-  flaky.transform = (ids, options) => (overloaded ? Promise.reject(new SgtOverloadedError(256, 256, 3)) : sgt.transform(ids, options));
+  flaky.transform = (ids, options) =>
+    overloaded ? Promise.reject(new SgtOverloadedError(256, 256, 3)) : sgt.transform(ids, options);
   upstream = await startScriptedUpstream(streamTokens(['ok']));
   proxy = await startProxy({ sgt: flaky, upstreamUrl: upstream.url });
 });
@@ -30,13 +31,19 @@ afterAll(async () => {
 describe('transform queue full', () => {
   it('→ 503 with Retry-After, nothing sent upstream; the next request after it drains succeeds', async () => {
     overloaded = true;
-    const response = await proxy.app.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(chatBody({ stream: true })) });
+    const response = await proxy.app.request('/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify(chatBody({ stream: true })),
+    });
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('3');
     expect(((await response.json()) as { error: { type: string } }).error.type).toBe('overloaded_error');
     expect(upstream.requests).toHaveLength(0);
     overloaded = false;
-    const ok = await proxy.app.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(chatBody({ stream: true })) });
+    const ok = await proxy.app.request('/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify(chatBody({ stream: true })),
+    });
     expect(ok.status).toBe(200);
     await ok.text();
   });

@@ -17,7 +17,8 @@ let upstream: ScriptedUpstream;
 beforeAll(async () => {
   sgt = await loadSgt(IDENTITY_SGT_DIR);
   upstream = await startScriptedUpstream((req, res) => {
-    if (req.path === '/v1/models') return jsonBody(200, { object: 'list', data: [{ id: 'up-model', object: 'model' }] })(req, res);
+    if (req.path === '/v1/models')
+      return jsonBody(200, { object: 'list', data: [{ id: 'up-model', object: 'model' }] })(req, res);
     if (req.path === '/health') return jsonBody(200, {})(req, res);
     return streamTokens(['ok'])(req, res);
   });
@@ -28,7 +29,10 @@ afterAll(async () => {
   await sgt?.close();
 });
 
-async function withProxy(options: Partial<Parameters<typeof startProxy>[0]>, run: (proxy: ProxyUnderTest) => Promise<void>): Promise<void> {
+async function withProxy(
+  options: Partial<Parameters<typeof startProxy>[0]>,
+  run: (proxy: ProxyUnderTest) => Promise<void>,
+): Promise<void> {
   const proxy = await startProxy({ sgt, upstreamUrl: upstream.url, ...options });
   try {
     await run(proxy);
@@ -80,13 +84,19 @@ describe('authentication', () => {
 
   it('configured upstream credentials and extra headers replace what the client sent', async () => {
     const basic = `Basic ${Buffer.from('user:pass').toString('base64')}`;
-    await withProxy({ settings: { upstreamBasicAuth: true }, fixedHeaders: { authorization: basic, 'x-tenant': 'acme' } }, async (proxy) => {
-      upstream.requests.length = 0;
-      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }), { authorization: 'Bearer client', 'x-tenant': 'evil' });
-      await response.text();
-      expect(upstream.requests[0]!.headers.authorization).toBe(basic);
-      expect(upstream.requests[0]!.headers['x-tenant']).toBe('acme');
-    });
+    await withProxy(
+      { settings: { upstreamBasicAuth: true }, fixedHeaders: { authorization: basic, 'x-tenant': 'acme' } },
+      async (proxy) => {
+        upstream.requests.length = 0;
+        const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }), {
+          authorization: 'Bearer client',
+          'x-tenant': 'evil',
+        });
+        await response.text();
+        expect(upstream.requests[0]!.headers.authorization).toBe(basic);
+        expect(upstream.requests[0]!.headers['x-tenant']).toBe('acme');
+      },
+    );
   });
 });
 
@@ -95,7 +105,9 @@ describe('configured headers', () => {
     const env = parseEnv({ SGP_REQUEST_HEADERS_TO_ADD: 'Authorization=Bearer upstream-secret' });
     await withProxy({ fixedHeaders: Object.fromEntries(env.SGP_REQUEST_HEADERS_TO_ADD) }, async (proxy) => {
       upstream.requests.length = 0;
-      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }), { authorization: 'Bearer client-key' });
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }), {
+        authorization: 'Bearer client-key',
+      });
       await response.text();
       expect(upstream.requests[0]!.headers.authorization).toBe('Bearer upstream-secret');
     });
@@ -129,7 +141,9 @@ describe('API documentation', () => {
     await withProxy({}, async (proxy) => {
       const doc = (await (await fetch(`${proxy.url}/openapi.json`)).json()) as OpenApiDoc;
       expect(doc.openapi).toMatch(/^3\./);
-      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/chat/completions', '/v1/models', '/livez', '/readyz']));
+      expect(Object.keys(doc.paths)).toEqual(
+        expect.arrayContaining(['/v1/chat/completions', '/v1/models', '/livez', '/readyz']),
+      );
       const request = doc.components.schemas.ChatCompletionRequest!;
       expect(request.required).toContain('messages');
       expect(request.properties.max_tokens).toBeDefined();

@@ -33,7 +33,11 @@ afterAll(async () => {
 });
 
 async function inspect(proxy: ProxyUnderTest, body: Record<string, unknown>): Promise<Response> {
-  return proxy.app.request('/v1/stainedglass', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return proxy.app.request('/v1/stainedglass', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 describe('POST /v1/stainedglass', () => {
@@ -64,15 +68,28 @@ describe('POST /v1/stainedglass', () => {
   });
 
   it('demo transform: the reconstruction misses the secret and the score is high', async () => {
-    const body = (await (await inspect(demoProxy, { messages: MESSAGES, return_reconstructed_prompt: true, return_obfuscation_score: true })).json()) as StainedGlassBody;
+    const body = (await (
+      await inspect(demoProxy, {
+        messages: MESSAGES,
+        return_reconstructed_prompt: true,
+        return_obfuscation_score: true,
+      })
+    ).json()) as StainedGlassBody;
     expect(body.reconstructed_prompt).not.toContain('4111');
     expect(body.obfuscation_score).toBeGreaterThan(0.8);
   });
 
   it('prefix mode (the default): the same prompt gives the same transformed embeddings whatever the seed', async () => {
     const get = async (seed?: number) =>
-      ((await (await inspect(demoProxy, { messages: MESSAGES, ...(seed === undefined ? {} : { seed }), return_transformed_embeddings: true })).json()) as StainedGlassBody)
-        .transformed_embeddings;
+      (
+        (await (
+          await inspect(demoProxy, {
+            messages: MESSAGES,
+            ...(seed === undefined ? {} : { seed }),
+            return_transformed_embeddings: true,
+          })
+        ).json()) as StainedGlassBody
+      ).transformed_embeddings;
     const [a, b, c] = [await get(7), await get(8), await get()];
     expect(a).toEqual(b);
     expect(a).toEqual(c);
@@ -82,8 +99,15 @@ describe('POST /v1/stainedglass', () => {
     const fresh = await startProxy({ sgt: demo, upstreamUrl: 'http://127.0.0.1:1', noiseMode: 'fresh' });
     try {
       const get = async (seed?: number) =>
-        ((await (await inspect(fresh, { messages: MESSAGES, ...(seed === undefined ? {} : { seed }), return_transformed_embeddings: true })).json()) as StainedGlassBody)
-          .transformed_embeddings;
+        (
+          (await (
+            await inspect(fresh, {
+              messages: MESSAGES,
+              ...(seed === undefined ? {} : { seed }),
+              return_transformed_embeddings: true,
+            })
+          ).json()) as StainedGlassBody
+        ).transformed_embeddings;
       const [a, b, c, d, e] = [await get(7), await get(7), await get(8), await get(), await get()];
       expect(a).toEqual(b);
       expect(a).not.toEqual(c);
@@ -94,10 +118,18 @@ describe('POST /v1/stainedglass', () => {
   });
 
   it('the same prompt under another SGP_NOISE_SECRET gives different noise', async () => {
-    const other = await startProxy({ sgt: demo, upstreamUrl: 'http://127.0.0.1:1', noiseSecret: 'a-different-noise-secret-42' });
+    const other = await startProxy({
+      sgt: demo,
+      upstreamUrl: 'http://127.0.0.1:1',
+      noiseSecret: 'a-different-noise-secret-42',
+    });
     try {
       const get = async (proxy: ProxyUnderTest) =>
-        ((await (await inspect(proxy, { messages: MESSAGES, seed: 7, return_transformed_embeddings: true })).json()) as StainedGlassBody).transformed_embeddings;
+        (
+          (await (
+            await inspect(proxy, { messages: MESSAGES, seed: 7, return_transformed_embeddings: true })
+          ).json()) as StainedGlassBody
+        ).transformed_embeddings;
       const [mine, again, theirs] = [await get(demoProxy), await get(demoProxy), await get(other)];
       expect(mine).toEqual(again);
       expect(theirs).not.toEqual(mine);

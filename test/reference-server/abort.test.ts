@@ -8,7 +8,10 @@ const LONG = { mode: 'paced' as const, tokenIntervalMs: 10, sgt: fakeSgt({ maxSe
 const MAX_TOKENS = 100_000;
 
 function streamRequest(signal?: AbortSignal): RequestInit {
-  return { ...postJson({ model: FAKE_MODEL, prompt_embeds: oneHotEmbeds([0, 1]), max_tokens: MAX_TOKENS, stream: true }), signal };
+  return {
+    ...postJson({ model: FAKE_MODEL, prompt_embeds: oneHotEmbeds([0, 1]), max_tokens: MAX_TOKENS, stream: true }),
+    signal,
+  };
 }
 
 /** Reads until `count` token events have arrived, so the generation is known to be running. */
@@ -40,7 +43,10 @@ describe('reference server: client abort stops generation', () => {
   it('real server: a client that disconnects mid-stream aborts the generation', async () => {
     h = await startHarness('real server', LONG);
     const client = new AbortController();
-    const response = await h.target.send('/v1/completions', { ...streamRequest(client.signal), headers: { 'content-type': 'application/json', 'x-request-id': 'gone-1' } });
+    const response = await h.target.send('/v1/completions', {
+      ...streamRequest(client.signal),
+      headers: { 'content-type': 'application/json', 'x-request-id': 'gone-1' },
+    });
     expect(response.status).toBe(200);
     await readTokens(response.body!.getReader(), 3);
     client.abort();
@@ -49,7 +55,9 @@ describe('reference server: client abort stops generation', () => {
     expect(end.completionTokens).toBeGreaterThanOrEqual(3);
     expect(end.completionTokens).toBeLessThan(MAX_TOKENS);
     // The access-log line is written when the stream ends, and says how.
-    await expect.poll(() => h.logs.lines.find((l) => l.msg === 'request')).toMatchObject({ request_id: 'gone-1', status: 200, outcome: 'aborted' });
+    await expect
+      .poll(() => h.logs.lines.find((l) => l.msg === 'request'))
+      .toMatchObject({ request_id: 'gone-1', status: 200, outcome: 'aborted' });
   });
 
   it('real server: a non-streamed request whose client leaves stops generating', async () => {
@@ -63,7 +71,10 @@ describe('reference server: client abort stops generation', () => {
       sgt: fakeSgt({ onSearch: () => ++searches === 2 && searched() }),
     });
     const client = new AbortController();
-    const pending = h.target.send('/v1/completions', { ...postJson({ prompt_embeds: oneHotEmbeds([0, 1]) }), signal: client.signal });
+    const pending = h.target.send('/v1/completions', {
+      ...postJson({ prompt_embeds: oneHotEmbeds([0, 1]) }),
+      signal: client.signal,
+    });
     await started;
     client.abort();
     await expect(pending).rejects.toThrow();
@@ -83,9 +94,19 @@ describe('reference server: client abort stops generation', () => {
 
 describe('start-up', () => {
   it('echo mode builds its nearest-neighbour index before listening, so no request pays for it; paced mode does not', async () => {
-    for (const [mode, expected] of [['echo', 1], ['paced', 0]] as const) {
+    for (const [mode, expected] of [
+      ['echo', 1],
+      ['paced', 0],
+    ] as const) {
       let searches = 0;
-      const server = await startReferenceServer({ sgt: fakeSgt({ onSearch: () => searches++ }), mode, tokenIntervalMs: 0, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+      const server = await startReferenceServer({
+        sgt: fakeSgt({ onSearch: () => searches++ }),
+        mode,
+        tokenIntervalMs: 0,
+        logger: pino({ level: 'silent' }),
+        host: '127.0.0.1',
+        port: 0,
+      });
       try {
         expect(searches, mode).toBe(expected);
       } finally {

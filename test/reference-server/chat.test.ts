@@ -51,26 +51,54 @@ describe.each(TARGET_KINDS)('reference server plain-text chat completions (%s)',
       expect(chunk.choices).toHaveLength(1);
       expect(chunk.usage).toBeUndefined();
     }
-    expect(chunks[0]!.choices[0]).toEqual({ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
+    expect(chunks[0]!.choices[0]).toEqual({
+      index: 0,
+      delta: { role: 'assistant', content: '' },
+      logprobs: null,
+      finish_reason: null,
+    });
     const contents = chunks.slice(1).map((c) => c.choices[0]!.delta.content);
     expect(contents).toEqual(Array.from({ length: 20 }, (_, i) => ` tok${i}`));
     expect(chunks.slice(1, -1).every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
-    expect(chunks.at(-1)!.choices[0]).toEqual({ index: 0, delta: { content: ' tok19' }, logprobs: null, finish_reason: 'length', stop_reason: null });
-    await expect(h.ends.next()).resolves.toMatchObject({ requestId: 'chat-1', outcome: 'completed', completionTokens: 20, stream: true });
+    expect(chunks.at(-1)!.choices[0]).toEqual({
+      index: 0,
+      delta: { content: ' tok19' },
+      logprobs: null,
+      finish_reason: 'length',
+      stop_reason: null,
+    });
+    await expect(h.ends.next()).resolves.toMatchObject({
+      requestId: 'chat-1',
+      outcome: 'completed',
+      completionTokens: 20,
+      stream: true,
+    });
   });
 
   it('max_completion_tokens wins over max_tokens; usage chunk last when asked, with choices []', async () => {
     h = await startHarness(kind, PACED);
-    const chunks = await chunksOf(await chat({ stream: true, max_tokens: 50, max_completion_tokens: 3, stream_options: { include_usage: true } }));
+    const chunks = await chunksOf(
+      await chat({ stream: true, max_tokens: 50, max_completion_tokens: 3, stream_options: { include_usage: true } }),
+    );
     const usage = chunks.at(-1)!;
     expect(usage.choices).toEqual([]);
-    expect(usage.usage).toEqual({ prompt_tokens: PROMPT_TOKENS_ESTIMATE, completion_tokens: 3, total_tokens: PROMPT_TOKENS_ESTIMATE + 3 });
+    expect(usage.usage).toEqual({
+      prompt_tokens: PROMPT_TOKENS_ESTIMATE,
+      completion_tokens: 3,
+      total_tokens: PROMPT_TOKENS_ESTIMATE + 3,
+    });
     expect(chunks.slice(1, -1).map((c) => c.choices[0]!.delta.content)).toEqual([' tok0', ' tok1', ' tok2']);
   });
 
   it('continuous_usage_stats puts running usage on every chunk', async () => {
     h = await startHarness(kind, PACED);
-    const chunks = await chunksOf(await chat({ stream: true, max_tokens: 2, stream_options: { include_usage: true, continuous_usage_stats: true } }));
+    const chunks = await chunksOf(
+      await chat({
+        stream: true,
+        max_tokens: 2,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      }),
+    );
     expect(chunks.map((c) => c.usage?.completion_tokens)).toEqual([0, 1, 2, 2]);
   });
 
@@ -86,13 +114,29 @@ describe.each(TARGET_KINDS)('reference server plain-text chat completions (%s)',
 
   it('paced, not streamed: one chat.completion with the joined tokens and usage', async () => {
     h = await startHarness(kind, PACED);
-    const response = await chat({ max_tokens: 4, temperature: 0.7, top_p: 0.9, seed: 1, stop: ['\n'], user: 'u', tools: [] });
+    const response = await chat({
+      max_tokens: 4,
+      temperature: 0.7,
+      top_p: 0.9,
+      seed: 1,
+      stop: ['\n'],
+      user: 'u',
+      tools: [],
+    });
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({
       object: 'chat.completion',
       model: FAKE_MODEL,
-      choices: [{ index: 0, message: { role: 'assistant', content: ' tok0 tok1 tok2 tok3' }, logprobs: null, finish_reason: 'length', stop_reason: null }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: ' tok0 tok1 tok2 tok3' },
+          logprobs: null,
+          finish_reason: 'length',
+          stop_reason: null,
+        },
+      ],
       usage: { prompt_tokens: PROMPT_TOKENS_ESTIMATE, completion_tokens: 4, total_tokens: PROMPT_TOKENS_ESTIMATE + 4 },
     });
     expect(body.id).toMatch(/^chatcmpl-/);
@@ -100,7 +144,9 @@ describe.each(TARGET_KINDS)('reference server plain-text chat completions (%s)',
 
   it('without max_tokens, generates what is left of the context (vLLM default)', async () => {
     h = await startHarness(kind, { ...PACED, tokenIntervalMs: 0, sgt: fakeSgt({ maxSequenceLength: 20 }) });
-    const body = (await (await chat({ messages: [{ role: 'user', content: 'one two' }] })).json()) as { usage: { completion_tokens: number } };
+    const body = (await (await chat({ messages: [{ role: 'user', content: 'one two' }] })).json()) as {
+      usage: { completion_tokens: number };
+    };
     expect(body.usage.completion_tokens).toBe(20 - 3);
   });
 
@@ -108,7 +154,11 @@ describe.each(TARGET_KINDS)('reference server plain-text chat completions (%s)',
     h = await startHarness(kind, PACED);
     const response = await h.target.send(
       '/v1/chat/completions',
-      postJson({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello there' }] }], max_tokens: 1, stream: true }),
+      postJson({
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello there' }] }],
+        max_tokens: 1,
+        stream: true,
+      }),
     );
     const chunks = await chunksOf(response);
     expect(chunks.at(-1)!.choices[0]!.delta.content).toBe(' tok0');
@@ -144,7 +194,10 @@ describe.each(TARGET_KINDS)('reference server plain-text chat: refusals (%s)', (
 
   it('echo mode refuses plain text with a 400 that says to use paced mode', async () => {
     h = await startHarness(kind, { mode: 'echo' });
-    await expectError(await send({ messages: MESSAGES }), 400, { type: 'BadRequestError', message: expect.stringContaining('paced mode only') });
+    await expectError(await send({ messages: MESSAGES }), 400, {
+      type: 'BadRequestError',
+      message: expect.stringContaining('paced mode only'),
+    });
     expect(h.ends.events).toHaveLength(0);
   });
 
@@ -152,7 +205,11 @@ describe.each(TARGET_KINDS)('reference server plain-text chat: refusals (%s)', (
     ['no messages', { max_tokens: 1 }, 'messages'],
     ['empty messages', { messages: [], max_tokens: 1 }, 'messages'],
     ['a message without role', { messages: [{ content: 'x' }], max_tokens: 1 }, 'messages'],
-    ['stream_options without stream', { messages: MESSAGES, stream_options: { include_usage: true } }, 'stream_options'],
+    [
+      'stream_options without stream',
+      { messages: MESSAGES, stream_options: { include_usage: true } },
+      'stream_options',
+    ],
     ['logprobs', { messages: MESSAGES, logprobs: true }, 'logprobs'],
   ])('paced mode: 400 for %s', async (_name, body, param) => {
     h = await startHarness(kind, PACED);
@@ -161,18 +218,32 @@ describe.each(TARGET_KINDS)('reference server plain-text chat: refusals (%s)', (
 
   it('paced mode: 404 for another model, 400 for max_tokens 0 or beyond the context, 400 for a non-JSON body', async () => {
     h = await startHarness(kind, PACED);
-    await expectError(await send({ model: 'other/model', messages: MESSAGES }), 404, { type: 'NotFoundError', param: 'model' });
+    await expectError(await send({ model: 'other/model', messages: MESSAGES }), 404, {
+      type: 'NotFoundError',
+      param: 'model',
+    });
     await expectError(await send({ messages: MESSAGES, max_tokens: 0 }), 400, { param: 'max_tokens' });
     await expectError(await send({ messages: MESSAGES, max_tokens: 1_000 }), 400, { param: 'max_tokens' });
     await expectError(await send('{not json'), 400, { type: 'Bad Request' });
-    const wrongType = await h.target.send('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const wrongType = await h.target.send('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect(wrongType.status).toBe(400);
   });
 
   it('paced mode: a client that leaves mid-stream ends the generation as aborted', async () => {
-    h = await startHarness(kind, { mode: 'paced', tokenIntervalMs: 10, sgt: fakeSgt({ maxSequenceLength: 1_000_000 }) });
+    h = await startHarness(kind, {
+      mode: 'paced',
+      tokenIntervalMs: 10,
+      sgt: fakeSgt({ maxSequenceLength: 1_000_000 }),
+    });
     const client = new AbortController();
-    const response = await h.target.send('/v1/chat/completions', { ...postJson({ messages: MESSAGES, max_tokens: 100_000, stream: true }), signal: client.signal });
+    const response = await h.target.send('/v1/chat/completions', {
+      ...postJson({ messages: MESSAGES, max_tokens: 100_000, stream: true }),
+      signal: client.signal,
+    });
     const reader = response.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';

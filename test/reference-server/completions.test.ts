@@ -48,7 +48,10 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
   afterEach(async () => h?.target.close());
 
   const complete = (body: Record<string, unknown>, headers?: Record<string, string>): Promise<Response> =>
-    h.target.send('/v1/completions', postJson({ model: FAKE_MODEL, prompt_embeds: oneHotEmbeds([0, 1, 2]), ...body }, headers));
+    h.target.send(
+      '/v1/completions',
+      postJson({ model: FAKE_MODEL, prompt_embeds: oneHotEmbeds([0, 1, 2]), ...body }, headers),
+    );
 
   it('lists one vLLM model card: the artifact base model', async () => {
     h = await startHarness(kind);
@@ -57,7 +60,12 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
     const body = (await response.json()) as { object: string; data: Array<Record<string, unknown>> };
     expect(body.object).toBe('list');
     expect(body.data).toHaveLength(1);
-    expect(body.data[0]).toMatchObject({ id: FAKE_MODEL, object: 'model', owned_by: 'vllm', max_model_len: FAKE_MAX_MODEL_LEN });
+    expect(body.data[0]).toMatchObject({
+      id: FAKE_MODEL,
+      object: 'model',
+      owned_by: 'vllm',
+      max_model_len: FAKE_MAX_MODEL_LEN,
+    });
     expect(typeof body.data[0]?.created).toBe('number');
   });
 
@@ -74,7 +82,9 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
     expect(body).toMatchObject({
       object: 'text_completion',
       model: FAKE_MODEL,
-      choices: [{ index: 0, text: ECHO_TEXT, logprobs: null, finish_reason: 'stop', stop_reason: null, prompt_logprobs: null }],
+      choices: [
+        { index: 0, text: ECHO_TEXT, logprobs: null, finish_reason: 'stop', stop_reason: null, prompt_logprobs: null },
+      ],
       usage: { prompt_tokens: 3, completion_tokens: ECHO_TOKENS, total_tokens: 3 + ECHO_TOKENS },
     });
     expect(body.id).toMatch(/^cmpl-/);
@@ -82,7 +92,9 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('echo, streamed: one chunk per token, finish on the last, usage chunk, [DONE] last', async () => {
     h = await startHarness(kind);
-    const chunks = parseChunks(await streamEvents(await complete({ max_tokens: 50, stream: true, stream_options: { include_usage: true } })));
+    const chunks = parseChunks(
+      await streamEvents(await complete({ max_tokens: 50, stream: true, stream_options: { include_usage: true } })),
+    );
     const usage = chunks.at(-1)!;
     const tokens = chunks.slice(0, -1);
     expect(usage.choices).toEqual([]);
@@ -91,7 +103,13 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
     expect(tokens.map((c) => c.choices[0]!.text).join('')).toBe(ECHO_TEXT);
     expect(tokens.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
     // EOS: vLLM's last chunk carries no text, only the finish reason.
-    expect(tokens.at(-1)!.choices[0]).toEqual({ index: 0, text: '', logprobs: null, finish_reason: 'stop', stop_reason: null });
+    expect(tokens.at(-1)!.choices[0]).toEqual({
+      index: 0,
+      text: '',
+      logprobs: null,
+      finish_reason: 'stop',
+      stop_reason: null,
+    });
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
     expect(tokens.every((c) => c.object === 'text_completion' && c.model === FAKE_MODEL && !('usage' in c))).toBe(true);
   });
@@ -107,7 +125,9 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
   it('continuous_usage_stats puts running usage on every chunk', async () => {
     h = await startHarness(kind);
     const options = { include_usage: true, continuous_usage_stats: true };
-    const chunks = parseChunks(await streamEvents(await complete({ stream: true, max_tokens: 3, stream_options: options })));
+    const chunks = parseChunks(
+      await streamEvents(await complete({ stream: true, max_tokens: 3, stream_options: options })),
+    );
     expect(chunks.slice(0, -1).map((c) => c.usage?.completion_tokens)).toEqual([1, 2, 3]);
   });
 
@@ -126,7 +146,11 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('n=2: each token once per choice index, usage counts both', async () => {
     h = await startHarness(kind);
-    const chunks = parseChunks(await streamEvents(await complete({ stream: true, n: 2, max_tokens: 3, stream_options: { include_usage: true } })));
+    const chunks = parseChunks(
+      await streamEvents(
+        await complete({ stream: true, n: 2, max_tokens: 3, stream_options: { include_usage: true } }),
+      ),
+    );
     const tokens = chunks.slice(0, -1);
     expect(tokens.map((c) => c.choices[0]!.index)).toEqual([0, 1, 0, 1, 0, 1]);
     expect(chunks.at(-1)!.usage?.completion_tokens).toBe(6);
@@ -148,8 +172,14 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('takes [1, T, H] (squeezed), bfloat16 and float16 tensors', async () => {
     h = await startHarness(kind);
-    for (const embeds of [oneHotEmbeds([0, 1, 2], 'float32', [1, 3, FAKE_HIDDEN]), oneHotEmbeds([0, 1, 2], 'bfloat16'), oneHotEmbeds([0, 1, 2], 'float16')]) {
-      const body = (await (await complete({ prompt_embeds: embeds, max_tokens: 50 })).json()) as { choices: StreamChoice[] };
+    for (const embeds of [
+      oneHotEmbeds([0, 1, 2], 'float32', [1, 3, FAKE_HIDDEN]),
+      oneHotEmbeds([0, 1, 2], 'bfloat16'),
+      oneHotEmbeds([0, 1, 2], 'float16'),
+    ]) {
+      const body = (await (await complete({ prompt_embeds: embeds, max_tokens: 50 })).json()) as {
+        choices: StreamChoice[];
+      };
       expect(body.choices[0]!.text).toBe(ECHO_TEXT);
     }
   });
@@ -158,14 +188,27 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
     h = await startHarness(kind);
     const response = await h.target.send(
       '/v1/completions',
-      postJson({ prompt: '', prompt_embeds: oneHotEmbeds([0]), temperature: 0.7, top_p: 0.9, seed: 7, stop: ['\n'], presence_penalty: 0.5, frequency_penalty: -0.5, user: 'u1', some_vllm_extra: true }),
+      postJson({
+        prompt: '',
+        prompt_embeds: oneHotEmbeds([0]),
+        temperature: 0.7,
+        top_p: 0.9,
+        seed: 7,
+        stop: ['\n'],
+        presence_penalty: 0.5,
+        frequency_penalty: -0.5,
+        user: 'u1',
+        some_vllm_extra: true,
+      }),
     );
     expect(response.status).toBe(200);
   });
 
   it('paced mode: exactly max_tokens distinct tokens, finish_reason "length"', async () => {
     h = await startHarness(kind, { mode: 'paced', tokenIntervalMs: 1 });
-    const chunks = parseChunks(await streamEvents(await complete({ stream: true, max_tokens: 25, stream_options: { include_usage: true } })));
+    const chunks = parseChunks(
+      await streamEvents(await complete({ stream: true, max_tokens: 25, stream_options: { include_usage: true } })),
+    );
     const texts = chunks.slice(0, -1).map((c) => c.choices[0]!.text);
     expect(texts).toHaveLength(25);
     expect(new Set(texts).size).toBe(25);
@@ -177,11 +220,16 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
   });
 
   it('answers a failure of its own with a bare 500 InternalServerError and logs the cause', async () => {
-    const broken = { ...fakeSgt(), nearestTokens: async () => Promise.reject(new Error('onnx exploded at /secret/path')) };
+    const broken = {
+      ...fakeSgt(),
+      nearestTokens: async () => Promise.reject(new Error('onnx exploded at /secret/path')),
+    };
     h = await startHarness(kind, { sgt: broken });
     const response = await complete({});
     expect(response.status).toBe(500);
-    expect(await response.json()).toEqual({ error: { message: 'Internal server error', type: 'InternalServerError', param: null, code: 500 } });
+    expect(await response.json()).toEqual({
+      error: { message: 'Internal server error', type: 'InternalServerError', param: null, code: 500 },
+    });
     const failure = h.logs.lines.find((l) => l.msg === 'request failed');
     expect(JSON.stringify(failure)).toContain('onnx exploded');
   });
@@ -189,7 +237,9 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
   it('logs one line per request, without prompt_embeds or credentials', async () => {
     h = await startHarness(kind);
     const embeds = oneHotEmbeds([0, 1, 2]);
-    await (await complete({ prompt_embeds: embeds }, { authorization: 'Bearer secret-token', 'x-request-id': 'log-1' })).text();
+    await (
+      await complete({ prompt_embeds: embeds }, { authorization: 'Bearer secret-token', 'x-request-id': 'log-1' })
+    ).text();
     await collectText((await complete({ stream: true }, { 'x-request-id': 'log-2' })).body!);
     await h.ends.next((e) => e.requestId === 'log-2');
     await expect.poll(() => h.logs.lines.filter((l) => l.msg === 'request').length).toBe(2);

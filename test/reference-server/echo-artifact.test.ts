@@ -11,13 +11,22 @@ interface Chunk {
 }
 
 /** The user's prompt as the proxy would send it: templated, tokenized, transformed, serialised. */
-async function promptEmbeds(sgt: Sgt, content: string, dtype: EmbedsDtype): Promise<{ text: string; tokens: number; base64: string }> {
+async function promptEmbeds(
+  sgt: Sgt,
+  content: string,
+  dtype: EmbedsDtype,
+): Promise<{ text: string; tokens: number; base64: string }> {
   const text = sgt.renderPrompt([{ role: 'user', content }]);
   const result = await sgt.transform(sgt.tokenize(text), { noise: testNoiseKey(42n) });
-  return { text, tokens: result.tokens, base64: encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], dtype) };
+  return {
+    text,
+    tokens: result.tokens,
+    base64: encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], dtype),
+  };
 }
 
-const readingOf = (tokens: number, text: string): string => `received ${tokens} prompt embeddings; nearest-token reading: "${text}"`;
+const readingOf = (tokens: number, text: string): string =>
+  `received ${tokens} prompt embeddings; nearest-token reading: "${text}"`;
 
 describe.each(TARGET_KINDS)('echo mode with real SGT artifacts (%s)', (kind) => {
   let identity: Sgt;
@@ -35,7 +44,12 @@ describe.each(TARGET_KINDS)('echo mode with real SGT artifacts (%s)', (kind) => 
 
   it('streams the templated prompt back, token by token, when the noise is off', async () => {
     const prompt = await promptEmbeds(identity, 'Hello there', 'float32');
-    const body = { model: identity.metadata.baseModel, prompt_embeds: prompt.base64, max_tokens: maxTokensFor(identity, prompt.tokens), stream: true };
+    const body = {
+      model: identity.metadata.baseModel,
+      prompt_embeds: prompt.base64,
+      max_tokens: maxTokensFor(identity, prompt.tokens),
+      stream: true,
+    };
     const response = await h.target.send('/v1/completions', postJson(body));
     expect(response.status).toBe(200);
     const events = sseDataEvents(await collectText(response.body!));
@@ -50,7 +64,10 @@ describe.each(TARGET_KINDS)('echo mode with real SGT artifacts (%s)', (kind) => 
     const body = { prompt_embeds: prompt.base64, max_tokens: maxTokensFor(identity, prompt.tokens) };
     const response = await h.target.send('/v1/completions', postJson(body));
     expect(response.status).toBe(200);
-    const completion = (await response.json()) as { choices: Array<{ text: string }>; usage: { prompt_tokens: number } };
+    const completion = (await response.json()) as {
+      choices: Array<{ text: string }>;
+      usage: { prompt_tokens: number };
+    };
     expect(completion.choices[0]!.text).toContain('Hello there');
     expect(completion.usage.prompt_tokens).toBe(prompt.tokens);
   });
@@ -71,7 +88,9 @@ describe('echo mode with the demo SGT (noise on)', () => {
     const secret = 'My account password is hunter2, please keep it safe';
     const prompt = await promptEmbeds(demo, secret, 'bfloat16');
     const body = { prompt_embeds: prompt.base64, max_tokens: demo.metadata.maxSequenceLength - prompt.tokens };
-    const completion = (await (await h.target.send('/v1/completions', postJson(body))).json()) as { choices: Array<{ text: string }> };
+    const completion = (await (await h.target.send('/v1/completions', postJson(body))).json()) as {
+      choices: Array<{ text: string }>;
+    };
     const text = completion.choices[0]!.text;
     expect(text.startsWith(`received ${prompt.tokens} prompt embeddings; nearest-token reading: "`)).toBe(true);
     expect(text).not.toContain(secret);

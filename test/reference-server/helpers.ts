@@ -31,7 +31,9 @@ export function fakeSgt(options: FakeSgtOptions = {}): ReferenceSgt {
     metadata: { baseModel: FAKE_MODEL, hiddenSize: FAKE_HIDDEN, vocabSize: FAKE_HIDDEN, maxSequenceLength },
     nearestTokens: async (embeds: Float32Array, tokens: number) => {
       options.onSearch?.();
-      return Array.from({ length: tokens }, (_, row) => argmax(embeds.subarray(row * FAKE_HIDDEN, (row + 1) * FAKE_HIDDEN)));
+      return Array.from({ length: tokens }, (_, row) =>
+        argmax(embeds.subarray(row * FAKE_HIDDEN, (row + 1) * FAKE_HIDDEN)),
+      );
     },
     createStreamingDecoder: () => (id: number) => FAKE_PIECES[id] ?? '',
   } as ReferenceSgt;
@@ -44,7 +46,11 @@ function argmax(row: Float32Array): number {
 }
 
 /** `prompt_embeds` whose rows are the one-hot embeddings of `ids` in the fake table. */
-export function oneHotEmbeds(ids: readonly number[], dtype: EmbedsDtype = 'float32', shape?: readonly number[]): string {
+export function oneHotEmbeds(
+  ids: readonly number[],
+  dtype: EmbedsDtype = 'float32',
+  shape?: readonly number[],
+): string {
   const data = new Float32Array(ids.length * FAKE_HIDDEN);
   ids.forEach((id, row) => (data[row * FAKE_HIDDEN + id] = 1));
   return encodePromptEmbeds(data, shape ?? [ids.length, FAKE_HIDDEN], dtype);
@@ -98,7 +104,10 @@ export interface Harness {
   logs: ReturnType<typeof captureLogger>;
 }
 
-export async function startHarness(kind: TargetKind, overrides: Partial<ReferenceServerOptions> = {}): Promise<Harness> {
+export async function startHarness(
+  kind: TargetKind,
+  overrides: Partial<ReferenceServerOptions> = {},
+): Promise<Harness> {
   const ends = new GenerationEnds();
   const logs = captureLogger();
   const options: ReferenceServerOptions = {

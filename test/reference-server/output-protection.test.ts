@@ -19,7 +19,13 @@ beforeAll(async () => {
   sgt = await loadSgt(IDENTITY_SGT_DIR);
   const base = { sgt, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, tokenIntervalMs: 0 } as const;
   server = await startReferenceServer({ ...base, mode: 'echo', outputProtection: 'required' });
-  renamed = await startReferenceServer({ ...base, mode: 'paced', tokenIntervalMs: 5, outputProtection: 'required', protectionHeaders: { client: 'x-k', server: 'x-s' } });
+  renamed = await startReferenceServer({
+    ...base,
+    mode: 'paced',
+    tokenIntervalMs: 5,
+    outputProtection: 'required',
+    protectionHeaders: { client: 'x-k', server: 'x-s' },
+  });
   const ids = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: 'Hello there, encrypted world' }]));
   const result = await sgt.transform(ids);
   embeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'float32');
@@ -31,7 +37,12 @@ afterAll(async () => {
   await sgt?.close();
 });
 
-function complete(url: string, body: Record<string, unknown>, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+function complete(
+  url: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<Response> {
   return fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -51,7 +62,9 @@ describe('reference server, output protection required', () => {
 
   it('with a key, every streamed text is ciphertext and decrypts in order to the echo', async () => {
     const response = await complete(server.url, { stream: true }, withKey);
-    const chunks = sseDataEvents(await response.text()).slice(0, -1).map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
+    const chunks = sseDataEvents(await response.text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
     const texts = chunks.map((c) => c.choices[0]!.text).filter((t) => t !== '');
     expect(texts.length).toBeGreaterThan(5);
     for (const text of texts) expect(Buffer.from(text, 'base64').length).toBeGreaterThanOrEqual(16); // a GCM tag at least
@@ -75,7 +88,12 @@ describe('reference server, output protection required', () => {
     expect(failed.status).toBe(400);
     await failed.text();
     const controller = new AbortController();
-    const streaming = await complete(renamed.url, { stream: true, max_tokens: 1000 }, { 'x-k': withKey['x-client-public-key'] }, controller.signal);
+    const streaming = await complete(
+      renamed.url,
+      { stream: true, max_tokens: 1000 },
+      { 'x-k': withKey['x-client-public-key'] },
+      controller.signal,
+    );
     const reader = streaming.body!.getReader();
     await reader.read();
     expect(outputProtectionRegistry.size).toBe(1);
@@ -84,11 +102,17 @@ describe('reference server, output protection required', () => {
   });
 
   it('header names come from configuration', async () => {
-    const response = await complete(renamed.url, { stream: true, max_tokens: 3 }, { 'x-k': withKey['x-client-public-key'] });
+    const response = await complete(
+      renamed.url,
+      { stream: true, max_tokens: 3 },
+      { 'x-k': withKey['x-client-public-key'] },
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('x-s')).toMatch(/=$/);
     const decryptor = createResponseDecryptor(response.headers.get('x-s'), keys.privateKey, { serverKeyHeader: 'x-s' });
-    const chunks = sseDataEvents(await response.text()).slice(0, -1).map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
+    const chunks = sseDataEvents(await response.text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
     expect(chunks.map((c) => decryptor.decryptCompletion(c).choices[0]?.text ?? '').join('')).toBe(' tok0 tok1 tok2');
   });
 });

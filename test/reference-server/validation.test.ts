@@ -25,8 +25,10 @@ interface Case {
 }
 
 const embeds3 = (): string => oneHotEmbeds([0, 1, 2]);
-const withEmbeds = (extra: Record<string, unknown>): RequestInit => postJson({ model: FAKE_MODEL, prompt_embeds: embeds3(), ...extra });
-const tensor = (shape: number[]): string => encodePromptEmbeds(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
+const withEmbeds = (extra: Record<string, unknown>): RequestInit =>
+  postJson({ model: FAKE_MODEL, prompt_embeds: embeds3(), ...extra });
+const tensor = (shape: number[]): string =>
+  encodePromptEmbeds(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
 
 const CASES: Case[] = [
   {
@@ -45,7 +47,14 @@ const CASES: Case[] = [
     param: null,
     message: "Unsupported Media Type: Only 'application/json' is allowed",
   },
-  { name: 'a body that is not an object', init: () => postJson([1, 2]), status: 400, type: 'Bad Request', param: null, message: /expected object/ },
+  {
+    name: 'a body that is not an object',
+    init: () => postJson([1, 2]),
+    status: 400,
+    type: 'Bad Request',
+    param: null,
+    message: /expected object/,
+  },
   {
     name: 'a mistyped field',
     init: () => withEmbeds({ max_tokens: 'ten' }),
@@ -78,7 +87,14 @@ const CASES: Case[] = [
     param: 'model',
     message: 'The model `nope/none` does not exist.',
   },
-  { name: 'a text prompt', init: () => withEmbeds({ prompt: 'Hello' }), status: 400, type: 'BadRequestError', param: 'prompt', message: /prompt_embeds` only/ },
+  {
+    name: 'a text prompt',
+    init: () => withEmbeds({ prompt: 'Hello' }),
+    status: 400,
+    type: 'BadRequestError',
+    param: 'prompt',
+    message: /prompt_embeds` only/,
+  },
   {
     name: 'echo with prompt embeds',
     init: () => withEmbeds({ echo: true }),
@@ -95,8 +111,22 @@ const CASES: Case[] = [
     param: null,
     message: 'prompt_logprobs is not compatible with prompt embeds.',
   },
-  { name: 'suffix', init: () => withEmbeds({ suffix: 'x' }), status: 400, type: 'BadRequestError', param: null, message: 'suffix is not currently supported' },
-  { name: 'logprobs', init: () => withEmbeds({ logprobs: 2 }), status: 400, type: 'BadRequestError', param: 'logprobs', message: /logprobs/ },
+  {
+    name: 'suffix',
+    init: () => withEmbeds({ suffix: 'x' }),
+    status: 400,
+    type: 'BadRequestError',
+    param: null,
+    message: 'suffix is not currently supported',
+  },
+  {
+    name: 'logprobs',
+    init: () => withEmbeds({ logprobs: 2 }),
+    status: 400,
+    type: 'BadRequestError',
+    param: 'logprobs',
+    message: /logprobs/,
+  },
   {
     name: 'several prompt_embeds tensors',
     init: () => withEmbeds({ prompt_embeds: [embeds3(), embeds3()] }),
@@ -179,8 +209,22 @@ const CASES: Case[] = [
     param: 'temperature',
     message: 'temperature must be non-negative, got -1.0. (parameter=temperature, value=-1.0)',
   },
-  { name: 'top_p 0', init: () => withEmbeds({ top_p: 0 }), status: 400, type: 'BadRequestError', param: 'top_p', message: /^top_p must be in \(0, 1\], got 0\.0\./ },
-  { name: 'n 0', init: () => withEmbeds({ n: 0 }), status: 400, type: 'BadRequestError', param: 'n', message: /^n must be at least 1, got 0\./ },
+  {
+    name: 'top_p 0',
+    init: () => withEmbeds({ top_p: 0 }),
+    status: 400,
+    type: 'BadRequestError',
+    param: 'top_p',
+    message: /^top_p must be in \(0, 1\], got 0\.0\./,
+  },
+  {
+    name: 'n 0',
+    init: () => withEmbeds({ n: 0 }),
+    status: 400,
+    type: 'BadRequestError',
+    param: 'n',
+    message: /^n must be at least 1, got 0\./,
+  },
   {
     name: 'a presence penalty out of range',
     init: () => withEmbeds({ presence_penalty: 2.5 }),
@@ -222,7 +266,9 @@ describe.each(TARGET_KINDS)('reference server validation (%s)', (kind) => {
   it('answers an unknown route with a vLLM 404 envelope', async () => {
     const response = await h.target.send('/v1/nothing-here');
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: { message: 'Not Found', type: 'Not Found', param: null, code: 404 } });
+    expect(await response.json()).toEqual({
+      error: { message: 'Not Found', type: 'Not Found', param: null, code: 404 },
+    });
   });
 });
 
@@ -238,7 +284,12 @@ describe('reference server body limit on a chunked body (in-process)', () => {
       },
     });
     // `duplex` is required by Node for a streamed request body but missing from the DOM typings.
-    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit;
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit;
     const response = await h.target.send('/v1/completions', init);
     expect(response.status).toBe(413);
     expect(pulled).toBeLessThan(10);

@@ -16,12 +16,20 @@ describe('serve on embedded defaults', () => {
   beforeAll(async () => {
     const sink = new Writable({
       write(chunk, _enc, cb) {
-        logLines.push(...String(chunk).split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+        logLines.push(
+          ...String(chunk)
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        );
         cb();
       },
     });
     const env = parseEnv({ SGP_HOST: '127.0.0.1', SGP_PORT: '0', SGP_CACHE_DIR: cacheDir });
-    server = await startProxyServer(env, createLogger({ level: 'info', modules: {}, destination: 'stdout', redact: [] }, sink));
+    server = await startProxyServer(
+      env,
+      createLogger({ level: 'info', modules: {}, destination: 'stdout', redact: [] }, sink),
+    );
   }, 120_000);
 
   afterAll(() => server?.close());
@@ -57,6 +65,8 @@ describe('serve on embedded defaults', () => {
     const logs = JSON.stringify(logLines);
     expect(logs).not.toContain('LOGCANARY');
     expect(logs).not.toContain('sk-should-not-be-logged');
-    expect(logLines.some((l) => l.msg === 'request' && l.path === '/v1/chat/completions' && l.status === 200)).toBe(true);
+    expect(logLines.some((l) => l.msg === 'request' && l.path === '/v1/chat/completions' && l.status === 200)).toBe(
+      true,
+    );
   });
 });

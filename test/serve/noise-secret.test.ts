@@ -24,7 +24,8 @@ describe('the noise secret and what the noise is bound to', () => {
     const replica = loadOrCreateNoiseSecret(readFileSync(file, 'utf8').trim(), join(tmpdir(), 'unused'));
     expect(replica.source).toBe('configured');
     const ids = [151644, 872, 198, 9707];
-    const noise = (secret: Uint8Array): Float32Array => noiseFor(ids, 64, new NoiseKeys(secret, demo.fingerprint).forRequest('prefix'));
+    const noise = (secret: Uint8Array): Float32Array =>
+      noiseFor(ids, 64, new NoiseKeys(secret, demo.fingerprint).forRequest('prefix'));
     expect(noise(replica.secret)).toEqual(noise(generated.secret));
   });
 

@@ -54,7 +54,11 @@ async function expectArtifactError(dir: string, file: string, pattern: RegExp): 
   expect(artifactError.message).toMatch(pattern);
 }
 
-function onnxWith(inputs: Parameters<typeof valueInfo>[], output: Parameters<typeof valueInfo>, source: string): Uint8Array {
+function onnxWith(
+  inputs: Parameters<typeof valueInfo>[],
+  output: Parameters<typeof valueInfo>,
+  source: string,
+): Uint8Array {
   return encodeModel({
     name: 'bad',
     inputs: inputs.map((args) => valueInfo(...args)),
@@ -132,14 +136,25 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
 
     it('a chat_template that does not parse', async () => {
       const dir = await artifactCopy();
-      await editJson(join(dir, 'tokenizer_config.json'), (j) => (j['chat_template'] = '{% for m in messages %}{{ m.content }}'));
+      await editJson(
+        join(dir, 'tokenizer_config.json'),
+        (j) => (j['chat_template'] = '{% for m in messages %}{{ m.content }}'),
+      );
       await expectArtifactError(dir, 'tokenizer_config.json', /chat_template does not parse/);
     });
 
     it('token ids beyond vocab_size', async () => {
       const dir = await artifactCopy();
       await editJson(join(dir, 'tokenizer.json'), (j) => {
-        const extra = { id: 151669, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+        const extra = {
+          id: 151669,
+          content: '<|extra|>',
+          single_word: false,
+          lstrip: false,
+          rstrip: false,
+          normalized: false,
+          special: true,
+        };
         (j['added_tokens'] as unknown[]).push(extra);
       });
       await expectArtifactError(dir, 'tokenizer.json', /token id 151669, beyond vocab_size 151669/);
@@ -147,7 +162,10 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
 
     it('a template that raises gives SgtInputError at render time, not at load', async () => {
       const dir = await artifactCopy();
-      await editJson(join(dir, 'tokenizer_config.json'), (j) => (j['chat_template'] = "{{ raise_exception('roles must alternate') }}"));
+      await editJson(
+        join(dir, 'tokenizer_config.json'),
+        (j) => (j['chat_template'] = "{{ raise_exception('roles must alternate') }}"),
+      );
       const sgt = await loadSgt(dir);
       try {
         expect(() => sgt.renderPrompt([{ role: 'user', content: 'x' }])).toThrow(SgtInputError);
@@ -182,7 +200,11 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
     it('hidden size mismatch with sgt.json', async () => {
       const dir = await artifactCopy();
       await editJson(join(dir, 'sgt.json'), (j) => (j['hidden_size'] = 32));
-      await expectArtifactError(dir, 'embeddings.safetensors', /shape \[151669, 64\], sgt.json says \[vocab_size, hidden_size\] = \[151669, 32\]/);
+      await expectArtifactError(
+        dir,
+        'embeddings.safetensors',
+        /shape \[151669, 64\], sgt.json says \[vocab_size, hidden_size\] = \[151669, 32\]/,
+      );
     });
 
     it('vocab size mismatch with sgt.json', async () => {
@@ -218,7 +240,11 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
     it('without the noise input', async () => {
       const dir = await artifactCopy();
       const model = onnxWith(
-        [['input_ids', ElemType.INT64, ['B', 'T']], ['attention_mask', ElemType.INT64, ['B', 'T']], ['eps', ElemType.FLOAT, ['B', 'T', 64]]],
+        [
+          ['input_ids', ElemType.INT64, ['B', 'T']],
+          ['attention_mask', ElemType.INT64, ['B', 'T']],
+          ['eps', ElemType.FLOAT, ['B', 'T', 64]],
+        ],
         ['transformed_embeds', ElemType.FLOAT, ['B', 'T', 64]],
         'eps',
       );
@@ -229,7 +255,11 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
     it('without plain_embeds that sgt.json lists', async () => {
       const dir = await artifactCopy();
       const model = onnxWith(
-        [['input_ids', ElemType.INT64, ['B', 'T']], ['attention_mask', ElemType.INT64, ['B', 'T']], ['noise', ElemType.FLOAT, ['B', 'T', 64]]],
+        [
+          ['input_ids', ElemType.INT64, ['B', 'T']],
+          ['attention_mask', ElemType.INT64, ['B', 'T']],
+          ['noise', ElemType.FLOAT, ['B', 'T', 64]],
+        ],
         ['transformed_embeds', ElemType.FLOAT, ['B', 'T', 64]],
         'noise',
       );
@@ -241,14 +271,22 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
       const dir = await artifactCopy();
       await editJson(join(dir, 'sgt.json'), (j) => (j['outputs'] = ['transformed_embeds']));
       const wrongWidth = onnxWith(
-        [['input_ids', ElemType.INT64, ['B', 'T']], ['attention_mask', ElemType.INT64, ['B', 'T']], ['noise', ElemType.FLOAT, ['B', 'T', 32]]],
+        [
+          ['input_ids', ElemType.INT64, ['B', 'T']],
+          ['attention_mask', ElemType.INT64, ['B', 'T']],
+          ['noise', ElemType.FLOAT, ['B', 'T', 32]],
+        ],
         ['transformed_embeds', ElemType.FLOAT, ['B', 'T', 32]],
         'noise',
       );
       await replaceFile(join(dir, 'transform.onnx'), wrongWidth);
       await expectArtifactError(dir, 'transform.onnx', /hidden size 32, sgt.json says 64/);
       const wrongType = onnxWith(
-        [['input_ids', ElemType.FLOAT, ['B', 'T']], ['attention_mask', ElemType.INT64, ['B', 'T']], ['noise', ElemType.FLOAT, ['B', 'T', 64]]],
+        [
+          ['input_ids', ElemType.FLOAT, ['B', 'T']],
+          ['attention_mask', ElemType.INT64, ['B', 'T']],
+          ['noise', ElemType.FLOAT, ['B', 'T', 64]],
+        ],
         ['transformed_embeds', ElemType.FLOAT, ['B', 'T', 64]],
         'noise',
       );
@@ -261,8 +299,10 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
       await editJson(join(dir, 'sgt.json'), (j) => (j['outputs'] = ['transformed_embeds']));
       const model = onnxWith(
         [
-          ['input_ids', ElemType.INT64, ['B', 'T']], ['attention_mask', ElemType.INT64, ['B', 'T']],
-          ['noise', ElemType.FLOAT, ['B', 'T', 64]], ['temperature', ElemType.FLOAT, [1]],
+          ['input_ids', ElemType.INT64, ['B', 'T']],
+          ['attention_mask', ElemType.INT64, ['B', 'T']],
+          ['noise', ElemType.FLOAT, ['B', 'T', 64]],
+          ['temperature', ElemType.FLOAT, [1]],
         ],
         ['transformed_embeds', ElemType.FLOAT, ['B', 'T', 64]],
         'noise',

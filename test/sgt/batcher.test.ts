@@ -38,7 +38,13 @@ function controlledRunner() {
   return { batches, run, waitForBatches, started };
 }
 
-const OPTIONS: BatcherOptions = { maxBatchSize: 4, maxBatchTokens: 1000, maxWaitMs: 0, maxQueued: 8, padding: 'longest' };
+const OPTIONS: BatcherOptions = {
+  maxBatchSize: 4,
+  maxBatchTokens: 1000,
+  maxWaitMs: 0,
+  maxQueued: 8,
+  padding: 'longest',
+};
 
 afterEach(() => {
   vi.useRealTimers();
@@ -69,7 +75,9 @@ describe('MicroBatcher', () => {
     await runner.waitForBatches(3);
     expect(runner.batches[2]?.inputs).toEqual(['r5', 'r6']);
     runner.batches[2]?.done.resolve();
-    expect(await Promise.all([first, ...rest])).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'].map((x) => `out:${x}`));
+    expect(await Promise.all([first, ...rest])).toEqual(
+      ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'].map((x) => `out:${x}`),
+    );
   });
 
   it('starts the next batch before handing out the previous batch’s results (callers’ work overlaps the run)', async () => {
@@ -108,7 +116,12 @@ describe('MicroBatcher', () => {
     const batcher = new MicroBatcher(runner.run, { ...OPTIONS, padding: 'buckets' });
     const blocker = batcher.submit('blocker', 10);
     await runner.waitForBatches(1);
-    const all = [batcher.submit('s1', 20), batcher.submit('long', 400), batcher.submit('s2', 30), batcher.submit('s3', 10)];
+    const all = [
+      batcher.submit('s1', 20),
+      batcher.submit('long', 400),
+      batcher.submit('s2', 30),
+      batcher.submit('s3', 10),
+    ];
     runner.batches[0]?.done.resolve();
     await runner.waitForBatches(2);
     expect(runner.batches[1]?.inputs).toEqual(['s1', 's2']); // 17-32; s3 (≤16) and long are other buckets

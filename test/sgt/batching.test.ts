@@ -41,9 +41,13 @@ describe('micro-batched transform', () => {
   it('gives each request exactly its own embeddings: batched = alone, element-wise, lengths 1 to 300 in one batch', async () => {
     const inputs = prompts(single);
     const alone: TransformResult[] = [];
-    for (const [i, ids] of inputs.entries()) alone.push(await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }));
-    const together = await Promise.all(inputs.map((ids, i) => batched.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })));
-    for (const result of together) expect(result.timing).toMatchObject({ batchSize: inputs.length, paddedTokens: inputs.length * 300 });
+    for (const [i, ids] of inputs.entries())
+      alone.push(await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }));
+    const together = await Promise.all(
+      inputs.map((ids, i) => batched.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })),
+    );
+    for (const result of together)
+      expect(result.timing).toMatchObject({ batchSize: inputs.length, paddedTokens: inputs.length * 300 });
     together.forEach((result, i) => expectSame(result, alone[i] as TransformResult));
     expect(alone.every((r) => r.timing?.batchSize === 1)).toBe(true);
   });
@@ -52,8 +56,14 @@ describe('micro-batched transform', () => {
     const sgt = await loadSgt(DEMO_SGT_DIR);
     try {
       const inputs = prompts(sgt);
-      const together = await Promise.all(inputs.map((ids, i) => sgt.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })));
-      for (const [i, ids] of inputs.entries()) expectSame(together[i] as TransformResult, await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }));
+      const together = await Promise.all(
+        inputs.map((ids, i) => sgt.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) })),
+      );
+      for (const [i, ids] of inputs.entries())
+        expectSame(
+          together[i] as TransformResult,
+          await single.transform(ids, { noise: testNoiseKey(BigInt(100 + i)) }),
+        );
       expect(Math.max(...together.map((r) => r.timing?.batchSize ?? 0))).toBeGreaterThan(1);
     } finally {
       await sgt.close();
@@ -62,10 +72,17 @@ describe('micro-batched transform', () => {
 
   it('is reproducible with a seed within a batch and across batches with other companions', async () => {
     const [a = [], b = [], c = []] = prompts(batched);
-    const first = await Promise.all([batched.transform(a, { noise: testNoiseKey(7n) }), batched.transform(b, { noise: testNoiseKey(8n) }), batched.transform(a, { noise: testNoiseKey(7n) })]);
+    const first = await Promise.all([
+      batched.transform(a, { noise: testNoiseKey(7n) }),
+      batched.transform(b, { noise: testNoiseKey(8n) }),
+      batched.transform(a, { noise: testNoiseKey(7n) }),
+    ]);
     expect(first[0]?.timing?.batchSize).toBe(3);
     expectSame(first[2] as TransformResult, first[0] as TransformResult); // twice in the same batch
-    const second = await Promise.all([batched.transform(c, { noise: testNoiseKey(9n) }), batched.transform(a, { noise: testNoiseKey(7n) })]);
+    const second = await Promise.all([
+      batched.transform(c, { noise: testNoiseKey(9n) }),
+      batched.transform(a, { noise: testNoiseKey(7n) }),
+    ]);
     expectSame(second[1] as TransformResult, first[0] as TransformResult); // other batch, other padding
     const otherSeed = await batched.transform(a, { noise: testNoiseKey(70n) });
     expect(bytes(otherSeed.embeds).equals(bytes((first[0] as TransformResult).embeds))).toBe(false);
@@ -117,7 +134,11 @@ describe('micro-batched transform', () => {
     const [a = []] = prompts(batched);
     const { timing } = await batched.transform(a, { noise: testNoiseKey(1n) });
     expect(timing).toEqual({
-      batchSize: 1, paddedTokens: a.length, queuedMs: expect.any(Number), noiseMs: expect.any(Number), runMs: expect.any(Number),
+      batchSize: 1,
+      paddedTokens: a.length,
+      queuedMs: expect.any(Number),
+      noiseMs: expect.any(Number),
+      runMs: expect.any(Number),
     });
     expect(timing?.runMs).toBeGreaterThan(0);
   });

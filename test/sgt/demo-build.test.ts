@@ -2,7 +2,15 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScale, ensureDemoSgt, loadSgt, readSafetensorsFloat, readSafetensorsHeader } from '../../src/sgt/index.js';
+import {
+  DEMO_DEFAULTS,
+  buildDemoSgt,
+  defaultDemoNoiseScale,
+  ensureDemoSgt,
+  loadSgt,
+  readSafetensorsFloat,
+  readSafetensorsHeader,
+} from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { testNoiseKey } from '../support/noise.js';
 
@@ -14,7 +22,8 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-const table = async (dir: string): Promise<Float32Array> => (await readSafetensorsFloat(join(dir, 'embeddings.safetensors'), 'weight')).data;
+const table = async (dir: string): Promise<Float32Array> =>
+  (await readSafetensorsFloat(join(dir, 'embeddings.safetensors'), 'weight')).data;
 /** Bytewise equality: expect().toEqual on million-element typed arrays takes seconds. */
 const sameBytes = (a: ArrayBufferView, b: ArrayBufferView): boolean =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -32,13 +41,20 @@ describe('buildDemoSgt', () => {
       inputs: ['input_ids', 'attention_mask', 'noise'],
       outputs: ['transformed_embeds', 'plain_embeds'],
     });
-    expect((await readdir(DEMO_SGT_DIR)).sort()).toEqual(
-      ['embeddings.safetensors', 'sgt.json', 'tokenizer.json', 'tokenizer_config.json', 'transform.onnx', 'transform.onnx.data'],
-    );
+    expect((await readdir(DEMO_SGT_DIR)).sort()).toEqual([
+      'embeddings.safetensors',
+      'sgt.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'transform.onnx',
+      'transform.onnx.data',
+    ]);
     // The graph holds no weights itself: the table is shared with embeddings.safetensors, the
     // float16 H×H matrices live in transform.onnx.data.
     expect((await readFile(join(DEMO_SGT_DIR, 'transform.onnx'))).byteLength).toBeLessThan(64 * 1024);
-    expect((await readFile(join(DEMO_SGT_DIR, 'transform.onnx.data'))).byteLength).toBeGreaterThanOrEqual(3 * 64 * 64 * 2);
+    expect((await readFile(join(DEMO_SGT_DIR, 'transform.onnx.data'))).byteLength).toBeGreaterThanOrEqual(
+      3 * 64 * 64 * 2,
+    );
     const header = await readSafetensorsHeader(join(DEMO_SGT_DIR, 'embeddings.safetensors'));
     expect(header.tensors.get('weight')).toMatchObject({ dtype: 'F16', shape: [151669, 64] });
   });
@@ -54,7 +70,9 @@ describe('buildDemoSgt', () => {
     expect(sameBytes(await table(a), await table(c))).toBe(false);
     // The whole build is reproducible, transform.onnx included.
     const again = await build('s1-again', 1, 3);
-    expect(sameBytes(await readFile(join(again, 'transform.onnx')), await readFile(join(a, 'transform.onnx')))).toBe(true);
+    expect(sameBytes(await readFile(join(again, 'transform.onnx')), await readFile(join(a, 'transform.onnx')))).toBe(
+      true,
+    );
   });
 
   it('reports progress', async () => {
@@ -88,9 +106,17 @@ describe('buildDemoSgt', () => {
     expect(manifest).toMatchObject({ base_model: 'sgt-demo/qwen3-tokenizer-v1000-h8', vocab_size: 1000 });
     const sgt = await loadSgt(out);
     try {
-      const texts = ['Hello, world!', '日本の首都はどこですか？', 'مرحبا بالعالم 🎉🦖', 'def f(x):\n    return x ** 2\n'];
+      const texts = [
+        'Hello, world!',
+        '日本の首都はどこですか？',
+        'مرحبا بالعالم 🎉🦖',
+        'def f(x):\n    return x ** 2\n',
+      ];
       for (const content of texts) {
-        const templated = sgt.renderPrompt([{ role: 'system', content: 'Be brief.' }, { role: 'user', content }]);
+        const templated = sgt.renderPrompt([
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content },
+        ]);
         const ids = sgt.tokenize(templated);
         expect(Math.max(...ids)).toBeLessThan(1000);
         expect(sgt.decode(ids)).toBe(templated); // lossless: byte-level BPE falls back to bytes
@@ -107,7 +133,9 @@ describe('buildDemoSgt', () => {
       await sgt.close();
     }
     const refused = join(scratch, 'too-narrow');
-    await expect(buildDemoSgt({ out: refused, vocab: 100 })).rejects.toThrow(/vocab 100 is too small: a truncated tokenizer needs at least 282 ids/);
+    await expect(buildDemoSgt({ out: refused, vocab: 100 })).rejects.toThrow(
+      /vocab 100 is too small: a truncated tokenizer needs at least 282 ids/,
+    );
     await expect(readdir(refused)).rejects.toThrow(/ENOENT/);
   });
 
@@ -160,24 +188,30 @@ describe('ensureDemoSgt', () => {
  * benchmark (npm run bench:sgt) measures it every time.
  */
 describe.runIf(process.env['SGT_REAL_SIZE'] === '1')('real-size demo artifact', () => {
-  it('builds H 4096 × V 32 000 streamed (float16, table shared with the graph) and loads', { timeout: 120_000 }, async () => {
-    const out = join(scratch, 'real-size');
-    const started = performance.now();
-    await buildDemoSgt({ out, hidden: 4096, vocab: 32_000 });
-    const buildSeconds = (performance.now() - started) / 1000;
-    const header = await readSafetensorsHeader(join(out, 'embeddings.safetensors'));
-    expect(header.tensors.get('weight')).toMatchObject({ dtype: 'F16', shape: [32_000, 4096] });
-    expect((await readFile(join(out, 'transform.onnx.data'))).byteLength).toBe(3 * 4096 * 4096 * 2);
-    const sgt = await loadSgt(out);
-    try {
-      const ids = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: 'How far is the Moon? 月までの距離は？' }]));
-      const result = await sgt.transform(ids, { noise: testNoiseKey(1n) });
-      expect(result.embeds).toHaveLength(ids.length * 4096);
-      const guessed = await sgt.nearestTokens(result.embeds, result.tokens);
-      expect(guessed.filter((id, i) => id === ids[i]).length / ids.length).toBeLessThan(0.2);
-    } finally {
-      await sgt.close();
-    }
-    console.log(`real-size demo artifact built in ${buildSeconds.toFixed(1)} s`);
-  });
+  it(
+    'builds H 4096 × V 32 000 streamed (float16, table shared with the graph) and loads',
+    { timeout: 120_000 },
+    async () => {
+      const out = join(scratch, 'real-size');
+      const started = performance.now();
+      await buildDemoSgt({ out, hidden: 4096, vocab: 32_000 });
+      const buildSeconds = (performance.now() - started) / 1000;
+      const header = await readSafetensorsHeader(join(out, 'embeddings.safetensors'));
+      expect(header.tensors.get('weight')).toMatchObject({ dtype: 'F16', shape: [32_000, 4096] });
+      expect((await readFile(join(out, 'transform.onnx.data'))).byteLength).toBe(3 * 4096 * 4096 * 2);
+      const sgt = await loadSgt(out);
+      try {
+        const ids = sgt.tokenize(
+          sgt.renderPrompt([{ role: 'user', content: 'How far is the Moon? 月までの距離は？' }]),
+        );
+        const result = await sgt.transform(ids, { noise: testNoiseKey(1n) });
+        expect(result.embeds).toHaveLength(ids.length * 4096);
+        const guessed = await sgt.nearestTokens(result.embeds, result.tokens);
+        expect(guessed.filter((id, i) => id === ids[i]).length / ids.length).toBeLessThan(0.2);
+      } finally {
+        await sgt.close();
+      }
+      console.log(`real-size demo artifact built in ${buildSeconds.toFixed(1)} s`);
+    },
+  );
 });

@@ -56,7 +56,11 @@ describe('gaussianNoise', () => {
 
   it('GaussianStream continues where it stopped: any slicing gives the one-call stream', () => {
     const whole = gaussianNoise(100_003, 11n);
-    for (const sizes of [[1, 2, 3, 99_997], [65_536, 34_467], [50_000, 0, 50_003]]) {
+    for (const sizes of [
+      [1, 2, 3, 99_997],
+      [65_536, 34_467],
+      [50_000, 0, 50_003],
+    ]) {
       const stream = new GaussianStream(11n);
       const out = new Float32Array(100_003);
       let offset = 0;

@@ -45,7 +45,8 @@ async function scores(sgt: Sgt): Promise<{ perPrompt: number[]; aggregate: numbe
   return { perPrompt, aggregate: hidden / tokens, tokens };
 }
 
-const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 
 describe('obfuscation fixture', () => {
   it('has at least 50 varied prompts: code, fake PII, chit-chat, CJK, Arabic, emoji', () => {

@@ -2,7 +2,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SgtArtifactError, readSafetensorsFloat, readSafetensorsHeader, writeSafetensors } from '../../src/sgt/index.js';
+import {
+  SgtArtifactError,
+  readSafetensorsFloat,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from '../../src/sgt/index.js';
 import { readSafetensorsFloatRows, streamSafetensors } from '../../src/sgt/safetensors.js';
 import { GaussianStream } from '../../src/sgt/seeded-normal.js';
 import { float16BitsToFloat32, float32ArrayToFloat16Bits, float32ToFloat16Bits } from '../../src/sgt/float16.js';
@@ -18,7 +23,10 @@ afterAll(async () => {
 const bytes = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 
 async function expectArtifactError(promise: Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SgtArtifactError);
   expect((error as SgtArtifactError).file).toBe(file);
   expect((error as SgtArtifactError).message).toMatch(pattern);
@@ -58,7 +66,9 @@ describe('safetensors', () => {
     await writeSafetensors(path, [{ name: 'w', dtype: 'F32', shape: [1], data: bytes(Float32Array.of(1.5)) }]);
     const raw = await readFile(path);
     const headerLength = Number(raw.readBigUInt64LE(0));
-    expect(JSON.parse(raw.subarray(8, 8 + headerLength).toString('utf8'))).toEqual({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } });
+    expect(JSON.parse(raw.subarray(8, 8 + headerLength).toString('utf8'))).toEqual({
+      w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+    });
     expect(raw.readFloatLE(8 + headerLength)).toBe(1.5);
     expect(raw.length).toBe(8 + headerLength + 4);
   });
@@ -69,10 +79,26 @@ describe('safetensors', () => {
       ['header length beyond the file', () => headerBuffer(1000, '{}'), /header length 1000/],
       ['header not JSON', () => headerBuffer(undefined, '{"w": '), /not valid JSON/],
       ['header not an object', () => headerBuffer(undefined, '[1,2]'), /not a JSON object/],
-      ['unknown dtype', () => headerBuffer(undefined, '{"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', 1), /unknown dtype "Q4"/],
-      ['byte count not matching the shape', () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4), /needs 8 bytes/],
-      ['data running past the end', () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', 8), /truncated: tensor "w"/],
-      ['bad shape', () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', 4), /shape/],
+      [
+        'unknown dtype',
+        () => headerBuffer(undefined, '{"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', 1),
+        /unknown dtype "Q4"/,
+      ],
+      [
+        'byte count not matching the shape',
+        () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4),
+        /needs 8 bytes/,
+      ],
+      [
+        'data running past the end',
+        () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', 8),
+        /truncated: tensor "w"/,
+      ],
+      [
+        'bad shape',
+        () => headerBuffer(undefined, '{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', 4),
+        /shape/,
+      ],
     ];
     for (const [name, make, pattern] of cases) {
       it(name, async () => {
@@ -107,7 +133,8 @@ describe('float16', () => {
   const roundTrip = (x: number): number => float16BitsToFloat32(Uint16Array.of(float32ToFloat16Bits(x)))[0] as number;
 
   it('converts exactly representable values, limits and specials', () => {
-    for (const x of [0, 1, -1, 0.5, 2048, 65504, -65504, 2 ** -14, 2 ** -24, 1 + 2 ** -10]) expect(roundTrip(x)).toBe(x);
+    for (const x of [0, 1, -1, 0.5, 2048, 65504, -65504, 2 ** -14, 2 ** -24, 1 + 2 ** -10])
+      expect(roundTrip(x)).toBe(x);
     expect(roundTrip(65520)).toBe(Infinity); // rounds past the largest finite half
     expect(roundTrip(-1e9)).toBe(-Infinity);
     expect(roundTrip(Infinity)).toBe(Infinity);
@@ -145,7 +172,9 @@ describe('float16', () => {
     for (const values of [every, random]) {
       const bulk = float32ArrayToFloat16Bits(values);
       const scalar = Uint16Array.from(values, (v) => float32ToFloat16Bits(v));
-      const differ = bulk.findIndex((b, i) => b !== scalar[i] && !(Number.isNaN(values[i]) && (b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0));
+      const differ = bulk.findIndex(
+        (b, i) => b !== scalar[i] && !(Number.isNaN(values[i]) && (b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0),
+      );
       expect(differ).toBe(-1);
     }
     // Every finite half round-trips exactly (NaN payloads are not preserved, only NaN-ness).
@@ -164,14 +193,29 @@ describe('streaming safetensors', () => {
     function* chunksOf(bytes: Uint8Array, size: number): Generator<Uint8Array> {
       for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
     }
-    const ranges = await streamSafetensors(streamed, [
-      { name: 'a', dtype: 'F32', shape: [6, 4], chunks: chunksOf(bytes(a), 7) },
-      { name: 'b', dtype: 'F16', shape: [5, 2], chunks: (async function* () { yield* chunksOf(bytes(b), 4); })() },
-    ], { format: 'pt' });
-    await writeSafetensors(whole, [
-      { name: 'a', dtype: 'F32', shape: [6, 4], data: bytes(a) },
-      { name: 'b', dtype: 'F16', shape: [5, 2], data: bytes(b) },
-    ], { format: 'pt' });
+    const ranges = await streamSafetensors(
+      streamed,
+      [
+        { name: 'a', dtype: 'F32', shape: [6, 4], chunks: chunksOf(bytes(a), 7) },
+        {
+          name: 'b',
+          dtype: 'F16',
+          shape: [5, 2],
+          chunks: (async function* () {
+            yield* chunksOf(bytes(b), 4);
+          })(),
+        },
+      ],
+      { format: 'pt' },
+    );
+    await writeSafetensors(
+      whole,
+      [
+        { name: 'a', dtype: 'F32', shape: [6, 4], data: bytes(a) },
+        { name: 'b', dtype: 'F16', shape: [5, 2], data: bytes(b) },
+      ],
+      { format: 'pt' },
+    );
     const file = await readFile(streamed);
     expect(file.equals(await readFile(whole))).toBe(true);
     const rangeA = ranges.get('a') as { start: number; end: number };
@@ -183,7 +227,13 @@ describe('streaming safetensors', () => {
 
   it('refuses chunks that do not add up to the shape', async () => {
     const path = join(dir, 'short.safetensors');
-    await expect(streamSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [4], chunks: [new Uint8Array(12)] }])).rejects.toThrow(/produced 12 bytes, its shape needs 16/);
-    await expect(streamSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [1], chunks: [new Uint8Array(4), new Uint8Array(4)] }])).rejects.toThrow(/produced 8 bytes, its shape needs 4/);
+    await expect(
+      streamSafetensors(path, [{ name: 'a', dtype: 'F32', shape: [4], chunks: [new Uint8Array(12)] }]),
+    ).rejects.toThrow(/produced 12 bytes, its shape needs 16/);
+    await expect(
+      streamSafetensors(path, [
+        { name: 'a', dtype: 'F32', shape: [1], chunks: [new Uint8Array(4), new Uint8Array(4)] },
+      ]),
+    ).rejects.toThrow(/produced 8 bytes, its shape needs 4/);
   });
 });

@@ -13,9 +13,14 @@ let reference: Tokenizer;
 
 beforeAll(async () => {
   sgt = await loadSgt(IDENTITY_SGT_DIR);
-  const tokenizerJson = JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  const tokenizerJson = JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+  };
   vocab = tokenizerJson.model.vocab;
-  reference = new Tokenizer(tokenizerJson, JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer_config.json'), 'utf8')) as object);
+  reference = new Tokenizer(
+    tokenizerJson,
+    JSON.parse(await readFile(join(IDENTITY_SGT_DIR, 'tokenizer_config.json'), 'utf8')) as object,
+  );
 });
 afterAll(async () => {
   await sgt.close();
@@ -28,7 +33,8 @@ function byteTokenId(byte: number): number {
   if (printable) char = String.fromCodePoint(byte);
   else {
     let shifted = 0;
-    for (let b = 0; b < byte; b++) if (!((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))) shifted++;
+    for (let b = 0; b < byte; b++)
+      if (!((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))) shifted++;
     char = String.fromCodePoint(256 + shifted);
   }
   const id = vocab[char];
@@ -47,7 +53,9 @@ describe('chat template (Qwen3)', () => {
       { role: 'system', content: 'You are a helpful assistant.' },
       { role: 'user', content: 'Hello!' },
     ]);
-    expect(text).toBe('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n');
+    expect(text).toBe(
+      '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n',
+    );
   });
 
   it('renders multi-turn conversations and tool results', () => {
@@ -63,9 +71,12 @@ describe('chat template (Qwen3)', () => {
   });
 
   it('passes the developer role as system (Qwen3 would silently drop it)', () => {
-    expect(sgt.renderPrompt([{ role: 'developer', content: 'Be brief.' }, { role: 'user', content: 'Hi' }])).toBe(
-      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
-    );
+    expect(
+      sgt.renderPrompt([
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+      ]),
+    ).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
   });
 
   it('rejects an empty conversation with SgtInputError', () => {
@@ -131,7 +142,9 @@ describe('streaming decoder', () => {
   it('the window decoder (non-byte-level tokenizers) gives the same text', () => {
     const text = 'Dino 🦖 你好 — борщ';
     const ids = sgt.tokenize(text);
-    const next = windowStreamDecoder((window) => (window.length === 0 ? '' : reference.decode([...window], { skip_special_tokens: false })));
+    const next = windowStreamDecoder((window) =>
+      window.length === 0 ? '' : reference.decode([...window], { skip_special_tokens: false }),
+    );
     const pieces = ids.map((id) => next(id));
     expect(pieces.join('')).toBe(text);
     const split = windowStreamDecoder((window) => sgt.decode(window));

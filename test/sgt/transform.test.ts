@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  PromptTooLongError, SgtDeviceUnavailableError, SgtInputError, gaussianNoise, loadSgt, obfuscationScore, readSafetensorsFloat, type Sgt,
+  PromptTooLongError,
+  SgtDeviceUnavailableError,
+  SgtInputError,
+  gaussianNoise,
+  loadSgt,
+  obfuscationScore,
+  readSafetensorsFloat,
+  type Sgt,
 } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
@@ -37,7 +44,12 @@ function rows(ids: readonly number[]): Float32Array {
 
 describe('metadata', () => {
   it('describes the demo artifact', () => {
-    expect(demo.metadata).toEqual({ baseModel: 'sgt-demo/qwen3-tokenizer-h64', hiddenSize: 64, vocabSize: 151669, maxSequenceLength: 4096 });
+    expect(demo.metadata).toEqual({
+      baseModel: 'sgt-demo/qwen3-tokenizer-h64',
+      hiddenSize: 64,
+      vocabSize: 151669,
+      maxSequenceLength: 4096,
+    });
     expect(demo.dir).toBe(DEMO_SGT_DIR);
   });
 });
@@ -79,7 +91,9 @@ describe('identity artifact (noise scale 0)', () => {
 describe('demo artifact', () => {
   it('shares the embedding table with the identity artifact (same seed, other noise scale)', async () => {
     const digest = async (dir: string): Promise<string> =>
-      createHash('sha256').update(await readFile(join(dir, 'embeddings.safetensors'))).digest('hex');
+      createHash('sha256')
+        .update(await readFile(join(dir, 'embeddings.safetensors')))
+        .digest('hex');
     expect(await digest(DEMO_SGT_DIR)).toBe(await digest(IDENTITY_SGT_DIR));
   });
 
@@ -105,7 +119,8 @@ describe('demo artifact', () => {
     const one = [9707, 1052, 0];
     const two = [15216, 1431, 0];
     const t = one.length - 1;
-    const lastRow = async (ids: number[]): Promise<Float32Array> => (await demo.transform(ids, { noise: testNoiseKey(9n) })).embeds.slice(t * H, (t + 1) * H);
+    const lastRow = async (ids: number[]): Promise<Float32Array> =>
+      (await demo.transform(ids, { noise: testNoiseKey(9n) })).embeds.slice(t * H, (t + 1) * H);
     expect(await lastRow(one)).not.toEqual(await lastRow(two));
   });
 
@@ -150,7 +165,7 @@ describe('demo artifact', () => {
       expect([...y.subarray(ids.length * H, T * H)].every((v) => v === 0)).toBe(true); // row 0 right padding
       expect([...y.subarray(T * H, T * H + 3 * H)].every((v) => v === 0)).toBe(true); // row 1 left padding
       const single = await demo.transform(ids, { noise: noiseOne });
-      // Bit for bit: the graph uses only correctly rounded elementwise ops (see demo-transform.ts).
+      // Bit for bit: the graph uses only correctly rounded elementwise ops (see src/sgt/demo/transform.ts).
       const row0 = y.subarray(0, ids.length * H);
       const row1 = y.subarray(T * H + 3 * H, 2 * T * H);
       expect(Buffer.from(row0.slice().buffer).equals(Buffer.from(single.embeds.slice().buffer))).toBe(true);
@@ -203,7 +218,15 @@ describe('input validation', () => {
 
 describe('device', () => {
   const require = createRequire(import.meta.url);
-  const bindingDir = join(require.resolve('onnxruntime-node'), '..', '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const bindingDir = join(
+    require.resolve('onnxruntime-node'),
+    '..',
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
   const hasCuda = existsSync(join(bindingDir, 'libonnxruntime_providers_cuda.so'));
 
   it.skipIf(hasCuda)('cuda without the CUDA provider fails with install instructions', async () => {

@@ -11,7 +11,12 @@ import {
 import { bytesOneByOne, bytesSplitAt, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 
 function completionEvent(text: string, finish: string | null = null, index = 0): string {
-  const chunk: CompletionChunk = { id: 'cmpl-1', created: 1, model: 'm', choices: [{ index, text, finish_reason: finish }] };
+  const chunk: CompletionChunk = {
+    id: 'cmpl-1',
+    created: 1,
+    model: 'm',
+    choices: [{ index, text, finish_reason: finish }],
+  };
   return `data: ${JSON.stringify(chunk)}`;
 }
 
@@ -66,7 +71,12 @@ describe('response pipeline', () => {
 
   it('relays the usage chunk with choices [] only when the client asked for it', async () => {
     const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
-    const body = [completionEvent('a', 'stop'), `data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [], usage })}`, 'data: [DONE]', ''].join('\n\n');
+    const body = [
+      completionEvent('a', 'stop'),
+      `data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [], usage })}`,
+      'data: [DONE]',
+      '',
+    ].join('\n\n');
     const withUsage = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]), true)));
     expect(JSON.parse(withUsage.at(-2)!)).toMatchObject({ choices: [], usage });
     const without = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]), false)));
@@ -84,7 +94,12 @@ describe('response pipeline', () => {
   });
 
   it('turns an upstream error event into one error event, never a normal finish', async () => {
-    const body = [completionEvent('a'), `data: ${JSON.stringify({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } })}`, 'data: [DONE]', ''].join('\n\n');
+    const body = [
+      completionEvent('a'),
+      `data: ${JSON.stringify({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } })}`,
+      'data: [DONE]',
+      '',
+    ].join('\n\n');
     const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]))));
     expect(JSON.parse(events.at(-2)!).error.message).toBe('engine died');
     expect(events.some((e) => e.includes('"finish_reason":"stop"'))).toBe(false);
@@ -173,12 +188,20 @@ describe('stream end reporting', () => {
 
   it('reports completed, failed and aborted exactly once each', async () => {
     const ends: StreamEnd[] = [];
-    await collectText(sseOf(streamOf([bytes(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`)]), (e) => ends.push(e)));
+    await collectText(
+      sseOf(streamOf([bytes(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`)]), (e) => ends.push(e)),
+    );
     await collectText(sseOf(streamOf([bytes(`${completionEvent('a')}\n\n`)]), (e) => ends.push(e)));
-    const reader = sseOf(new ReadableStream({ start: (c) => c.enqueue(bytes(`${completionEvent('a')}\n\n`)) }), (e) => ends.push(e)).getReader();
+    const reader = sseOf(new ReadableStream({ start: (c) => c.enqueue(bytes(`${completionEvent('a')}\n\n`)) }), (e) =>
+      ends.push(e),
+    ).getReader();
     await reader.read();
     await reader.cancel();
-    expect(ends.map((e) => [e.outcome, e.chunks])).toEqual([['completed', 1], ['failed', 1], ['aborted', 1]]);
+    expect(ends.map((e) => [e.outcome, e.chunks])).toEqual([
+      ['completed', 1],
+      ['failed', 1],
+      ['aborted', 1],
+    ]);
   });
 });
 

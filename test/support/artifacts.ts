@@ -22,7 +22,8 @@ export async function ensureTestArtifacts(onProgress?: (line: string) => void): 
   const built: string[] = [];
   for (const options of [DEMO_SGT_OPTIONS, IDENTITY_SGT_OPTIONS]) {
     const progress = onProgress === undefined ? undefined : (line: string) => onProgress(`[${options.out}] ${line}`);
-    if ((await ensureDemoSgt({ ...options, ...(progress ? { onProgress: progress } : {}) })).built) built.push(options.out);
+    if ((await ensureDemoSgt({ ...options, ...(progress ? { onProgress: progress } : {}) })).built)
+      built.push(options.out);
   }
   return built;
 }

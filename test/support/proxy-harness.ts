@@ -1,5 +1,7 @@
 import { pino } from 'pino';
-import { PromptEmbedder, ProxyOutputProtection, createProxyApp, type OutputProtectionSettings, type ProxySettings } from '../../src/proxy/index.js';
+import { PromptEmbedder } from '../../src/prompt/index.js';
+import { ProxyOutputProtection, type OutputProtectionSettings } from '../../src/protection/index.js';
+import { createProxyApp, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
 import type { ListenOptions } from '../../src/http/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
@@ -43,17 +45,23 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       ...options.settings,
     },
     sgt: options.sgt,
-    protection: new ProxyOutputProtection({
-      decrypt: false,
-      clientKeyHeader: 'x-client-public-key',
-      serverKeyHeader: 'x-server-public-key',
-      keyRefreshMs: 3_600_000,
-      ...options.protection,
-    }, options.clock),
+    protection: new ProxyOutputProtection(
+      {
+        decrypt: false,
+        clientKeyHeader: 'x-client-public-key',
+        serverKeyHeader: 'x-server-public-key',
+        keyRefreshMs: 3_600_000,
+        ...options.protection,
+      },
+      options.clock,
+    ),
     embedder: new PromptEmbedder(
       options.sgt,
       'bfloat16',
-      new NoiseKeys(new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789'), options.sgt.fingerprint),
+      new NoiseKeys(
+        new TextEncoder().encode(options.noiseSecret ?? 'test-noise-secret-0123456789'),
+        options.sgt.fingerprint,
+      ),
       options.noiseMode ?? 'prefix',
     ),
     upstream: new UpstreamClient({
@@ -71,7 +79,12 @@ export function chatBody(overrides: Record<string, unknown> = {}): Record<string
   return { model: 'up-model', messages: [{ role: 'user', content: 'Hello there' }], ...overrides };
 }
 
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
   return fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },

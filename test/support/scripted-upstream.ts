@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OUTPUT_PROTECTION_INFO, encodeBase64, parseClientPublicKey, sealText, setupBaseS } from '../../src/protection/index.js';
+import {
+  OUTPUT_PROTECTION_INFO,
+  encodeBase64,
+  parseClientPublicKey,
+  sealText,
+  setupBaseS,
+} from '../../src/protection/index.js';
 
 /**
  * A real HTTP server on loopback standing in for vLLM, with behaviour scripted per test. It
@@ -64,7 +70,13 @@ export async function startScriptedUpstream(initial: Behaviour): Promise<Scripte
 }
 
 export function completionChunk(text: string, finishReason: string | null = null): Record<string, unknown> {
-  return { id: 'cmpl-up', object: 'text_completion', created: 1700000000, model: 'up-model', choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason, stop_reason: null }] };
+  return {
+    id: 'cmpl-up',
+    object: 'text_completion',
+    created: 1700000000,
+    model: 'up-model',
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason, stop_reason: null }],
+  };
 }
 
 export function sse(payload: unknown): string {
@@ -77,7 +89,16 @@ export function streamTokens(tokens: readonly string[], options: { usage?: boole
     response.writeHead(200, { 'content-type': 'text/event-stream' });
     tokens.forEach((token, i) => response.write(sse(completionChunk(token, i === tokens.length - 1 ? 'stop' : null))));
     if (options.usage) {
-      response.write(sse({ id: 'cmpl-up', object: 'text_completion', created: 1, model: 'up-model', choices: [], usage: { prompt_tokens: 5, completion_tokens: tokens.length, total_tokens: 5 + tokens.length } }));
+      response.write(
+        sse({
+          id: 'cmpl-up',
+          object: 'text_completion',
+          created: 1,
+          model: 'up-model',
+          choices: [],
+          usage: { prompt_tokens: 5, completion_tokens: tokens.length, total_tokens: 5 + tokens.length },
+        }),
+      );
     }
     response.end(sse('[DONE]'));
   };
@@ -105,9 +126,16 @@ export const hang: Behaviour = () => undefined;
 export function forwardTo(baseUrl: string): Behaviour {
   return async (request, response) => {
     const headers = Object.fromEntries(
-      Object.entries(request.headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[0] !== 'host' && entry[0] !== 'content-length'),
+      Object.entries(request.headers).filter(
+        (entry): entry is [string, string] =>
+          typeof entry[1] === 'string' && entry[0] !== 'host' && entry[0] !== 'content-length',
+      ),
     );
-    const answer = await fetch(baseUrl + request.path, { method: request.method, headers, body: request.method === 'GET' ? undefined : request.raw });
+    const answer = await fetch(baseUrl + request.path, {
+      method: request.method,
+      headers,
+      body: request.method === 'GET' ? undefined : request.raw,
+    });
     response.writeHead(answer.status, Object.fromEntries(answer.headers));
     for await (const chunk of answer.body ?? []) response.write(chunk);
     response.end();

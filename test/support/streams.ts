@@ -43,6 +43,12 @@ export async function collectText(stream: ReadableStream<Uint8Array>): Promise<s
 export function sseDataEvents(body: string): string[] {
   return body
     .split(/\r?\n\r?\n/)
-    .map((block) => block.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n'))
+    .map((block) =>
+      block
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n'),
+    )
     .filter((data) => data !== '');
 }

@@ -1,7 +1,18 @@
 /** The key schedule and the encryption context of RFC 9180 §5 (base mode only). */
 import { DecryptionError, MessageLimitReachedError } from '../errors.js';
 import type { AeadKey, HpkeBackend } from './backend.js';
-import { EMPTY, HPKE_SUITE_ID, LABEL, MODE_BASE, N_H, N_K, N_N, concat, labeledExpand, labeledExtract } from './suite.js';
+import {
+  EMPTY,
+  HPKE_SUITE_ID,
+  LABEL,
+  MODE_BASE,
+  N_H,
+  N_K,
+  N_N,
+  concat,
+  labeledExpand,
+  labeledExtract,
+} from './suite.js';
 
 export interface KeyScheduleValues {
   keyScheduleContext: Uint8Array;
@@ -115,7 +126,9 @@ export class HpkeRecipientContext extends HpkeContext {
   open(aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     const plaintext = this.aead.open(this.currentNonce(), aad, ciphertext);
     if (!plaintext) {
-      throw new DecryptionError(`HPKE open failed for message ${this.seq}: the ciphertext was tampered with, reordered or dropped, or sealed for another key.`);
+      throw new DecryptionError(
+        `HPKE open failed for message ${this.seq}: the ciphertext was tampered with, reordered or dropped, or sealed for another key.`,
+      );
     }
     this.incrementSeq();
     return plaintext;
@@ -127,6 +140,7 @@ export class HpkeRecipientContext extends HpkeContext {
  * and the overflow limit without sealing 2^53 messages. Not exported from the package.
  */
 export function setSequenceNumberForTesting(context: HpkeSenderContext | HpkeRecipientContext, seq: number): void {
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`seq must be a safe non-negative integer, got ${seq}`);
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw new RangeError(`seq must be a safe non-negative integer, got ${seq}`);
   setSequence(context, seq);
 }

@@ -1,17 +1,8 @@
-export type { AeadKey, HpkeBackend } from './backend.js';
+export type { HpkeBackend } from './backend.js';
 export { nodeBackend } from './node-backend.js';
 export { nobleBackend } from './noble-backend.js';
 export { defaultBackend } from './default-backend.js';
-export { HpkeSenderContext, HpkeRecipientContext, MAX_SEQUENCE_NUMBER, keySchedule, type KeyScheduleValues } from './context.js';
-export { encap, decap, type Encapsulation, type KeyPair } from './kem.js';
-export {
-  setupBaseS,
-  setupBaseR,
-  generateKeyPair,
-  deriveKeyPair,
-  type HpkeInfo,
-  type HpkeOptions,
-  type SenderOptions,
-  type RecipientOptions,
-} from './setup.js';
+export { HpkeSenderContext, HpkeRecipientContext, MAX_SEQUENCE_NUMBER, keySchedule } from './context.js';
+export { encap, decap, type KeyPair } from './kem.js';
+export { setupBaseS, setupBaseR, generateKeyPair, deriveKeyPair } from './setup.js';
 export { KEM_ID, KDF_ID, AEAD_ID, MODE_BASE } from './suite.js';

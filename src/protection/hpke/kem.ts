@@ -1,7 +1,18 @@
 /** DHKEM(X25519, HKDF-SHA256), RFC 9180 §4.1 and §7.1. */
 import { DecryptionError, InvalidPublicKeyError } from '../errors.js';
 import type { HpkeBackend } from './backend.js';
-import { EMPTY, KEM_SUITE_ID, LABEL, N_ENC, N_PK, N_SECRET, N_SK, concat, labeledExpand, labeledExtract } from './suite.js';
+import {
+  EMPTY,
+  KEM_SUITE_ID,
+  LABEL,
+  N_ENC,
+  N_PK,
+  N_SECRET,
+  N_SK,
+  concat,
+  labeledExpand,
+  labeledExtract,
+} from './suite.js';
 
 export interface KeyPair {
   publicKey: Uint8Array;
@@ -58,7 +69,10 @@ export function encap(backend: HpkeBackend, recipientPublicKey: Uint8Array, ephe
   }
   const { privateKey: skE, publicKey: enc } = ephemeral ?? generateKeyPair(backend);
   const dhValue = dh(backend, skE, recipientPublicKey);
-  if (!dhValue) throw new InvalidPublicKeyError('The X25519 public key is a low-order point; no shared secret can be derived from it.');
+  if (!dhValue)
+    throw new InvalidPublicKeyError(
+      'The X25519 public key is a low-order point; no shared secret can be derived from it.',
+    );
   return { sharedSecret: extractAndExpand(backend, dhValue, concat(enc, recipientPublicKey)), enc };
 }
 
@@ -73,7 +87,8 @@ export function decap(
   recipientPublicKey: Uint8Array = backend.x25519PublicKey(recipientPrivateKey),
 ): Uint8Array {
   if (enc.length !== N_ENC) throw new DecryptionError(`The encapsulated key is ${N_ENC} bytes, got ${enc.length}.`);
-  if (recipientPrivateKey.length !== N_SK) throw new RangeError(`An X25519 private key is ${N_SK} bytes, got ${recipientPrivateKey.length}.`);
+  if (recipientPrivateKey.length !== N_SK)
+    throw new RangeError(`An X25519 private key is ${N_SK} bytes, got ${recipientPrivateKey.length}.`);
   const dhValue = dh(backend, recipientPrivateKey, enc);
   if (!dhValue) throw new DecryptionError('The encapsulated key is a low-order X25519 point.');
   return extractAndExpand(backend, dhValue, concat(enc, recipientPublicKey));

@@ -22,7 +22,8 @@ function asBytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer);
 }
 
-const b64url = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+const b64url = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 const fromB64url = (text: string | undefined): Uint8Array => asBytes(Buffer.from(text ?? '', 'base64url'));
 
 /*
@@ -53,7 +54,11 @@ function preparedPrivateKey(privateKey: Uint8Array): PreparedPrivateKey {
   const known = preparedKeys.get(privateKey);
   if (known && known.bytes.length === privateKey.length && timingSafeEqual(known.bytes, privateKey)) return known;
   if (privateKey.length !== 32) throw new RangeError(`An X25519 private key is 32 bytes, got ${privateKey.length}.`);
-  const keyObject = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
+  const keyObject = createPrivateKey({
+    key: Buffer.concat([PKCS8_X25519_PREFIX, privateKey]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   return prepare(privateKey, keyObject, fromB64url(keyObject.export({ format: 'jwk' }).x));
 }
 

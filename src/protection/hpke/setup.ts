@@ -2,7 +2,13 @@
 import type { HpkeBackend } from './backend.js';
 import { HpkeRecipientContext, HpkeSenderContext, keySchedule } from './context.js';
 import { defaultBackend } from './default-backend.js';
-import { decap, deriveKeyPair as kemDeriveKeyPair, encap, generateKeyPair as kemGenerateKeyPair, type KeyPair } from './kem.js';
+import {
+  decap,
+  deriveKeyPair as kemDeriveKeyPair,
+  encap,
+  generateKeyPair as kemGenerateKeyPair,
+  type KeyPair,
+} from './kem.js';
 
 export type HpkeInfo = Uint8Array | string;
 

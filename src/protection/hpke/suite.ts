@@ -16,7 +16,6 @@ export const N_SK = 32;
 export const N_K = 16;
 export const N_N = 12;
 export const N_H = 32;
-export const N_T = 16;
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 

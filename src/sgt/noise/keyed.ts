@@ -84,7 +84,12 @@ export function randomNoiseKey(): NoiseKey {
 
 /** Throws unless `key` has the shape of a NoiseKey (32-byte key and root). */
 export function assertNoiseKey(key: NoiseKey): void {
-  if (!(key.cipherKey instanceof Uint8Array) || key.cipherKey.length !== KEY_BYTES || !(key.root instanceof Uint8Array) || key.root.length !== KEY_BYTES) {
+  if (
+    !(key.cipherKey instanceof Uint8Array) ||
+    key.cipherKey.length !== KEY_BYTES ||
+    !(key.root instanceof Uint8Array) ||
+    key.root.length !== KEY_BYTES
+  ) {
     throw new TypeError('a noise key has a 32-byte cipherKey and a 32-byte root');
   }
 }
@@ -109,16 +114,21 @@ export class PromptNoise {
 
   /** Writes positions [from, to) into `out` ((to − from) · hidden values); ranges compose exactly. */
   fill(out: Float32Array, from: number, to: number, hidden: number): void {
-    if (out.length !== (to - from) * hidden) throw new RangeError(`noise buffer has ${out.length} values, expected ${(to - from) * hidden}`);
+    if (out.length !== (to - from) * hidden)
+      throw new RangeError(`noise buffer has ${out.length} values, expected ${(to - from) * hidden}`);
     const { cipherKey } = this.key;
     const nonces = this.nonces.subarray(from * NONCE_BYTES, to * NONCE_BYTES);
     const positions = to - from;
     const blocks = Math.ceil(wordsPerPosition(hidden) / 4);
-    const stream = blocks * BLOCK_BYTES >= CTR_MIN_POSITION_BYTES ? undefined : ecbKeystream(cipherKey, nonces, positions, blocks);
+    const stream =
+      blocks * BLOCK_BYTES >= CTR_MIN_POSITION_BYTES ? undefined : ecbKeystream(cipherKey, nonces, positions, blocks);
     for (let p = 0; p < positions; p++) {
       const row = out.subarray(p * hidden, (p + 1) * hidden);
       const nonce = nonces.subarray(p * NONCE_BYTES, (p + 1) * NONCE_BYTES);
-      const words = stream === undefined ? ctrKeystream(cipherKey, nonce, blocks) : stream.subarray(p * blocks * 4, (p + 1) * blocks * 4);
+      const words =
+        stream === undefined
+          ? ctrKeystream(cipherKey, nonce, blocks)
+          : stream.subarray(p * blocks * 4, (p + 1) * blocks * 4);
       if (normalsFromWords(words, row) >= 0) continue;
       // Not enough words (probability far below 1e-30 per position at H ≥ 64): a longer stream.
       for (let more = blocks * 2; normalsFromWords(ctrKeystream(cipherKey, nonce, more), row) < 0; more *= 2);

@@ -112,7 +112,7 @@ export function normalsFromWords(words: Int32Array, out: Float32Array): number {
   const n = out.length;
   const available = words.length;
   let w = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     if (w >= available) return -1;
     const u = words[w++] as number;
     const layer = u & (LAYERS - 1);

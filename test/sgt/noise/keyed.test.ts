@@ -47,7 +47,9 @@ describe('keyed noise', () => {
     for (const hidden of [64, 2048]) {
       const noise = noiseFor(ids, hidden, key);
       for (const t of [0, 1, 17, ids.length - 1]) {
-        expect(rows(noise, hidden, t, t + 1).equals(bits(specRow(key, ids, t, hidden))), `H ${hidden} t ${t}`).toBe(true);
+        expect(rows(noise, hidden, t, t + 1).equals(bits(specRow(key, ids, t, hidden))), `H ${hidden} t ${t}`).toBe(
+          true,
+        );
       }
     }
   });
@@ -69,7 +71,9 @@ describe('keyed noise', () => {
     expect(rows(a, 64, 0, 25).equals(rows(b, 64, 0, 25))).toBe(true);
     for (let t = 25; t < ids.length; t++) expect(rows(a, 64, t, t + 1).equals(rows(b, 64, t, t + 1))).toBe(false);
     // Same tokens in another order: another prefix at every position after the first difference.
-    expect(rows(noiseFor([2, 1, 3], 64, key), 64, 2, 3).equals(rows(noiseFor([1, 2, 3], 64, key), 64, 2, 3))).toBe(false);
+    expect(rows(noiseFor([2, 1, 3], 64, key), 64, 2, 3).equals(rows(noiseFor([1, 2, 3], 64, key), 64, 2, 3))).toBe(
+      false,
+    );
   });
 
   it('prefix mode ignores the request seed; fresh mode reproduces a seed and is random without one', () => {
@@ -77,14 +81,28 @@ describe('keyed noise', () => {
     const handedOut = keys.forRequest('prefix');
     handedOut.cipherKey.fill(0); // a caller wiping its copy does not change anyone else's
     expect(keys.forRequest('prefix').cipherKey).not.toEqual(handedOut.cipherKey);
-    expect(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))))).toBe(true);
-    expect(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 8))))).toBe(false);
-    expect(bits(noiseFor(ids, 64, keys.forRequest('fresh'))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh'))))).toBe(false);
+    expect(
+      bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 7)))),
+    ).toBe(true);
+    expect(
+      bits(noiseFor(ids, 64, keys.forRequest('fresh', 7))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh', 8)))),
+    ).toBe(false);
+    expect(
+      bits(noiseFor(ids, 64, keys.forRequest('fresh'))).equals(bits(noiseFor(ids, 64, keys.forRequest('fresh')))),
+    ).toBe(false);
     const otherSecret = new NoiseKeys(new TextEncoder().encode('another-noise-secret-4567'), FINGERPRINT);
-    expect(bits(noiseFor(ids, 64, otherSecret.forRequest('prefix'))).equals(bits(noiseFor(ids, 64, keys.forRequest('prefix'))))).toBe(false);
+    expect(
+      bits(noiseFor(ids, 64, otherSecret.forRequest('prefix'))).equals(
+        bits(noiseFor(ids, 64, keys.forRequest('prefix'))),
+      ),
+    ).toBe(false);
     // Another version of the transform under the same secret: independent noise.
     const otherTransform = new NoiseKeys(SECRET, 'another-transform-fingerprint');
-    expect(bits(noiseFor(ids, 64, otherTransform.forRequest('prefix'))).equals(bits(noiseFor(ids, 64, keys.forRequest('prefix'))))).toBe(false);
+    expect(
+      bits(noiseFor(ids, 64, otherTransform.forRequest('prefix'))).equals(
+        bits(noiseFor(ids, 64, keys.forRequest('prefix'))),
+      ),
+    ).toBe(false);
   });
 
   it('filling in ranges of positions gives exactly the one-call result', () => {
@@ -92,7 +110,12 @@ describe('keyed noise', () => {
     const whole = noiseFor(ids, 96, key);
     const prompt = new PromptNoise(ids, key);
     const parts = new Float32Array(ids.length * 96);
-    for (const [from, to] of [[0, 1], [1, 13], [13, 40]] as const) prompt.fill(parts.subarray(from * 96, to * 96), from, to, 96);
+    for (const [from, to] of [
+      [0, 1],
+      [1, 13],
+      [13, 40],
+    ] as const)
+      prompt.fill(parts.subarray(from * 96, to * 96), from, to, 96);
     expect(bits(parts).equals(bits(whole))).toBe(true);
     expect(() => prompt.fill(new Float32Array(5), 0, 1, 96)).toThrow(RangeError);
   });

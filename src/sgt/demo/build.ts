@@ -1,25 +1,35 @@
 /**
  * `sgt build-demo`: a complete artifact built in TypeScript with deterministic weights, so a new
  * user (and every test) has a working SGT with no download: the Qwen3 tokenizer files published on
- * npm, a float16 embedding table drawn from `seed`, and the transform of demo-transform.ts.
+ * npm, a float16 embedding table drawn from `seed`, and the transform of transform.ts.
  *
  * Vocabulary: V defaults to the tokenizer's full id range (largest id + 1, added tokens included).
  * A larger `vocab` adds rows no token maps to (like the padded tables of real models). A smaller one
  * (e.g. 32 000 for a Mistral-7B-shaped benchmark artifact) gets a tokenizer truncated to V ids
- * (demo-tokenizer.ts), so that every id the artifact's tokenizer produces has a row.
+ * (tokenizer.ts), so that every id the artifact's tokenizer produces has a row.
  *
- * Everything large is streamed to disk in ~4 MB chunks (demo-transform.ts): building H 4096 × V
+ * Everything large is streamed to disk in ~4 MB chunks (transform.ts): building H 4096 × V
  * 32 000 stays at a few hundred MB of memory.
  */
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { EMBEDDINGS_FILE, EMBEDDINGS_TENSOR, MANIFEST_FILE, REQUIRED_INPUTS, TRANSFORM_FILE, TRANSFORMED_EMBEDS, PLAIN_EMBEDS, manifestJson, type SgtManifest } from './artifact.js';
-import { writeDirectoryAtomically } from './atomic-dir.js';
-import { truncateTokenizer } from './demo-tokenizer.js';
-import { DEMO_WEIGHTS_FILE, demoTableChunks, demoTransformModel, writeDemoWeights } from './demo-transform.js';
-import { streamSafetensors } from './safetensors.js';
-import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, readTokenizerFiles } from './tokenizer.js';
+import {
+  EMBEDDINGS_FILE,
+  EMBEDDINGS_TENSOR,
+  MANIFEST_FILE,
+  REQUIRED_INPUTS,
+  TRANSFORM_FILE,
+  TRANSFORMED_EMBEDS,
+  PLAIN_EMBEDS,
+  manifestJson,
+  type SgtManifest,
+} from '../artifact.js';
+import { writeDirectoryAtomically } from '../atomic-dir.js';
+import { truncateTokenizer } from './tokenizer.js';
+import { DEMO_WEIGHTS_FILE, demoTableChunks, demoTransformModel, writeDemoWeights } from './transform.js';
+import { streamSafetensors } from '../safetensors.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, readTokenizerFiles } from '../tokenizer.js';
 
 /**
  * Defaults of `sgt build-demo`. `noiseScale` is the default at the default size (H 64, the full
@@ -46,7 +56,7 @@ const REFERENCE_VOCAB = 151_669;
  * there: 0.0, every token recovered).
  */
 export function defaultDemoNoiseScale(hidden: number, vocab: number = REFERENCE_VOCAB): number {
-  const ratio = (hidden / Math.log(Math.max(vocab, 2))) / (DEMO_DEFAULTS.hidden / Math.log(REFERENCE_VOCAB));
+  const ratio = hidden / Math.log(Math.max(vocab, 2)) / (DEMO_DEFAULTS.hidden / Math.log(REFERENCE_VOCAB));
   return Math.round(DEMO_DEFAULTS.noiseScale * Math.sqrt(ratio) * 100) / 100;
 }
 
@@ -129,9 +139,14 @@ export async function buildDemoSgt(options: BuildDemoOptions): Promise<void> {
     const table = { location: EMBEDDINGS_FILE, offset: tableRange.start, length: tableRange.end - tableRange.start };
     const model = demoTransformModel({ table, weights, vocab, hidden, noiseScale: resolved.noiseScale, seed });
     await writeFile(join(dir, TRANSFORM_FILE), model);
-    progress(`transform.onnx: ${mb(3 * weights.mu.length)} float16 weights in ${DEMO_WEIGHTS_FILE}, table shared with ${EMBEDDINGS_FILE}, noise scale ${resolved.noiseScale}`);
+    progress(
+      `transform.onnx: ${mb(3 * weights.mu.length)} float16 weights in ${DEMO_WEIGHTS_FILE}, table shared with ${EMBEDDINGS_FILE}, noise scale ${resolved.noiseScale}`,
+    );
     // sgt.json last: a directory with a manifest is complete even if copied by something non-atomic.
-    await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(manifestJson(manifest, { demo: demoStamp(resolved) }), null, 2)}\n`);
+    await writeFile(
+      join(dir, MANIFEST_FILE),
+      `${JSON.stringify(manifestJson(manifest, { demo: demoStamp(resolved) }), null, 2)}\n`,
+    );
   });
   progress(`wrote ${resolved.out} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
@@ -159,13 +174,16 @@ async function isCurrent(options: ResolvedOptions): Promise<boolean> {
 function resolveOptions(options: BuildDemoOptions): ResolvedOptions {
   const hidden = options.hidden ?? DEMO_DEFAULTS.hidden;
   const seed = options.seed ?? DEMO_DEFAULTS.seed;
-  if (typeof options.out !== 'string' || options.out.length === 0) throw new RangeError('out: an output directory is required');
-  if (!Number.isSafeInteger(hidden) || hidden < 2 || hidden > 8192) throw new RangeError(`hidden must be an integer in [2, 8192], got ${hidden}`);
+  if (typeof options.out !== 'string' || options.out.length === 0)
+    throw new RangeError('out: an output directory is required');
+  if (!Number.isSafeInteger(hidden) || hidden < 2 || hidden > 8192)
+    throw new RangeError(`hidden must be an integer in [2, 8192], got ${hidden}`);
   if (options.vocab !== undefined && (!Number.isSafeInteger(options.vocab) || options.vocab < 1)) {
     throw new RangeError(`vocab must be a positive integer, got ${options.vocab}`);
   }
   const noiseScale = options.noiseScale ?? defaultDemoNoiseScale(hidden, options.vocab);
-  if (!Number.isFinite(noiseScale) || noiseScale < 0) throw new RangeError(`noiseScale must be a finite number >= 0, got ${noiseScale}`);
+  if (!Number.isFinite(noiseScale) || noiseScale < 0)
+    throw new RangeError(`noiseScale must be a finite number >= 0, got ${noiseScale}`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
   return { out: options.out, hidden, vocab: options.vocab, noiseScale, seed };
 }

@@ -22,7 +22,8 @@ export function parseSseJson(): TransformStream<EventSourceMessage, object> {
       } catch {
         throw new UpstreamProtocolError('The upstream sent an event that is not JSON.');
       }
-      if (typeof value !== 'object' || value === null) throw new UpstreamProtocolError('The upstream sent an event that is not a JSON object.');
+      if (typeof value !== 'object' || value === null)
+        throw new UpstreamProtocolError('The upstream sent an event that is not a JSON object.');
       controller.enqueue(value);
     },
     flush() {

@@ -3,9 +3,15 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
 import { listen, type RunningServer } from '../../src/http/index.js';
-import { createProtectGateway } from '../../src/protect/index.js';
+import { createProtectGateway } from '../../src/gateway/index.js';
 import { outputProtectionRegistry } from '../../src/protection/index.js';
-import { jsonBody, startScriptedUpstream, streamThenStall, streamTokens, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import {
+  jsonBody,
+  startScriptedUpstream,
+  streamThenStall,
+  streamTokens,
+  type ScriptedUpstream,
+} from '../support/scripted-upstream.js';
 import { sseDataEvents } from '../support/streams.js';
 
 /** An unmodified vLLM (plaintext) behind `sgt-proxy protect`. */
@@ -16,7 +22,13 @@ const keyHeader = { 'x-client-public-key': publicKeyHeader(keys.publicKey) };
 
 beforeAll(async () => {
   vllm = await startScriptedUpstream(streamTokens(['one', ' two', ' thrée']));
-  const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
+  const app = createProtectGateway({
+    upstream: vllm.url,
+    mode: 'required',
+    clientKeyHeader: 'x-client-public-key',
+    serverKeyHeader: 'x-server-public-key',
+    logger: pino({ level: 'silent' }),
+  });
   gateway = await listen(app.fetch, '127.0.0.1', 0);
 });
 
@@ -28,13 +40,24 @@ afterAll(async () => {
 beforeEach(() => {
   vllm.requests.length = 0;
   vllm.setBehaviour((req, res) => {
-    if (req.path === '/v1/models') return jsonBody(200, { object: 'list', data: [{ id: 'm', object: 'model' }] })(req, res);
+    if (req.path === '/v1/models')
+      return jsonBody(200, { object: 'list', data: [{ id: 'm', object: 'model' }] })(req, res);
     return streamTokens(['one', ' two', ' thrée'])(req, res);
   });
 });
 
-function post(path: string, body: unknown, headers: Record<string, string> = keyHeader, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal });
+function post(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = keyHeader,
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(`${gateway.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    signal,
+  });
 }
 
 describe('sgt-proxy protect', () => {
@@ -52,9 +75,19 @@ describe('sgt-proxy protect', () => {
   });
 
   it('encrypts a non-stream chat completion', async () => {
-    vllm.setBehaviour(jsonBody(200, { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'secret reply' }, finish_reason: 'stop' }] }));
+    vllm.setBehaviour(
+      jsonBody(200, {
+        id: 'c',
+        object: 'chat.completion',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'secret reply' }, finish_reason: 'stop' }],
+      }),
+    );
     const response = await post('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
-    const body = (await response.json()) as { choices: { index: number; message: { role: 'assistant'; content: string } }[] };
+    const body = (await response.json()) as {
+      choices: { index: number; message: { role: 'assistant'; content: string } }[];
+    };
     expect(body.choices[0]!.message.content).not.toBe('secret reply');
     const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
     expect(decryptor.decryptChatCompletion(body).choices[0]!.message.content).toBe('secret reply');
@@ -73,10 +106,14 @@ describe('sgt-proxy protect', () => {
   });
 
   it("relays vLLM's errors unchanged", async () => {
-    vllm.setBehaviour(jsonBody(404, { error: { message: 'The model `z` does not exist.', type: 'NotFoundError', code: 404 } }));
+    vllm.setBehaviour(
+      jsonBody(404, { error: { message: 'The model `z` does not exist.', type: 'NotFoundError', code: 404 } }),
+    );
     const response = await post('/v1/completions', { model: 'z', prompt: 'x' });
     expect(response.status).toBe(404);
-    expect(((await response.json()) as { error: { message: string } }).error.message).toBe('The model `z` does not exist.');
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe(
+      'The model `z` does not exist.',
+    );
   });
 
   it('a request with Expect: 100-continue (curl, large bodies) is relayed', async () => {
@@ -85,7 +122,12 @@ describe('sgt-proxy protect', () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(`${gateway.url}/v1/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue', ...keyHeader },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          expect: '100-continue',
+          ...keyHeader,
+        },
       });
       req.on('continue', () => req.end(body));
       req.on('response', (res) => {
@@ -113,18 +155,27 @@ describe('sgt-proxy protect', () => {
   it('a stream truncated before [DONE] ends with an error event', async () => {
     vllm.setBehaviour((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(`data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`);
+      res.end(
+        `data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`,
+      );
     });
-    const events = sseDataEvents(await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text());
+    const events = sseDataEvents(
+      await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text(),
+    );
     expect(JSON.parse(events.at(-2)!).error.message).toMatch(/incomplete/);
   });
 
-  it("vLLM resetting the connection mid-stream → an upstream_unavailable error event, as the proxy reports it", async () => {
+  it('vLLM resetting the connection mid-stream → an upstream_unavailable error event, as the proxy reports it', async () => {
     vllm.setBehaviour((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`, () => res.socket?.destroy());
+      res.write(
+        `data: ${JSON.stringify({ id: 'c', created: 1, model: 'm', choices: [{ index: 0, text: 'half', finish_reason: null }] })}\n\n`,
+        () => res.socket?.destroy(),
+      );
     });
-    const events = sseDataEvents(await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text());
+    const events = sseDataEvents(
+      await (await post('/v1/completions', { model: 'm', prompt: 'x', stream: true })).text(),
+    );
     expect(events.at(-1)).toBe('[DONE]');
     expect(JSON.parse(events.at(-2)!)).toMatchObject({ error: { code: 'upstream_unavailable' } });
   });
@@ -132,11 +183,26 @@ describe('sgt-proxy protect', () => {
   it('has the request context every server has: x-request-id kept or made, echoed, one access line without bodies', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
-    const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'info' }, sink) });
-    const response = await app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'prot-1', ...keyHeader }, body: JSON.stringify({ model: 'm', prompt: 'SECRETPROMPT', stream: true }) });
+    const app = createProtectGateway({
+      upstream: vllm.url,
+      mode: 'required',
+      clientKeyHeader: 'x-client-public-key',
+      serverKeyHeader: 'x-server-public-key',
+      logger: pino({ level: 'info' }, sink),
+    });
+    const response = await app.request('/v1/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'prot-1', ...keyHeader },
+      body: JSON.stringify({ model: 'm', prompt: 'SECRETPROMPT', stream: true }),
+    });
     expect(response.headers.get('x-request-id')).toBe('prot-1');
     await response.text();
-    expect(lines.find((l) => l.msg === 'request')).toMatchObject({ request_id: 'prot-1', method: 'POST', path: '/v1/completions', status: 200 });
+    expect(lines.find((l) => l.msg === 'request')).toMatchObject({
+      request_id: 'prot-1',
+      method: 'POST',
+      path: '/v1/completions',
+      status: 200,
+    });
     expect(JSON.stringify(lines)).not.toContain('SECRETPROMPT');
     const made = await app.request('/v1/models');
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
@@ -144,17 +210,38 @@ describe('sgt-proxy protect', () => {
 
   it("vLLM that never answers → 504 within the upstream deadline (the proxy's upstream client)", async () => {
     vllm.setBehaviour(() => undefined); // headers never come
-    const app = createProtectGateway({ upstream: vllm.url, mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }), upstreamTimeoutMs: 200 });
+    const app = createProtectGateway({
+      upstream: vllm.url,
+      mode: 'required',
+      clientKeyHeader: 'x-client-public-key',
+      serverKeyHeader: 'x-server-public-key',
+      logger: pino({ level: 'silent' }),
+      upstreamTimeoutMs: 200,
+    });
     const aborted = vllm.nextAbort();
-    const response = await app.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: JSON.stringify({ model: 'm', prompt: 'x' }) });
+    const response = await app.request('/v1/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...keyHeader },
+      body: JSON.stringify({ model: 'm', prompt: 'x' }),
+    });
     expect(response.status).toBe(504);
     await response.text();
     await aborted; // and the connection to vLLM was given up
   });
 
   it('vLLM down → 502', async () => {
-    const dead = createProtectGateway({ upstream: 'http://127.0.0.1:1', mode: 'required', clientKeyHeader: 'x-client-public-key', serverKeyHeader: 'x-server-public-key', logger: pino({ level: 'silent' }) });
-    const response = await dead.request('/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...keyHeader }, body: '{}' });
+    const dead = createProtectGateway({
+      upstream: 'http://127.0.0.1:1',
+      mode: 'required',
+      clientKeyHeader: 'x-client-public-key',
+      serverKeyHeader: 'x-server-public-key',
+      logger: pino({ level: 'silent' }),
+    });
+    const response = await dead.request('/v1/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...keyHeader },
+      body: '{}',
+    });
     expect(response.status).toBe(502);
     await response.text(); // in-process, the registry entry lives until the body is consumed
   });
@@ -162,7 +249,12 @@ describe('sgt-proxy protect', () => {
   it('a client abort mid-stream closes the vLLM connection and empties the registry', async () => {
     vllm.setBehaviour(streamThenStall('first'));
     const controller = new AbortController();
-    const response = await post('/v1/completions', { model: 'm', prompt: 'x', stream: true }, keyHeader, controller.signal);
+    const response = await post(
+      '/v1/completions',
+      { model: 'm', prompt: 'x', stream: true },
+      keyHeader,
+      controller.signal,
+    );
     const reader = response.body!.getReader();
     await reader.read();
     expect(outputProtectionRegistry.size).toBe(1);

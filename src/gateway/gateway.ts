@@ -33,13 +33,25 @@ const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
 // Connection-level headers belong to one hop (RFC 9110 §7.6.1); content-length changes once texts
 // are encrypted; fetch refuses `expect` (curl sends `Expect: 100-continue` with large bodies).
 const HOP_HEADERS = [
-  'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authorization',
-  'te', 'trailer', 'content-length', 'host', 'expect',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'content-length',
+  'host',
+  'expect',
 ];
 
 /** The hop-by-hop headers, plus those the sender named in its own `Connection` header. */
 function stripHopHeaders(headers: Headers): void {
-  const named = (headers.get('connection') ?? '').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const named = (headers.get('connection') ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
   for (const name of [...HOP_HEADERS, ...named]) headers.delete(name);
 }
 
@@ -53,10 +65,21 @@ const KEEPALIVE_INTERVAL_MS = 15_000;
 export function createProtectGateway(options: ProtectGatewayOptions): Hono<OutputProtectionEnv> {
   const app = new Hono<OutputProtectionEnv>();
   app.use('*', requestContext(options.logger));
-  app.use('*', userPublicKeyMiddleware({ mode: options.mode, clientKeyHeader: options.clientKeyHeader, serverKeyHeader: options.serverKeyHeader }));
+  app.use(
+    '*',
+    userPublicKeyMiddleware({
+      mode: options.mode,
+      clientKeyHeader: options.clientKeyHeader,
+      serverKeyHeader: options.serverKeyHeader,
+    }),
+  );
   // The proxy's upstream client: the same deadlines and error mapping (unreachable → 502
   // upstream_unavailable, a reset mid-answer → the same as an error event), non-2xx relayed as is.
-  const client = new UpstreamClient({ baseUrl: options.upstream, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS, fixedHeaders: {} });
+  const client = new UpstreamClient({
+    baseUrl: options.upstream,
+    timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    fixedHeaders: {},
+  });
   app.all('*', async (c) => {
     const upstream = await relay(c, client, options.clientKeyHeader);
     const protection = getOutputProtection(c);
@@ -77,7 +100,11 @@ async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: stri
   stripHopHeaders(headers);
   headers.delete(clientKeyHeader);
   const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
-  const response = await upstream.relay(incoming.pathname + incoming.search, { method: c.req.method, headers, body: hasBody ? c.req.raw.body : null }, c.req.raw.signal);
+  const response = await upstream.relay(
+    incoming.pathname + incoming.search,
+    { method: c.req.method, headers, body: hasBody ? c.req.raw.body : null },
+    c.req.raw.signal,
+  );
   const outHeaders = new Headers(response.headers);
   stripHopHeaders(outHeaders);
   outHeaders.delete('content-encoding'); // fetch has already decoded the body
@@ -99,9 +126,14 @@ async function encryptAnswer(upstream: Response, context: HpkeSenderContext, max
   }
   if (type.startsWith('application/json')) {
     const body = await readAnswerJson(upstream.body);
-    return new Response(JSON.stringify(encryptBody(body as object, context)), { status: upstream.status, headers: upstream.headers });
+    return new Response(JSON.stringify(encryptBody(body as object, context)), {
+      status: upstream.status,
+      headers: upstream.headers,
+    });
   }
   // Anything else on a protected route could carry text we cannot find: never relay it in clear.
   await upstream.body?.cancel();
-  throw new UpstreamProtocolError(`The upstream answered a protected route with content-type "${type}", which cannot be encrypted.`);
+  throw new UpstreamProtocolError(
+    `The upstream answered a protected route with content-type "${type}", which cannot be encrypted.`,
+  );
 }

@@ -33,10 +33,20 @@
  * Mistral-7B-shaped build (H 4096, V 32 000) never holds a whole tensor in memory.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { ATTENTION_MASK, INPUT_IDS, NOISE, PLAIN_EMBEDS, TRANSFORMED_EMBEDS } from './artifact.js';
-import { float32ArrayToFloat16Bits } from './float16.js';
-import { GaussianStream, deriveSeed, gaussianNoise } from './seeded-normal.js';
-import { ElemType, encodeModel, externalTensor, floatScalar, floatTensor, int64Tensor, node, valueInfo, type GraphSpec } from './onnx-builder.js';
+import { ATTENTION_MASK, INPUT_IDS, NOISE, PLAIN_EMBEDS, TRANSFORMED_EMBEDS } from '../artifact.js';
+import { float32ArrayToFloat16Bits } from '../float16.js';
+import { GaussianStream, deriveSeed, gaussianNoise } from '../seeded-normal.js';
+import {
+  ElemType,
+  encodeModel,
+  externalTensor,
+  floatScalar,
+  floatTensor,
+  int64Tensor,
+  node,
+  valueInfo,
+  type GraphSpec,
+} from '../onnx-builder.js';
 
 /** The file beside transform.onnx that holds its float16 weight matrices. */
 export const DEMO_WEIGHTS_FILE = 'transform.onnx.data';
@@ -113,7 +123,8 @@ export async function writeDemoWeights(path: string, seed: bigint, hidden: numbe
   const write = async (stream: number, gain: number): Promise<ExternalLocation> => {
     const start = Math.ceil(offset / WEIGHT_ALIGNMENT) * WEIGHT_ALIGNMENT;
     if (start > offset) await writeAll(handle, new Uint8Array(start - offset));
-    for (const chunk of gaussianFloat16Chunks(deriveSeed(seed, stream), count, gain, hidden)) await writeAll(handle, chunk);
+    for (const chunk of gaussianFloat16Chunks(deriveSeed(seed, stream), count, gain, hidden))
+      await writeAll(handle, chunk);
     offset = start + count * 2;
     return { location: DEMO_WEIGHTS_FILE, offset: start, length: count * 2 };
   };
@@ -129,7 +140,8 @@ export async function writeDemoWeights(path: string, seed: bigint, hidden: numbe
 }
 
 async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.byteLength; ) done += (await handle.write(bytes, done, bytes.byteLength - done)).bytesWritten;
+  for (let done = 0; done < bytes.byteLength;)
+    done += (await handle.write(bytes, done, bytes.byteLength - done)).bytesWritten;
 }
 
 export interface DemoTransformSpec {
@@ -149,7 +161,14 @@ export function demoTransformModel(spec: DemoTransformSpec): Uint8Array {
 function demoTransformGraph({ table, weights, vocab, hidden, noiseScale, seed }: DemoTransformSpec): GraphSpec {
   const h = hidden;
   const external = (name: string, where: ExternalLocation): ReturnType<typeof externalTensor> =>
-    externalTensor(name, ElemType.FLOAT16, name === 'embedding_table' ? [vocab, h] : [h, h], where.location, where.offset, where.length);
+    externalTensor(
+      name,
+      ElemType.FLOAT16,
+      name === 'embedding_table' ? [vocab, h] : [h, h],
+      where.location,
+      where.offset,
+      where.length,
+    );
   return {
     name: 'sgt_demo_transform',
     docString: `demo Stained Glass Transform (noise scale ${noiseScale}); deterministic weights, not trained`,
@@ -158,7 +177,10 @@ function demoTransformGraph({ table, weights, vocab, hidden, noiseScale, seed }:
       valueInfo(ATTENTION_MASK, ElemType.INT64, ['B', 'T']),
       valueInfo(NOISE, ElemType.FLOAT, ['B', 'T', h]),
     ],
-    outputs: [valueInfo(TRANSFORMED_EMBEDS, ElemType.FLOAT, ['B', 'T', h]), valueInfo(PLAIN_EMBEDS, ElemType.FLOAT, ['B', 'T', h])],
+    outputs: [
+      valueInfo(TRANSFORMED_EMBEDS, ElemType.FLOAT, ['B', 'T', h]),
+      valueInfo(PLAIN_EMBEDS, ElemType.FLOAT, ['B', 'T', h]),
+    ],
     initializers: [
       external('embedding_table', table),
       external('w_context_half', weights.context),

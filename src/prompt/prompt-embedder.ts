@@ -1,7 +1,16 @@
 import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
 import { ClientClosedError, InvalidRequestError, OverloadedError } from '../errors/index.js';
-import { PromptTooLongError, SgtInputError, SgtOverloadedError, type ChatMessage, type NoiseKeys, type NoiseMode, type Sgt, type SpecialTokensInContent, type TransformResult } from '../sgt/index.js';
-import type { ChatCompletionRequest } from './schemas.js';
+import {
+  PromptTooLongError,
+  SgtInputError,
+  SgtOverloadedError,
+  type ChatMessage,
+  type NoiseKeys,
+  type NoiseMode,
+  type Sgt,
+  type SpecialTokensInContent,
+  type TransformResult,
+} from '../sgt/index.js';
 
 export interface EmbeddedPrompt {
   /** base64 torch.save file, the `prompt_embeds` of vLLM's completions API. */
@@ -22,7 +31,7 @@ export class PromptEmbedder {
     private readonly specialTokensInContent: SpecialTokensInContent = 'text',
   ) {}
 
-  async embed(messages: ChatCompletionRequest['messages'], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
+  async embed(messages: ChatMessage[], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
     const { result } = await this.transform(messages, seed, signal);
     const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
     return { promptEmbeds, tokens: result.tokens };
@@ -33,12 +42,12 @@ export class PromptEmbedder {
    * queue a 503 with Retry-After, and a client gone before its batch ran is dropped from it.
    */
   async transform(
-    messages: ChatCompletionRequest['messages'],
+    messages: ChatMessage[],
     seed: number | null | undefined,
     signal?: AbortSignal,
   ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
-      const ids = this.sgt.tokenizeChat(messages.map(toChatMessage), { specialTokensInContent: this.specialTokensInContent });
+      const ids = this.sgt.tokenizeChat(messages, { specialTokensInContent: this.specialTokensInContent });
       const result = await this.sgt.transform(ids, { noise: this.noiseKeys.forRequest(this.noiseMode, seed), signal });
       return { ids, result };
     } catch (err) {
@@ -47,15 +56,9 @@ export class PromptEmbedder {
       if (err instanceof PromptTooLongError) {
         throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
       }
-      if (err instanceof SgtInputError) throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
+      if (err instanceof SgtInputError)
+        throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
       throw err;
     }
   }
-}
-
-function toChatMessage(message: ChatCompletionRequest['messages'][number]): ChatMessage {
-  const content = typeof message.content === 'string'
-    ? message.content
-    : (message.content ?? []).map((part) => part.text).join('');
-  return { role: message.role, content };
 }

@@ -23,32 +23,41 @@ export interface TruncatedTokenizer {
   readonly baseVocab: number;
 }
 
-/** Smallest vocabulary `truncateTokenizer` accepts for this tokenizer: the byte symbols and the added tokens. */
-export function minimumTruncatedVocab(tokenizerJson: Record<string, unknown>): number {
-  return BYTE_SYMBOLS + addedTokens(tokenizerJson).length;
-}
-
-export function truncateTokenizer(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, vocab: number): TruncatedTokenizer {
+export function truncateTokenizer(
+  tokenizerJson: Record<string, unknown>,
+  config: Record<string, unknown>,
+  vocab: number,
+): TruncatedTokenizer {
   const model = record(tokenizerJson['model'], 'model');
-  if (model['type'] !== 'BPE') throw new RangeError(`only byte-level BPE tokenizers can be truncated, this one is ${String(model['type'])}`);
+  if (model['type'] !== 'BPE')
+    throw new RangeError(`only byte-level BPE tokenizers can be truncated, this one is ${String(model['type'])}`);
   const pieces = record(model['vocab'], 'model.vocab') as Record<string, unknown>;
   const merges = model['merges'];
   if (!Array.isArray(merges)) throw new RangeError('tokenizer has no model.merges list');
   const postProcessor = tokenizerJson['post_processor'];
-  if (postProcessor !== null && postProcessor !== undefined && record(postProcessor, 'post_processor')['type'] !== 'ByteLevel') {
-    throw new RangeError('only tokenizers with a ByteLevel (or no) post-processor can be truncated: others hold token ids');
+  if (
+    postProcessor !== null &&
+    postProcessor !== undefined &&
+    record(postProcessor, 'post_processor')['type'] !== 'ByteLevel'
+  ) {
+    throw new RangeError(
+      'only tokenizers with a ByteLevel (or no) post-processor can be truncated: others hold token ids',
+    );
   }
   const added = addedTokens(tokenizerJson);
   const minimum = BYTE_SYMBOLS + added.length;
   if (!Number.isSafeInteger(vocab) || vocab < minimum) {
-    throw new RangeError(`vocab ${vocab} is too small: a truncated tokenizer needs at least ${minimum} ids (${BYTE_SYMBOLS} byte symbols + ${added.length} added tokens)`);
+    throw new RangeError(
+      `vocab ${vocab} is too small: a truncated tokenizer needs at least ${minimum} ids (${BYTE_SYMBOLS} byte symbols + ${added.length} added tokens)`,
+    );
   }
   const baseVocab = vocab - added.length;
   const keptMerges = merges.slice(0, baseVocab - BYTE_SYMBOLS);
   const keptPieces: Record<string, number> = {};
   for (const [piece, id] of Object.entries(pieces)) {
     if (typeof id !== 'number') throw new RangeError(`model.vocab["${piece}"] is not a number`);
-    if (id < BYTE_SYMBOLS && [...piece].length !== 1) throw new RangeError(`id ${id} ("${piece}") is not a single byte symbol: not a byte-level vocabulary`);
+    if (id < BYTE_SYMBOLS && [...piece].length !== 1)
+      throw new RangeError(`id ${id} ("${piece}") is not a single byte symbol: not a byte-level vocabulary`);
     if (id < baseVocab) keptPieces[piece] = id;
   }
   const keptIds = new Set(Object.values(keptPieces));
@@ -59,10 +68,13 @@ export function truncateTokenizer(tokenizerJson: Record<string, unknown>, config
     const [left, right] = mergeParts(merge, index);
     const expected = BYTE_SYMBOLS + index;
     if (keptPieces[left + right] !== expected || keptPieces[left] === undefined || keptPieces[right] === undefined) {
-      throw new RangeError(`merge ${index} ("${left}" + "${right}") does not create id ${expected} from kept tokens: ids do not follow merge order`);
+      throw new RangeError(
+        `merge ${index} ("${left}" + "${right}") does not create id ${expected} from kept tokens: ids do not follow merge order`,
+      );
     }
   });
-  if (keptIds.size !== baseVocab || Object.keys(keptPieces).length !== baseVocab) throw new RangeError(`model.vocab has gaps below id ${baseVocab}`);
+  if (keptIds.size !== baseVocab || Object.keys(keptPieces).length !== baseVocab)
+    throw new RangeError(`model.vocab has gaps below id ${baseVocab}`);
 
   const newId = new Map<number, number>(added.map((token, index) => [token.id, baseVocab + index]));
   const tokenizerOut: Record<string, unknown> = {
@@ -76,7 +88,8 @@ export function truncateTokenizer(tokenizerJson: Record<string, unknown>, config
     const remapped: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(record(decoder, 'added_tokens_decoder'))) {
       const id = newId.get(Number(key));
-      if (id === undefined) throw new RangeError(`tokenizer_config added_tokens_decoder id ${key} is not an added token of tokenizer.json`);
+      if (id === undefined)
+        throw new RangeError(`tokenizer_config added_tokens_decoder id ${key} is not an added token of tokenizer.json`);
       remapped[String(id)] = value;
     }
     configOut['added_tokens_decoder'] = remapped;
@@ -101,7 +114,8 @@ function addedTokens(tokenizerJson: Record<string, unknown>): AddedToken[] {
 }
 
 function mergeParts(merge: unknown, index: number): [string, string] {
-  if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string') return [merge[0], merge[1]];
+  if (Array.isArray(merge) && merge.length === 2 && typeof merge[0] === 'string' && typeof merge[1] === 'string')
+    return [merge[0], merge[1]];
   if (typeof merge === 'string') {
     const space = merge.indexOf(' ');
     if (space > 0) return [merge.slice(0, space), merge.slice(space + 1)];
@@ -110,6 +124,7 @@ function mergeParts(merge: unknown, index: number): [string, string] {
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RangeError(`tokenizer ${what} is not an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new RangeError(`tokenizer ${what} is not an object`);
   return value as Record<string, unknown>;
 }

@@ -1,14 +1,6 @@
 import { ApiError } from '../errors/index.js';
-import {
-  OUTPUT_PROTECTION_INFO,
-  encodeBase64,
-  generateKeyPair,
-  parseClientPublicKey,
-  parseServerPublicKey,
-  setupBaseR,
-  type HpkeRecipientContext,
-  type KeyPair,
-} from '../protection/index.js';
+import { generateKeyPair, setupBaseR, type HpkeRecipientContext, type KeyPair } from './hpke/index.js';
+import { OUTPUT_PROTECTION_INFO, encodeBase64, parseClientPublicKey, parseServerPublicKey } from './wire.js';
 
 export interface OutputProtectionSettings {
   /** true: the proxy holds the key and decrypts; false: the client's key and the ciphertext pass through. */
@@ -70,7 +62,10 @@ export class RotatingKeyPair {
 export class ProxyOutputProtection {
   private readonly keys: RotatingKeyPair | undefined;
 
-  constructor(private readonly settings: OutputProtectionSettings, now?: () => number) {
+  constructor(
+    private readonly settings: OutputProtectionSettings,
+    now?: () => number,
+  ) {
     this.keys = settings.decrypt ? new RotatingKeyPair(settings.keyRefreshMs, now) : undefined;
   }
 
@@ -85,9 +80,14 @@ export class ProxyOutputProtection {
       accept(headers) {
         const enc = headers.get(serverKeyHeader);
         if (enc === null) throw new UpstreamNotProtectedError(serverKeyHeader);
-        const recipient = setupBaseR(parseServerPublicKey(enc, serverKeyHeader), pair.privateKey, OUTPUT_PROTECTION_INFO, {
-          recipientPublicKey: pair.publicKey,
-        });
+        const recipient = setupBaseR(
+          parseServerPublicKey(enc, serverKeyHeader),
+          pair.privateKey,
+          OUTPUT_PROTECTION_INFO,
+          {
+            recipientPublicKey: pair.publicKey,
+          },
+        );
         return { recipient, clientHeaders: {} };
       },
     };

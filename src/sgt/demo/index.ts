@@ -1,0 +1,1 @@
+export { DEMO_DEFAULTS, buildDemoSgt, defaultDemoNoiseScale, ensureDemoSgt, type BuildDemoOptions } from './build.js';
