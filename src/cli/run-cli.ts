@@ -84,7 +84,7 @@ function setUpLogging(env: Env): RootLogger {
 }
 
 // Orchestrators send SIGTERM and wait (Kubernetes: 30 s) before killing: drain within that.
-const SHUTDOWN_GRACE_MS = 20_000;
+export const SHUTDOWN_GRACE_MS = 20_000;
 
 /** Runs until SIGINT/SIGTERM, then stops accepting and gives in-flight responses time to finish. */
 function untilSignal(server: RunningServer, logging: RootLogger): Promise<number> {
