@@ -10,7 +10,7 @@ const LAYERS = [
   ['internal'],
   ['errors', 'config'],
   ['logging', 'http'],
-  ['embeds', 'sgt', 'upstream', 'protection'],
+  ['embeds', 'sgt', 'upstream', 'protection', 'chat-output'],
   ['stream', 'privacy', 'prompt', 'client'],
   ['proxy', 'gateway', 'reference-server'],
   ['serve'],
