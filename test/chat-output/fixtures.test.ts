@@ -5,9 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   ChatOutputParser,
+  REASONING_PARSERS,
+  TOOL_PARSERS,
   parseChatOutput,
   type ChatOutputOptions,
   type MalformedReason,
+  type ReasoningParserName,
+  type ToolParserName,
 } from '../../src/chat-output/index.js';
 import { assemble, countedIds, cutAt, streamPieces } from './helpers.js';
 
@@ -253,4 +257,21 @@ describe('chat output streaming', () => {
     expect(parser.feed('')).toEqual([]);
     expect(parseChatOutput('x')).toEqual({ content: 'x', reasoning: null, toolCalls: [] });
   });
+
+  // Every parser a configuration can name, alone and combined: text without tags is content, as is.
+  // (Object.keys of a registry lists exactly its names, hence the casts.)
+  const reasoningNames = [undefined, ...Object.keys(REASONING_PARSERS)] as Array<ReasoningParserName | undefined>;
+  const toolNames = [undefined, ...Object.keys(TOOL_PARSERS)] as Array<ToolParserName | undefined>;
+  it.each(reasoningNames.flatMap((reasoning) => toolNames.map((tools) => ({ reasoning, tools }))))(
+    'passes plain text through unchanged (%o)',
+    ({ reasoning, tools }) => {
+      const text = 'A plain answer, < with > brackets: {"name": "x"} and no tags.';
+      const expected =
+        reasoning === 'deepseek_r1' ? { content: '', reasoning: text } : { content: text, reasoning: '' };
+      for (let i = 0; i <= text.length; i += 1) {
+        const got = assemble(streamPieces(cutAt(text, [i]), { reasoning, tools }).events);
+        expect({ content: got.content, reasoning: got.reasoning }).toEqual(expected);
+      }
+    },
+  );
 });

@@ -1,6 +1,5 @@
 import {
   ChatOutputParser,
-  parseChatOutput,
   type ChatOutput,
   type ChatOutputOptions,
   type OutputEvent,
@@ -53,9 +52,4 @@ export function cutAt(text: string, cuts: readonly number[]): string[] {
   }
   pieces.push(text.slice(from));
   return pieces;
-}
-
-/** The whole-text result, for comparing with what a stream assembles. */
-export function whole(text: string, options: ChatOutputOptions): ChatOutput {
-  return parseChatOutput(text, options);
 }
