@@ -12,7 +12,9 @@ import {
 
 /**
  * A stand-in SGT without ONNX: a one-hot embedding table, so the nearest token of a row is its
- * argmax, and a decoder with fixed pieces (one of them multi-byte).
+ * argmax, and a decoder with fixed pieces (one of them multi-byte) for ids 0-3. Its tokenizer
+ * makes each code point of a text a token (id = the code point, from 4 up), so text prompts and
+ * scripted replies stream one character at a time.
  */
 export const FAKE_PIECES = ['Hello', ' there', ' ☃', '!'] as const;
 export const FAKE_MODEL = 'test/fake-model';
@@ -25,18 +27,34 @@ export interface FakeSgtOptions {
   onSearch?: () => void;
 }
 
+export const FAKE_VOCAB = 0x110000;
+
+function fakePiece(id: number): string {
+  return FAKE_PIECES[id] ?? (id >= FAKE_PIECES.length && id < FAKE_VOCAB ? String.fromCodePoint(id) : '');
+}
+
+export function fakeTokenize(text: string): number[] {
+  return [...text].map((char) => {
+    const id = char.codePointAt(0) ?? 0;
+    if (id < FAKE_PIECES.length) throw new Error(`the fake tokenizer has no token for U+000${id}`);
+    return id;
+  });
+}
+
 export function fakeSgt(options: FakeSgtOptions = {}): ReferenceSgt {
   const maxSequenceLength = options.maxSequenceLength ?? FAKE_MAX_MODEL_LEN;
   return {
-    metadata: { baseModel: FAKE_MODEL, hiddenSize: FAKE_HIDDEN, vocabSize: FAKE_HIDDEN, maxSequenceLength },
+    metadata: { baseModel: FAKE_MODEL, hiddenSize: FAKE_HIDDEN, vocabSize: FAKE_VOCAB, maxSequenceLength },
     nearestTokens: async (embeds: Float32Array, tokens: number) => {
       options.onSearch?.();
       return Array.from({ length: tokens }, (_, row) =>
         argmax(embeds.subarray(row * FAKE_HIDDEN, (row + 1) * FAKE_HIDDEN)),
       );
     },
-    createStreamingDecoder: () => (id: number) => FAKE_PIECES[id] ?? '',
-  } as ReferenceSgt;
+    createStreamingDecoder: () => fakePiece,
+    tokenize: fakeTokenize,
+    decode: (ids: readonly number[]) => ids.map(fakePiece).join(''),
+  };
 }
 
 function argmax(row: Float32Array): number {
