@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { expect } from 'vitest';
+import { collectText, sseDataEvents } from '../support/streams.js';
 import { encodePromptEmbeds, type EmbedsDtype } from '../../src/embeds/index.js';
 import {
   createReferenceServerApp,
@@ -154,4 +156,36 @@ export function postJson(body: unknown, headers: Record<string, string> = {}): R
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   };
+}
+
+/** A completions stream choice, as vLLM sends it. */
+export interface StreamChoice {
+  index: number;
+  text: string;
+  logprobs: {
+    tokens: string[];
+    token_logprobs: number[];
+    top_logprobs: Array<Record<string, number>>;
+    text_offset: number[];
+  } | null;
+  finish_reason: string | null;
+  stop_reason: string | null;
+}
+
+export interface StreamChunk {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: StreamChoice[];
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+/** The chunks of a 200 SSE response, checking that `[DONE]` ends it. */
+export async function completionChunks(response: Response): Promise<StreamChunk[]> {
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events = sseDataEvents(await collectText(response.body!));
+  expect(events.at(-1)).toBe('[DONE]');
+  return events.slice(0, -1).map((e) => JSON.parse(e) as StreamChunk);
 }
