@@ -23,6 +23,7 @@ import {
   type CompletionRun,
   type GenerationEnd,
   type LogprobsRequest,
+  type PromptRun,
   type StreamOptions,
 } from './completion-output.js';
 import { parseCompletionRequest, type CompletionRequest } from './completion-request.js';
@@ -199,33 +200,39 @@ async function validateCompletion(c: Context, state: ServerState): Promise<Valid
 // `temperature`, `top_p`, `seed` and the penalties are validated but do not change the output:
 // this server is not a sampler, and its answers are deterministic by design. `stop` applies.
 async function handleCompletion(c: Context, state: ServerState): Promise<Response> {
-  const { request, prompts, maxTokens } = await validateCompletion(c, state);
-  const { options } = state;
+  const validated = await validateCompletion(c, state);
+  const { request } = validated;
   const requestId = requestContextOf(c).requestId;
-  const runs: CompletionRun['prompts'][number][] = [];
-  // One after the other: scripted replies are taken in turn, in the prompts' order.
-  for (const prompt of prompts) {
-    runs.push({
-      promptTokens: promptTokens(prompt),
-      plan: withStop(await completionPlan(state, prompt, maxTokens), request),
-    });
-  }
-  const run: CompletionRun = {
-    id: `cmpl-${requestId}`,
-    created: Math.floor(Date.now() / 1000),
-    model: options.sgt.metadata.baseModel,
-    prompts: runs,
-    n: request.n ?? 1,
-    tokenIntervalMs: options.tokenIntervalMs,
-  };
+  const run = await completionRun(state, `cmpl-${requestId}`, validated);
   const logprobs: LogprobsRequest | undefined =
     request.logprobs == null ? undefined : { requested: request.logprobs, table: state.logprobs };
-  const report = (end: GenerationEnd, stream: boolean): void => reportEnd(options, { ...end, requestId, stream });
+  const report = (end: GenerationEnd, stream: boolean): void => reportEnd(state.options, { ...end, requestId, stream });
   if (request.stream) {
     const body = completionEventStream(run, streamOptions(c, usageReporting(request), report), logprobs);
     return new Response(body, { status: 200, headers: SSE_HEADERS });
   }
   return respondWhole(c, await collectCompletion(run, c.req.raw.signal, logprobs), report);
+}
+
+async function completionRun(
+  state: ServerState,
+  id: string,
+  { request, prompts, maxTokens }: ValidatedCompletion,
+): Promise<CompletionRun> {
+  const runs: PromptRun[] = [];
+  // One after the other: scripted replies are taken in turn, in the prompts' order.
+  for (const prompt of prompts) {
+    const plan = await completionPlan(state, prompt, maxTokens);
+    runs.push({ promptTokens: promptTokens(prompt), plan: withStop(plan, request) });
+  }
+  return {
+    id,
+    created: Math.floor(Date.now() / 1000),
+    model: state.options.sgt.metadata.baseModel,
+    prompts: runs,
+    n: request.n ?? 1,
+    tokenIntervalMs: state.options.tokenIntervalMs,
+  };
 }
 
 function withStop(plan: TokenPlan, request: Pick<CompletionRequest, 'stop' | 'include_stop_str_in_output'>): TokenPlan {
