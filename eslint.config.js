@@ -10,7 +10,7 @@ const LAYERS = [
   ['internal'],
   ['errors', 'config', 'embeds'],
   ['logging', 'http'],
-  ['sgt', 'upstream', 'protection'],
+  ['sgt', 'upstream', 'protection', 'chat-output'],
   ['stream', 'privacy', 'prompt', 'client'],
   ['proxy', 'gateway', 'reference-server'],
   ['serve'],
