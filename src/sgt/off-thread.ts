@@ -15,6 +15,7 @@ import { workerScript } from '../internal/worker-script.js';
 import type { SgtManifest } from './artifact.js';
 import type { BatchItem } from './batcher.js';
 import { PromptTooLongError, SgtInputError } from './errors.js';
+import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import type { TransformJob } from './transform-runner.js';
 import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
@@ -22,6 +23,8 @@ import type { ChatMessage, SpecialTokensInContent, TransformResult } from './typ
 /** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
 export interface BatchRunner {
   run(items: readonly BatchItem<TransformJob>[]): Promise<TransformResult[]>;
+  /** `Sgt.nearestTokens`: where the transform runs, since its index is ONNX Runtime work too. */
+  nearest(embeds: Float32Array, tokens: number): Promise<number[]>;
   release(): Promise<void>;
 }
 
@@ -34,17 +37,15 @@ export interface TokenizerPool {
 export interface SgtWorkerData {
   dir: string;
   manifest: SgtManifest;
+  embeddings: SafetensorsHeader;
   settings: SessionSettings;
 }
 
 export async function startWorkers(
-  dir: string,
-  manifest: SgtManifest,
-  settings: SessionSettings,
+  workerData: SgtWorkerData,
   tokenizerWorkers: number,
   onCrash?: (error: Error) => void,
 ): Promise<{ runner: BatchRunner; tokenizers: TokenizerPool }> {
-  const workerData: SgtWorkerData = { dir, manifest, settings };
   const transform = new WorkerPool({
     size: 1,
     script: workerScript(import.meta.url, 'transform-worker'),
@@ -72,6 +73,7 @@ export async function startWorkers(
           items.map(({ input, tokens, submittedAt }) => ({ input, tokens, submittedAt })),
           transferList(items),
         ),
+      nearest: (embeds, tokens) => transform.call('nearest', { embeds, tokens }),
       release: () => transform.close(),
     },
     tokenizers: {

@@ -60,3 +60,20 @@ describe('the SGT on worker threads', () => {
     await expect(offThread.transform([], {})).rejects.toBeInstanceOf(SgtInputError);
   });
 });
+
+describe('the nearest-token search on the transform worker', () => {
+  it('reads back the same ids as on the calling thread', async () => {
+    const ids = here.tokenizeChat(SAMPLE_CONVERSATIONS[1]!);
+    const { plainEmbeds } = await here.transform(ids, { noise: testNoiseKey(7100) });
+    const [a, b] = await Promise.all([
+      here.nearestTokens(plainEmbeds!, ids.length),
+      offThread.nearestTokens(plainEmbeds!.slice(), ids.length),
+    ]);
+    expect(b).toEqual(a);
+    expect(a).toEqual(ids);
+  });
+
+  it("keeps the index's argument errors as SgtInputError", async () => {
+    await expect(offThread.nearestTokens(new Float32Array(3), 1)).rejects.toBeInstanceOf(SgtInputError);
+  });
+});
