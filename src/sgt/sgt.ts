@@ -8,7 +8,7 @@
  * the first T·H values of the N(0, 1) stream of its own seed, whatever batch it lands in, so a
  * seeded request gives the same embeddings alone or batched (tested element-wise).
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { assertDirectory, checkEmbeddings, readManifest, transformFingerprint, type SgtManifest } from './artifact.js';
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtInputError } from './errors.js';
