@@ -33,7 +33,7 @@ export function completionToChatChunks(
               index: choice.index,
               delta: { content: choice.text },
               logprobs: null,
-              finish_reason: choice.finish_reason ?? null,
+              finish_reason: choice.finish_reason,
             },
           ]),
         );
@@ -55,7 +55,6 @@ function chatChunk(
     object: 'chat.completion.chunk',
     created,
     model: options.model,
-    system_fingerprint: null,
     choices,
   };
 }
@@ -64,18 +63,18 @@ export function completionToChatCompletion(
   body: CompletionChunk,
   options: Omit<ChatMappingOptions, 'includeUsage'>,
 ): ChatCompletion {
-  return {
+  const completion: ChatCompletion = {
     id: options.id,
     object: 'chat.completion',
     created: body.created,
     model: options.model,
-    system_fingerprint: null,
     choices: body.choices.map((choice) => ({
       index: choice.index,
-      message: { role: 'assistant', content: choice.text },
+      message: { role: 'assistant', content: choice.text, refusal: null },
       logprobs: null,
-      finish_reason: choice.finish_reason ?? null,
+      finish_reason: choice.finish_reason,
     })),
-    usage: body.usage ?? null,
   };
+  if (body.usage) completion.usage = body.usage;
+  return completion;
 }
