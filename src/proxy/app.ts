@@ -16,7 +16,7 @@ import type { Sgt } from '../sgt/index.js';
 import { readAnswerJson, type UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
-import { chatCompletions } from './chat-completions.js';
+import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
@@ -46,6 +46,9 @@ export interface ProxyAppDeps {
   logger: Logger;
 }
 
+const READY = { status: 'ready', sgt: 'loaded', upstream: 'reachable' } as const;
+const NOT_READY = { status: 'not ready', sgt: 'loaded', upstream: 'unreachable' } as const;
+
 export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const { settings } = deps;
   const app = new OpenAPIHono({ defaultHook: rejectInvalidRequest });
@@ -57,32 +60,27 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   }
 
   app.openapi(livezRoute, (c) => c.json({ status: 'ok' as const }, 200));
-  app.openapi(readyzRoute, async (c) => {
-    if (await isReachable(deps.upstream)) {
-      return c.json({ status: 'ready' as const, sgt: 'loaded' as const, upstream: 'reachable' as const }, 200);
-    }
-    return c.json({ status: 'not ready' as const, sgt: 'loaded' as const, upstream: 'unreachable' as const }, 503);
-  });
+  app.openapi(readyzRoute, async (c) =>
+    (await isReachable(deps.upstream)) ? c.json(READY, 200) : c.json(NOT_READY, 503),
+  );
 
+  const chatDeps: ChatCompletionsDeps = {
+    embedder: deps.embedder,
+    protection: deps.protection,
+    upstream: deps.upstream,
+    defaultModel: settings.defaultModel,
+    maxNewTokens: settings.maxNewTokens,
+    keepAliveIntervalMs: settings.keepAliveIntervalMs,
+    maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
+  };
   app.openapi(chatCompletionsRoute, (c) =>
-    chatCompletions(
-      {
-        embedder: deps.embedder,
-        protection: deps.protection,
-        upstream: deps.upstream,
-        defaultModel: settings.defaultModel,
-        maxNewTokens: settings.maxNewTokens,
-        keepAliveIntervalMs: settings.keepAliveIntervalMs,
-        maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
-      },
-      {
-        request: c.req.valid('json'),
-        upstreamHeaders: upstreamHeaders(c, settings),
-        clientHeaders: c.req.raw.headers,
-        signal: c.req.raw.signal,
-        logger: requestContextOf(c).logger,
-      },
-    ),
+    chatCompletions(chatDeps, {
+      request: c.req.valid('json'),
+      upstreamHeaders: upstreamHeaders(c, settings),
+      clientHeaders: c.req.raw.headers,
+      signal: c.req.raw.signal,
+      logger: requestContextOf(c).logger,
+    }),
   );
 
   app.openapi(stainedGlassRoute, async (c) =>

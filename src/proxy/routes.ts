@@ -63,10 +63,13 @@ const serverResponses = (badRequest: string) => ({
   ),
 });
 
-const unauthorized = errorResponse(
-  'With SGP_API_KEY set: a missing or wrong `Authorization: Bearer` key (`invalid_api_key`).',
-  new AuthenticationError(),
-);
+const unauthorized = (otherwise = '') =>
+  errorResponse(
+    `With SGP_API_KEY set: a missing or wrong \`Authorization: Bearer\` key (\`invalid_api_key\`)${otherwise}.`,
+    new AuthenticationError(),
+  );
+
+const UPSTREAM_401 = "; or the upstream's 401, relayed";
 
 const tooLarge = errorResponse(
   'A body over SGP_MAX_REQUEST_BYTES (`request_too_large`); sent with `Connection: close`.',
@@ -141,7 +144,7 @@ export const chatCompletionsRoute = createRoute({
     ...serverResponses(
       "A field with a bad value (named in `param`, `invalid_value`), a refused parameter (`unsupported_parameter`), a body that is not JSON (`invalid_json`) or not an object, a prompt over the artifact's max_sequence_length (`context_length_exceeded`), a bad client public key header; or the upstream's 400, relayed. ",
     ),
-    401: unauthorized,
+    401: unauthorized(UPSTREAM_401),
     404: errorResponse(
       'The upstream does not serve `model` (`model_not_found`, its message relayed).',
       new UpstreamHttpError(404, 'The model `gpt-4o` does not exist.', { param: 'model', code: 'model_not_found' }),
@@ -179,7 +182,7 @@ export const stainedGlassRoute = createRoute({
     ...serverResponses(
       'A field with a bad value (`invalid_value`), a body that is not JSON (`invalid_json`) or not an object, a prompt over max_sequence_length (`context_length_exceeded`), embeddings asked of a prompt too large to return (`response_too_large`). ',
     ),
-    401: unauthorized,
+    401: unauthorized(),
     413: tooLarge,
     499: clientClosed,
     500: internal,
@@ -196,10 +199,14 @@ export const modelsRoute = createRoute({
   responses: {
     200: { description: 'Model list', content: { 'application/json': { schema: modelListSchema } } },
     ...serverResponses("The upstream's 400, relayed. "),
-    401: unauthorized,
+    401: unauthorized(UPSTREAM_401),
     ...upstreamResponses,
     499: clientClosed,
     500: internal,
+    503: errorResponse(
+      'The upstream answered 503 (relayed with its Retry-After), or over SGP_MAX_CONNECTIONS open connections.',
+      new UpstreamHttpError(503, 'busy', { code: 'upstream_error', retryAfter: '5' }),
+    ),
   },
 });
 
