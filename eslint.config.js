@@ -8,9 +8,9 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = [
   ['internal'],
-  ['errors', 'config'],
+  ['errors', 'config', 'embeds'],
   ['logging', 'http'],
-  ['embeds', 'sgt', 'upstream', 'protection'],
+  ['sgt', 'upstream', 'protection', 'chat-output'],
   ['stream', 'privacy', 'prompt', 'client'],
   ['proxy', 'gateway', 'reference-server'],
   ['serve'],

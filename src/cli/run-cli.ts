@@ -17,6 +17,7 @@ import {
   SgtDeviceUnavailableError,
   type NoiseMode,
 } from '../sgt/index.js';
+import { ScriptedRepliesError, readScriptedReplies } from '../reference-server/index.js';
 import { USAGE } from './usage.js';
 
 type Environment = Record<string, string | undefined>;
@@ -59,7 +60,8 @@ function isUserFixable(err: unknown): err is Error {
     err instanceof UsageError ||
     err instanceof ConfigError ||
     err instanceof SgtArtifactError ||
-    err instanceof AuditInputError
+    err instanceof AuditInputError ||
+    err instanceof ScriptedRepliesError
   )
     return true;
   if (err instanceof SgtDeviceUnavailableError || isArgError(err)) return true;
@@ -84,7 +86,7 @@ function setUpLogging(env: Env): RootLogger {
 }
 
 // Orchestrators send SIGTERM and wait (Kubernetes: 30 s) before killing: drain within that.
-const SHUTDOWN_GRACE_MS = 20_000;
+export const SHUTDOWN_GRACE_MS = 20_000;
 
 /** Runs until SIGINT/SIGTERM, then stops accepting and gives in-flight responses time to finish. */
 function untilSignal(server: RunningServer, logging: RootLogger): Promise<number> {
@@ -122,20 +124,25 @@ async function referenceServerCommand(args: string[], environment: Environment):
       port: { type: 'string', default: '8000' },
       sgt: { type: 'string' },
       mode: { type: 'string', default: 'echo' },
+      replies: { type: 'string' },
       'token-interval-ms': { type: 'string', default: '20' },
       'output-protection': { type: 'string', default: 'optional' },
     },
   });
-  if (values.mode !== 'echo' && values.mode !== 'paced')
-    throw new UsageError(`--mode expects echo or paced, got "${values.mode}"`);
+  if (values.mode !== 'echo' && values.mode !== 'paced' && values.mode !== 'scripted')
+    throw new UsageError(`--mode expects echo, paced or scripted, got "${values.mode}"`);
+  if ((values.mode === 'scripted') !== (values.replies !== undefined))
+    throw new UsageError('--mode scripted needs --replies FILE, and --replies needs --mode scripted');
   const protection = values['output-protection'];
   if (protection !== 'required' && protection !== 'optional' && protection !== 'off') {
     throw new UsageError(`--output-protection expects required, optional or off, got "${protection}"`);
   }
+  const replies = values.replies === undefined ? undefined : await readScriptedReplies(values.replies);
   const env = parseEnv(environment);
   const logging = setUpLogging(env);
   const server = await startReferenceCommand(env, logging, {
     ...(values.sgt === undefined ? {} : { sgtDir: values.sgt }),
+    ...(replies === undefined ? {} : { replies }),
     mode: values.mode,
     tokenIntervalMs: intOption('token-interval-ms', values['token-interval-ms'], 0) ?? 20,
     outputProtection: protection,

@@ -5,9 +5,11 @@ Usage:
       The proxy (what \`npm start\` runs). Configured by environment variables (README,
       "Configuration"); with none it uses the demo SGT and an embedded reference server.
 
-  sgt-proxy reference-server [--host H] [--port N] [--sgt DIR] [--mode echo|paced]
-                             [--token-interval-ms N] [--output-protection required|optional|off]
+  sgt-proxy reference-server [--host H] [--port N] [--sgt DIR] [--mode echo|paced|scripted]
+                             [--replies FILE] [--token-interval-ms N]
+                             [--output-protection required|optional|off]
       A vLLM-API-compatible inference server for development and load tests (not an LLM).
+      --mode scripted answers with the replies in FILE (docs/reference-server.md).
 
   sgt-proxy protect --upstream URL [--host H] [--port N] [--output-protection required|optional]
       Output protection in front of an unmodified vLLM: encrypts the text of completions and

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { HTTP_TOKEN } from '../internal/http-token.js';
 
@@ -91,6 +92,13 @@ export const envSchema = z.object({
   SGP_KEEPALIVE_INTERVAL_SECONDS: timerSeconds.default(15),
   SGP_REQUEST_BODY_TIMEOUT_SECONDS: timerSeconds.default(30),
   SGP_MAX_CONNECTIONS: positiveInt.max(1_000_000).default(4096),
+  // One core stays with the relay's event loop; the rest tokenize (docs/configuration.md).
+  SGP_TRANSFORM_WORKERS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(Math.max(1, availableParallelism() - 1)),
   SGP_MAX_UPSTREAM_EVENT_BYTES: positiveInt.max(2 ** 30, 'at most 1 GiB').default(1024 * 1024),
   SGP_CACHE_DIR: nonEmpty.optional(),
   // Read only to place the default cache directory.

@@ -1,18 +1,16 @@
-import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { Hono, type Context } from 'hono';
 import { UpstreamProtocolError, toApiError, toErrorResponse } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import {
   encryptBody,
-  encryptChunks,
+  chunkSealer,
   getOutputProtection,
   userPublicKeyMiddleware,
   type HpkeSenderContext,
   type OutputProtectionEnv,
 } from '../protection/index.js';
-import { boundUpstreamEvents, toSseBody } from '../stream/index.js';
+import { parseEventObject, relaySse } from '../stream/index.js';
 import { UpstreamClient, readAnswerJson } from '../upstream/index.js';
-import { parseSseJson } from './sse-json.js';
 import { requestContext } from '../http/index.js';
 
 export interface ProtectGatewayOptions {
@@ -114,14 +112,12 @@ async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: stri
 async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {
   const type = upstream.headers.get('content-type') ?? '';
   if (type.startsWith('text/event-stream') && upstream.body) {
-    const chunks = upstream.body
-      .pipeThrough(boundUpstreamEvents(maxEventBytes))
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream())
-      .pipeThrough(parseSseJson())
-      .pipeThrough(encryptChunks<object>(context));
-    // The proxy's own last stage: a failure mid-stream is one error event and [DONE] (docs/http-api.md).
-    const body = toSseBody(chunks, { keepAliveIntervalMs: KEEPALIVE_INTERVAL_MS });
+    // The proxy's own relay: a failure mid-stream is one error event and [DONE] (docs/http-api.md).
+    const seal = chunkSealer(context);
+    const body = relaySse(upstream.body, (data) => [seal(parseEventObject(data))], {
+      keepAliveIntervalMs: KEEPALIVE_INTERVAL_MS,
+      maxEventBytes,
+    });
     return new Response(body, { status: upstream.status, headers: upstream.headers });
   }
   if (type.startsWith('application/json')) {

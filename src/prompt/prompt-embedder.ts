@@ -1,4 +1,4 @@
-import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
+import type { EmbedsDtype } from '../embeds/index.js';
 import { ClientClosedError, InvalidRequestError, OverloadedError } from '../errors/index.js';
 import {
   PromptTooLongError,
@@ -31,24 +31,35 @@ export class PromptEmbedder {
     private readonly specialTokensInContent: SpecialTokensInContent = 'text',
   ) {}
 
+  /** The `prompt_embeds` of a chat, encoded where the transform ran (a worker thread, when the SGT has them). */
   async embed(messages: ChatMessage[], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
-    const { result } = await this.transform(messages, seed, signal);
-    const promptEmbeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], this.dtype);
-    return { promptEmbeds, tokens: result.tokens };
+    const { result } = await this.transform(messages, seed, signal, this.dtype);
+    // TransformOptions.encode was set: the result carries its encoding.
+    return { promptEmbeds: result.promptEmbeds as string, tokens: result.tokens };
   }
 
   /**
-   * Template, tokenize and transform. The SGT's input errors become 400s naming `messages`, a full
-   * queue a 503 with Retry-After, and a client gone before its batch ran is dropped from it.
+   * Template, tokenize and transform, off the event loop when the SGT has worker threads. The SGT's
+   * input errors become 400s naming `messages`, a full queue a 503 with Retry-After, and a client
+   * gone before its batch ran is dropped from it.
    */
   async transform(
     messages: ChatMessage[],
     seed: number | null | undefined,
     signal?: AbortSignal,
+    encode?: EmbedsDtype,
   ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
-      const ids = this.sgt.tokenizeChat(messages, { specialTokensInContent: this.specialTokensInContent });
-      const result = await this.sgt.transform(ids, { noise: this.noiseKeys.forRequest(this.noiseMode, seed), signal });
+      const ids = await this.sgt.tokenizeChatOffThread(messages, {
+        specialTokensInContent: this.specialTokensInContent,
+      });
+      if (signal?.aborted) throw new ClientClosedError();
+      const noise = this.noiseKeys.forRequest(this.noiseMode, seed);
+      const result = await this.sgt.transform(ids, {
+        noise,
+        ...(signal ? { signal } : {}),
+        ...(encode ? { encode } : {}),
+      });
       return { ids, result };
     } catch (err) {
       if (signal?.aborted) throw new ClientClosedError();

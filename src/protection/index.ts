@@ -11,7 +11,7 @@ export {
   sealText,
   openText,
 } from './wire.js';
-export { encryptChunks, decryptChunks, encryptBody, decryptBody } from './stages.js';
+export { chunkOpener, chunkSealer, encryptChunks, encryptBody, decryptBody } from './stages.js';
 export { OutputProtectionRegistry, outputProtectionRegistry } from './registry.js';
 export {
   userPublicKeyMiddleware,

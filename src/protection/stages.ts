@@ -73,28 +73,26 @@ const opener =
   (index, text) =>
     openText(context, index, text);
 
-/** Encrypts the protected texts of each chunk (completions or chat), in order. */
-export function encryptChunks<T extends object>(context: HpkeSenderContext): TransformStream<T, T> {
+/** Encrypts the protected texts of one chunk after another (completions or chat), in order. */
+export function chunkSealer(context: HpkeSenderContext): <T>(chunk: T) => T {
   const seal = sealer(context);
-  return new TransformStream({
-    transform(chunk, controller) {
-      controller.enqueue(transformProtectedTexts(chunk, seal));
-    },
-  });
+  return (chunk) => transformProtectedTexts(chunk, seal);
 }
 
 /**
- * Decrypts the protected texts of each chunk, in order. A field that does not open (tampered,
- * reordered, dropped before it, other key) errors the stream with a DecryptionError: no text of
- * an unauthenticated chunk is ever passed on.
+ * Decrypts the protected texts of one chunk after another, in order. A field that does not open
+ * (tampered, reordered, dropped before it, other key) throws a DecryptionError: no text of an
+ * unauthenticated chunk is ever passed on.
  */
-export function decryptChunks<T extends object>(context: HpkeRecipientContext): TransformStream<T, T> {
+export function chunkOpener(context: HpkeRecipientContext): <T>(chunk: T) => T {
   const open = opener(context);
-  return new TransformStream({
-    transform(chunk, controller) {
-      controller.enqueue(transformProtectedTexts(chunk, open));
-    },
-  });
+  return (chunk) => transformProtectedTexts(chunk, open);
+}
+
+/** `chunkSealer` as a stream stage, for servers that produce their answer as a stream of chunks. */
+export function encryptChunks<T extends object>(context: HpkeSenderContext): TransformStream<T, T> {
+  const seal = chunkSealer(context);
+  return new TransformStream({ transform: (chunk, controller) => controller.enqueue(seal(chunk)) });
 }
 
 /** A whole non-stream body: completions `choices[].text`, chat `choices[].message.content`. */

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { Logger } from '../logging/index.js';
 import {
   SSE_HEADERS,
-  boundUpstreamEvents,
   checkCompletionChunk,
-  completionToChatChunks,
   completionToChatCompletion,
-  toSseBody,
-  upstreamEventsToChunks,
   type CompletionChunk,
 } from '../stream/index.js';
 import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
-import { decryptBody, decryptChunks } from '../protection/index.js';
+import { decryptBody } from '../protection/index.js';
+import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
@@ -119,16 +115,14 @@ interface StreamOptions {
 }
 
 function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
-  let completions = upstream.body
-    .pipeThrough(boundUpstreamEvents(options.maxUpstreamEventBytes))
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new EventSourceParserStream())
-    .pipeThrough(upstreamEventsToChunks());
-  if (answer.recipient) completions = completions.pipeThrough(decryptChunks<CompletionChunk>(answer.recipient));
-  const chunks = completions.pipeThrough(completionToChatChunks(options));
   const started = performance.now();
-  const body = toSseBody(chunks, {
+  const body = chatStreamBody(upstream.body, {
+    id: options.id,
+    model: options.model,
+    includeUsage: options.includeUsage,
+    ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,
+    maxUpstreamEventBytes: options.maxUpstreamEventBytes,
     onEnd: (end) => {
       const line = { outcome: end.outcome, chunks: end.chunks, duration_ms: Math.round(performance.now() - started) };
       if (end.outcome === 'failed') {

@@ -72,6 +72,11 @@ export function estimatePromptTokens(request: ChatRequest): number {
   return tokens;
 }
 
+/** Every message's text, one message per line: what a scripted reply's `match` is looked for in. */
+export function messagesText(request: ChatRequest): string {
+  return request.messages.map((message) => messageText(message.content)).join('\n');
+}
+
 function messageText(content: ChatRequest['messages'][number]['content']): string {
   if (typeof content === 'string') return content;
   return (content ?? []).map((part) => part.text ?? '').join(' ');

@@ -14,6 +14,8 @@ export const sharedRequestFields = {
   presence_penalty: z.number().nullish(),
   seed: z.number().int().min(INT64_MIN).max(INT64_MAX).nullish(),
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  // `include_stop_str_in_output: bool = False` in vLLM: null is a type error there too.
+  include_stop_str_in_output: z.boolean().optional(),
   stream: z.boolean().nullish(),
   stream_options: z
     .looseObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })

@@ -1,10 +1,11 @@
 import { DEFAULT_MAX_TOKENS, type CompletionRequest } from './completion-request.js';
+import { MAX_LOGPROBS } from './logprobs.js';
 import { badRequest, modelNotFound, pythonFloat, validationError, type VllmError } from './vllm-errors.js';
 
 /**
  * The checks vLLM's serving layer runs after the schema, in its order: model, the features prompt
- * embeddings exclude, the output budget against `max_model_len`, then (after the prompt is loaded)
- * the context length and `SamplingParams._verify_args`.
+ * embeddings exclude, the output budget against `max_model_len`, then (after the prompts are loaded)
+ * the context length, `SamplingParams._verify_args` and the engine's input checks.
  */
 
 /** vLLM serves a request without `model` with its only model. */
@@ -12,39 +13,46 @@ export function checkModel(request: Pick<CompletionRequest, 'model'>, servedMode
   if (request.model && request.model !== servedModel) throw modelNotFound(request.model);
 }
 
-/** The one `prompt_embeds` string of the request, or the reason it cannot be served. */
-export function embedsOnlyPrompt(request: CompletionRequest): string {
-  const failure = promptFailure(request) ?? unsupportedWithEmbeds(request);
+/**
+ * The features this request asks for that its prompts exclude (vLLM's messages), or that this
+ * server does not do. `outputProtected`: the answer will be encrypted for the client's key.
+ */
+export function checkPromptFeatures(request: CompletionRequest, outputProtected: boolean): void {
+  const failure = unsupportedWithEmbeds(request) ?? notDoneHere(request, outputProtected);
   if (failure) throw failure;
-  const embeds = request.prompt_embeds;
-  // parseCompletionRequest guarantees a non-empty value; promptFailure rejects lists of more than one.
-  return typeof embeds === 'string' ? embeds : (embeds?.[0] ?? '');
 }
 
-function promptFailure(request: CompletionRequest): VllmError | undefined {
-  const prompt = request.prompt;
-  // Not vLLM: it also takes text and token prompts, but this server has no model to read them with.
-  if (prompt != null && prompt !== '' && !(Array.isArray(prompt) && prompt.length === 0)) {
-    return badRequest('The reference server serves `prompt_embeds` only; leave `prompt` out or empty.', 'prompt');
-  }
+function hasEmbeds(request: CompletionRequest): boolean {
   const embeds = request.prompt_embeds;
-  if (Array.isArray(embeds) && embeds.length > 1) {
-    return badRequest(
-      `The reference server takes one \`prompt_embeds\` tensor per request; got ${embeds.length}.`,
-      'prompt_embeds',
-    );
-  }
-  return undefined;
+  return embeds != null && !(Array.isArray(embeds) && embeds.length === 0);
 }
 
 /** vLLM's messages for the features it rejects with prompt embeddings. */
 function unsupportedWithEmbeds(request: CompletionRequest): VllmError | undefined {
   if (request.suffix != null) return badRequest('suffix is not currently supported');
+  if (!hasEmbeds(request)) return undefined;
   if (request.echo) return badRequest('Echo is unsupported with prompt embeds.');
   if (request.prompt_logprobs != null) return badRequest('prompt_logprobs is not compatible with prompt embeds.');
-  // Not vLLM (it computes them): this server has no distribution to report, and `null` would lie.
-  if (request.logprobs != null) {
-    return badRequest('The reference server does not compute logprobs; leave `logprobs` out.', 'logprobs');
+  return undefined;
+}
+
+/** Not vLLM, which does these: this server refuses rather than answer something that is not what was asked. */
+function notDoneHere(request: CompletionRequest, outputProtected: boolean): VllmError | undefined {
+  if (request.echo) {
+    return badRequest('The reference server does not echo prompts; leave `echo` out.', 'echo');
+  }
+  if (request.prompt_logprobs != null) {
+    return badRequest(
+      'The reference server does not compute prompt logprobs; leave `prompt_logprobs` out.',
+      'prompt_logprobs',
+    );
+  }
+  if (request.logprobs != null && outputProtected) {
+    return badRequest(
+      '`logprobs` cannot be sent with output protection: their tokens are the answer in plaintext ' +
+        '(docs/output-protection.md). Leave `logprobs` out, or send no client public key.',
+      'logprobs',
+    );
   }
   return undefined;
 }
@@ -81,7 +89,7 @@ export function checkContextLength(promptTokens: number, maxTokens: number, maxM
 
 export type SamplingFields = Pick<
   CompletionRequest,
-  'n' | 'presence_penalty' | 'frequency_penalty' | 'temperature' | 'top_p'
+  'n' | 'presence_penalty' | 'frequency_penalty' | 'temperature' | 'top_p' | 'stop'
 >;
 
 /** `SamplingParams._verify_args`, for the parameters a completion or chat request can set. */
@@ -101,6 +109,25 @@ export function checkSamplingParams(request: SamplingFields, maxTokens: number):
     throw validationError(`top_p must be in (0, 1], got ${shown}.`, 'top_p', shown);
   }
   if (maxTokens < 1) throw validationError(`max_tokens must be at least 1, got ${maxTokens}.`, 'max_tokens', maxTokens);
+  if (stopStrings(request).includes('')) throw badRequest('stop cannot contain an empty string.', 'stop');
+}
+
+/** `stop` as the list vLLM's `SamplingParams` makes of it. */
+export function stopStrings(request: Pick<CompletionRequest, 'stop'>): string[] {
+  const stop = request.stop;
+  return stop == null ? [] : typeof stop === 'string' ? [stop] : stop;
+}
+
+/** `SamplingParams._validate_logprobs`: at most `--max-logprobs` (20); -1 means the whole vocabulary. */
+export function checkLogprobsLimit(request: Pick<CompletionRequest, 'logprobs'>, vocabSize: number): void {
+  const requested = request.logprobs === -1 ? vocabSize : request.logprobs;
+  if (requested != null && requested > MAX_LOGPROBS) {
+    throw validationError(
+      `Requested sample logprobs of ${requested}, which is greater than max allowed: ${MAX_LOGPROBS}`,
+      'logprobs',
+      requested,
+    );
+  }
 }
 
 function checkPenalty(name: 'presence_penalty' | 'frequency_penalty', value: number | null | undefined): void {

@@ -26,7 +26,7 @@ async function sgtDirFor(env: Env, logging: RootLogger, explicit: string | undef
 
 export interface ReferenceCommandOptions extends Pick<
   StartOptions,
-  'mode' | 'tokenIntervalMs' | 'outputProtection' | 'host' | 'port'
+  'mode' | 'replies' | 'tokenIntervalMs' | 'outputProtection' | 'host' | 'port'
 > {
   sgtDir?: string;
 }
@@ -41,6 +41,7 @@ export async function startReferenceCommand(
   return startReferenceServer({
     sgt,
     mode: options.mode,
+    ...(options.replies === undefined ? {} : { replies: options.replies }),
     tokenIntervalMs: options.tokenIntervalMs,
     logger: logging.forModule('reference-server'),
     outputProtection: options.outputProtection,

@@ -56,7 +56,12 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       { sgt: sgtDir },
       'SGP_SGT_PATH is unset: using the embedded demo SGT (a toy transform, not a trained one)',
     );
-  const sgt = await loadSgt(sgtDir, { device: env.SGP_DEVICE });
+  const sgt = await loadSgt(sgtDir, {
+    device: env.SGP_DEVICE,
+    workers: env.SGP_TRANSFORM_WORKERS,
+    onWorkerCrash: (error) =>
+      log.error({ err: error }, 'an SGT worker thread died and was replaced; its requests failed'),
+  });
   log.info(
     { sgt: sgtDir, base_model: sgt.metadata.baseModel, hidden_size: sgt.metadata.hiddenSize, device: env.SGP_DEVICE },
     'SGT loaded',

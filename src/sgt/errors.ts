@@ -22,6 +22,8 @@ export class PromptTooLongError extends Error {
   override readonly name = 'PromptTooLongError';
   readonly tokens: number;
   readonly limit: number;
+  /** Set when the prompt was refused on its length in characters, before tokenizing. */
+  readonly characters: number | undefined;
 
   /** `tokens`: the count, or with `characters` a lower bound on it, found without tokenizing. */
   constructor(tokens: number, limit: number, options: { characters?: number } = {}) {
@@ -32,6 +34,7 @@ export class PromptTooLongError extends Error {
     );
     this.tokens = tokens;
     this.limit = limit;
+    this.characters = options.characters;
   }
 }
 

@@ -12,11 +12,20 @@ export interface SessionSettings {
   readonly intraOpThreads: number;
 }
 
-/** Default intra-op threads: all cores up to 4 (beyond that, small graphs gain little). */
-export function sessionSettings(device: SgtDevice = 'cpu', intraOpThreads?: number): SessionSettings {
+/**
+ * Default intra-op threads: all cores up to 4 (beyond that, small graphs gain little); with
+ * `besideEventLoop` (the transform on its own worker thread), one core fewer, left to the event
+ * loop that relays streams.
+ */
+export function sessionSettings(
+  device: SgtDevice = 'cpu',
+  intraOpThreads?: number,
+  besideEventLoop = false,
+): SessionSettings {
   if (device !== 'cpu' && device !== 'cuda')
     throw new RangeError(`unknown device ${JSON.stringify(device)}; use "cpu" or "cuda"`);
-  const threads = intraOpThreads ?? Math.min(4, availableParallelism());
+  const cores = besideEventLoop ? availableParallelism() - 1 : availableParallelism();
+  const threads = intraOpThreads ?? Math.max(1, Math.min(4, cores));
   if (!Number.isSafeInteger(threads) || threads < 1)
     throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
   return { device, intraOpThreads: threads };

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { SgtArtifactError, SgtInputError } from './errors.js';
-import type { ChatMessage } from './types.js';
+import { PromptTooLongError, SgtArtifactError, SgtInputError } from './errors.js';
+import type { ChatMessage, SpecialTokensInContent } from './types.js';
 import { isObject } from '../internal/is-object.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -118,6 +118,18 @@ function maxTokenId(path: string, json: Record<string, unknown>): number {
   return max;
 }
 
+/** The artifact's tokenizer, checked against its embedding table: every id it makes needs a row. */
+export async function loadSgtTokenizer(dir: string, vocabSize: number): Promise<SgtTokenizer> {
+  const files = await readTokenizerFiles(dir);
+  if (files.maxId >= vocabSize) {
+    throw new SgtArtifactError(
+      files.tokenizerPath,
+      `has token id ${files.maxId}, beyond vocab_size ${vocabSize} of sgt.json`,
+    );
+  }
+  return new SgtTokenizer(files);
+}
+
 /** Tokenizer + chat template of one artifact. */
 export class SgtTokenizer {
   private readonly tokenizer: Tokenizer;
@@ -158,6 +170,26 @@ export class SgtTokenizer {
    * name of `system`; templates written before it (Qwen3's included) silently drop unknown roles,
    * so it is passed as `system` rather than lost.
    */
+  /**
+   * Template + tokenize a chat. A rendered text longer than `maxTokens` of the longest token could
+   * cover is refused before tokenizing: tokenizing 1 MB of one "word" takes ~10 s, to find it too long.
+   */
+  encodeChat(messages: readonly ChatMessage[], maxTokens: number, special: SpecialTokensInContent = 'text'): number[] {
+    const rendered = this.renderPrompt(messages);
+    this.checkLength(rendered, maxTokens);
+    if (special === 'control') return this.encode(rendered);
+    return this.encodeWithTextContents(
+      rendered,
+      messages.map((m) => m.content),
+    );
+  }
+
+  /** Refuses a text that cannot fit in `maxTokens` tokens whatever it says. */
+  checkLength(text: string, maxTokens: number): void {
+    if (text.length > maxTokens * this.maxTokenChars)
+      throw new PromptTooLongError(Math.ceil(text.length / this.maxTokenChars), maxTokens, { characters: text.length });
+  }
+
   renderPrompt(messages: readonly ChatMessage[]): string {
     if (messages.length === 0) throw new SgtInputError('a chat needs at least one message');
     const normalized = messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }));

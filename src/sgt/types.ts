@@ -1,4 +1,5 @@
 /** Public types of the SGT feature (see docs/sgt-artifact.md). */
+import type { EmbedsDtype } from '../embeds/index.js';
 import type { NoiseKey } from './noise/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';
@@ -26,6 +27,8 @@ export interface TransformResult {
   plainEmbeds?: Float32Array;
   /** How this result was computed: its batch and where the time went. */
   timing?: TransformTiming;
+  /** `embeds` as a base64 torch.save file, when TransformOptions.encode asked for it. */
+  promptEmbeds?: string;
 }
 
 /** Per-request account of one `transform` call (all durations in milliseconds). */
@@ -55,6 +58,11 @@ export interface TransformOptions {
    * `signal.reason` and any result computed later is discarded.
    */
   signal?: AbortSignal;
+  /**
+   * Also encode the result as `prompt_embeds` (a base64 torch.save file) of this dtype, where the
+   * transform ran: with workers, the caller's thread never touches the T × H values.
+   */
+  encode?: EmbedsDtype;
 }
 
 export type SgtDevice = 'cpu' | 'cuda';
@@ -87,6 +95,15 @@ export interface LoadSgtOptions {
    * arrival order, padded to the longest. See README.md for the measurements behind the default.
    */
   batchPadding?: BatchPadding;
+  /**
+   * Worker threads for the chat template and the tokenizer (`tokenizeChatOffThread`). When ≥ 1, the
+   * transform (noise, ONNX Runtime, encoding) runs in one more worker thread, holding the artifact's
+   * one ONNX Runtime session, so that the caller's event loop never waits on a transform.
+   * 0 (default): everything runs on the caller's thread.
+   */
+  workers?: number;
+  /** Told when a worker thread died and was replaced (its calls failed). */
+  onWorkerCrash?: (error: Error) => void;
 }
 
 export type BatchPadding = 'buckets' | 'longest';
@@ -109,6 +126,11 @@ export interface Sgt {
     messages: readonly ChatMessage[],
     options?: { specialTokensInContent?: SpecialTokensInContent },
   ): number[];
+  /** `tokenizeChat` on a worker thread when the SGT has them (LoadSgtOptions.workers), else here. */
+  tokenizeChatOffThread(
+    messages: readonly ChatMessage[],
+    options?: { specialTokensInContent?: SpecialTokensInContent },
+  ): Promise<number[]>;
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */

@@ -8,41 +8,40 @@ export interface ChatMappingOptions {
 }
 
 /**
- * Maps vLLM completion chunks to chat completion chunks. The first chunk of each choice carries
- * `delta.role`, as OpenAI's does; the usage chunk (`choices: []`) is relayed only when asked for.
+ * Maps vLLM completion chunks, one at a time, to chat completion chunks. The first chunk of each
+ * choice carries `delta.role`, as OpenAI's does; the usage chunk (`choices: []`) is relayed only
+ * when asked for.
  */
-export function completionToChatChunks(
-  options: ChatMappingOptions,
-): TransformStream<CompletionChunk, ChatCompletionChunk> {
+export function chatChunkMapper(options: ChatMappingOptions): (chunk: CompletionChunk) => ChatCompletionChunk[] {
   const started = new Set<number>();
-  return new TransformStream({
-    transform(chunk, controller) {
-      for (const choice of chunk.choices) {
-        if (!started.has(choice.index)) {
-          started.add(choice.index);
-          controller.enqueue(
-            chatChunk(options, chunk.created, [
-              { index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
-            ]),
-          );
-        }
-        if (choice.text === '' && choice.finish_reason === null) continue;
-        controller.enqueue(
+  return (chunk) => {
+    const out: ChatCompletionChunk[] = [];
+    for (const choice of chunk.choices) {
+      if (!started.has(choice.index)) {
+        started.add(choice.index);
+        out.push(
           chatChunk(options, chunk.created, [
-            {
-              index: choice.index,
-              delta: { content: choice.text },
-              logprobs: null,
-              finish_reason: choice.finish_reason,
-            },
+            { index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
           ]),
         );
       }
-      if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
-        controller.enqueue({ ...chatChunk(options, chunk.created, []), usage: chunk.usage });
-      }
-    },
-  });
+      if (choice.text === '' && choice.finish_reason === null) continue;
+      out.push(
+        chatChunk(options, chunk.created, [
+          {
+            index: choice.index,
+            delta: { content: choice.text },
+            logprobs: null,
+            finish_reason: choice.finish_reason ?? null,
+          },
+        ]),
+      );
+    }
+    if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
+      out.push({ ...chatChunk(options, chunk.created, []), usage: chunk.usage });
+    }
+    return out;
+  };
 }
 
 function chatChunk(

@@ -36,14 +36,3 @@ export function createEventBound(maxBytes: number): (chunk: Uint8Array) => void 
     }
   };
 }
-
-/** The bound as a pass-through stage in front of the text decoder and the SSE parser. */
-export function boundUpstreamEvents(maxBytes: number): TransformStream<Uint8Array, Uint8Array> {
-  const check = createEventBound(maxBytes);
-  return new TransformStream({
-    transform(chunk, controller) {
-      check(chunk);
-      controller.enqueue(chunk);
-    },
-  });
-}

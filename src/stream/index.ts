@@ -1,6 +1,5 @@
 export { SSE_HEADERS } from './sse-encoder.js';
 export type * from './chunks.js';
-export { checkCompletionChunk, upstreamEventsToChunks } from './upstream-events.js';
-export { completionToChatChunks, completionToChatCompletion } from './completion-to-chat.js';
-export { toSseBody, type StreamEnd } from './sse-response.js';
-export { boundUpstreamEvents, createEventBound } from './event-bound.js';
+export { checkCompletionChunk, parseCompletionEvent, parseEventObject } from './upstream-events.js';
+export { chatChunkMapper, completionToChatCompletion, type ChatMappingOptions } from './completion-to-chat.js';
+export { relaySse, type StreamEnd } from './sse-relay.js';

@@ -10,11 +10,15 @@ export const SSE_HEADERS = {
 
 export const SSE_DONE = encoder.encode('data: [DONE]\n\n');
 
-export function encodeSseData(payload: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
+export function sseDataText(payload: unknown): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
 }
 
 /** A comment line: ignored by every SSE client, but it is traffic for idle-timeout proxies. */
 export function encodeSseComment(text: string): Uint8Array {
   return encoder.encode(`: ${text}\n\n`);
+}
+
+export function encodeSseData(payload: unknown): Uint8Array {
+  return encoder.encode(sseDataText(payload));
 }

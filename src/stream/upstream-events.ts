@@ -1,39 +1,30 @@
-import type { EventSourceMessage } from 'eventsource-parser';
 import { UpstreamProtocolError } from '../errors/index.js';
 import { upstreamErrorFromPayload } from '../upstream/index.js';
 import type { CompletionChoice, CompletionChunk, Usage } from './chunks.js';
 import { isObject } from '../internal/is-object.js';
 
 /**
- * Turns parsed SSE events of vLLM's completions stream into chunks. It is the stage that knows
- * when a stream is complete: `[DONE]` must arrive, or the stream errors on close, so that a
- * truncated answer can never look like a finished one.
+ * One SSE event's data as a JSON object. An event that is not JSON could hold text that must be
+ * protected: it is refused, and its content never reaches the error message.
  */
-export function upstreamEventsToChunks(): TransformStream<EventSourceMessage, CompletionChunk> {
-  let done = false;
-  return new TransformStream({
-    transform(event, controller) {
-      if (done) return; // vLLM sends nothing after [DONE]; anything that does is ignored, not relayed.
-      if (event.data === '[DONE]') {
-        done = true;
-        return;
-      }
-      controller.enqueue(parseCompletionEvent(event.data));
-    },
-    flush() {
-      if (!done) throw new UpstreamProtocolError('The upstream stream ended before [DONE]: the answer is incomplete.');
-    },
-  });
-}
-
-function parseCompletionEvent(data: string): CompletionChunk {
+export function parseEventObject(data: string): Record<string, unknown> {
   let payload: unknown;
   try {
     payload = JSON.parse(data);
   } catch {
     throw new UpstreamProtocolError('The upstream sent an event that is not JSON.');
   }
-  if (isObject(payload) && 'error' in payload) throw upstreamErrorFromPayload(payload, 502);
+  if (!isObject(payload)) throw new UpstreamProtocolError('The upstream sent an event that is not a JSON object.');
+  return payload;
+}
+
+/**
+ * One event of vLLM's completions stream (its `data`, not `[DONE]`), as a checked chunk. An error
+ * event becomes the upstream's error, anything malformed a 502 naming what was wrong.
+ */
+export function parseCompletionEvent(data: string): CompletionChunk {
+  const payload = parseEventObject(data);
+  if ('error' in payload) throw upstreamErrorFromPayload(payload, 502);
   return checkCompletionChunk(payload, 'an event');
 }
 

@@ -134,15 +134,24 @@ export class UpstreamClient {
     abort: AbortController,
     release: () => void,
   ): ReadableStream<Uint8Array> {
+    // One timer per body, re-armed by each read: it aborts only if it fires while a read waits.
+    let waiting = false;
+    const idle = setTimeout(() => {
+      if (waiting) abort.abort(this.timeoutError('next chunk'));
+    }, this.options.timeoutMs);
     return relayBody(body, {
-      onSettled: release,
+      onSettled: () => {
+        clearTimeout(idle);
+        release();
+      },
       mapError: (err) => this.failure(abort.signal, err),
       aroundRead: async (read) => {
-        const idle = setTimeout(() => abort.abort(this.timeoutError('next chunk')), this.options.timeoutMs);
+        waiting = true;
+        idle.refresh();
         try {
           return await read();
         } finally {
-          clearTimeout(idle);
+          waiting = false;
         }
       },
       onCancel: (reason) => abort.abort(reason),

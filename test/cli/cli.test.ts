@@ -45,6 +45,24 @@ describe('sgt-proxy CLI', () => {
     expect(output.stderr()).toMatch(/sgt\.json/);
   });
 
+  it('reference-server: scripted mode and --replies go together; a bad replies file is one line, exit 2', async () => {
+    const output = captureOutput();
+    const dir = mkdtempSync(join(tmpdir(), 'sgp-replies-cli-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"replies": [{"txt": "typo"}]}');
+    expect(await runCli(['reference-server', '--mode', 'scripted'], {})).toBe(2);
+    expect(await runCli(['reference-server', '--replies', bad], {})).toBe(2);
+    expect(await runCli(['reference-server', '--mode', 'scripted', '--replies', bad], {})).toBe(2);
+    expect(await runCli(['reference-server', '--mode', 'scripted', '--replies', join(dir, 'none.json')], {})).toBe(2);
+    expect(await runCli(['reference-server', '--mode', 'loud'], {})).toBe(2);
+    const lines = output.stderr().trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/--mode scripted needs --replies FILE/);
+    expect(lines[2]).toMatch(/not a replies file.*txt/);
+    expect(lines[3]).toMatch(/cannot read the replies file/);
+    expect(lines[4]).toMatch(/--mode expects echo, paced or scripted/);
+  });
+
   it('unknown commands and options are usage errors', async () => {
     const output = captureOutput();
     expect(await runCli(['frobnicate'], {})).toBe(2);

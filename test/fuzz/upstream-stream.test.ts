@@ -5,16 +5,12 @@
  * well-formed (and only if `[DONE]` came), or one ApiError — never a TypeError, never a number
  * relayed as text.
  */
-import { EventSourceParserStream } from 'eventsource-parser/stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/errors/index.js';
-import {
-  boundUpstreamEvents,
-  completionToChatChunks,
-  upstreamEventsToChunks,
-  type ChatCompletionChunk,
-} from '../../src/stream/index.js';
+import { ApiError, InternalError } from '../../src/errors/index.js';
+import { collectText, sseDataEvents } from '../support/streams.js';
+import { chatStreamBody } from '../../src/proxy/chat-stream.js';
+import type { ChatCompletionChunk } from '../../src/stream/index.js';
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 const mostly = <T>(plausible: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
@@ -65,6 +61,7 @@ const stream = fc
     return { pieces, done: events.some(([e]) => e === 'data: [DONE]') };
   });
 
+/** The route's own chain; a failure is the error event's ApiError, as the relay reports it. */
 async function read(pieces: Uint8Array[]): Promise<{ chunks: ChatCompletionChunk[]; error?: unknown }> {
   const source = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -72,19 +69,24 @@ async function read(pieces: Uint8Array[]): Promise<{ chunks: ChatCompletionChunk
       controller.close();
     },
   });
-  const chunks: ChatCompletionChunk[] = [];
-  try {
-    const out = source
-      .pipeThrough(boundUpstreamEvents(4096))
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream())
-      .pipeThrough(upstreamEventsToChunks())
-      .pipeThrough(completionToChatChunks({ id: 'x', model: 'm', includeUsage: true }));
-    for await (const c of out) chunks.push(c);
-    return { chunks };
-  } catch (error) {
-    return { chunks, error };
-  }
+  let error: unknown;
+  const out = chatStreamBody(source, {
+    id: 'x',
+    model: 'm',
+    includeUsage: true,
+    keepAliveIntervalMs: 60_000,
+    maxUpstreamEventBytes: 4096,
+    onEnd: (end) => {
+      if (end.outcome === 'failed') error = end.error;
+    },
+  });
+  const events = sseDataEvents(await collectText(out));
+  expect(events.at(-1)).toBe('[DONE]');
+  const payloads = events.slice(0, -1).map((e) => JSON.parse(e) as ChatCompletionChunk & { error?: unknown });
+  const chunks = payloads.filter((p) => p.error === undefined);
+  // An error event is only ever the last payload.
+  expect(payloads.slice(0, -1).every((p) => p.error === undefined)).toBe(true);
+  return error === undefined ? { chunks } : { chunks, error };
 }
 
 describe('fuzzing the upstream stream reader', () => {
@@ -99,7 +101,9 @@ describe('fuzzing the upstream stream reader', () => {
           expect(done).toBe(true);
         } else {
           failed++;
+          // A typed error naming what was wrong, never a TypeError behind a generic 500.
           expect(error, String(error)).toBeInstanceOf(ApiError);
+          expect(error, String(error)).not.toBeInstanceOf(InternalError);
         }
         for (const c of chunks)
           for (const ch of c.choices)

@@ -13,7 +13,7 @@ import {
   type OutputProtectionEnv,
   type UserPublicKeyMiddlewareOptions,
 } from '../../src/protection/index.js';
-import { toSseBody } from '../../src/stream/index.js';
+import { SSE_DONE, encodeSseData } from '../../src/stream/sse-encoder.js';
 import type { ChatCompletionChunk, CompletionChunk } from '../../src/stream/index.js';
 
 export const PIECES = ['Hé', 'llo', '', ' 👋🏽', ' 世界', '!'];
@@ -131,7 +131,7 @@ export async function generate(
   }
   let chunks = tokenChunks(request, kind, events);
   if (protection) chunks = chunks.pipeThrough(encryptChunks(protection.context));
-  return new Response(toSseBody(chunks, { keepAliveIntervalMs: 60_000 }), {
+  return new Response(sseBody(chunks), {
     headers: { 'content-type': 'text/event-stream' },
   });
 }
@@ -158,4 +158,26 @@ export function createProtectedGeneratorApp(
   app.get('/v1/models', (c) => c.json({ object: 'list', data: [] }));
   app.onError((err, c) => c.json(toErrorEnvelope(toApiError(err)), toApiError(err).status as 500));
   return app;
+}
+
+/** A stream written the way vLLM writes one: each chunk an event, a failure one error event, then [DONE]. */
+function sseBody(chunks: ReadableStream<object>): ReadableStream<Uint8Array> {
+  const reader = chunks.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (!done) return controller.enqueue(encodeSseData(value));
+          controller.enqueue(SSE_DONE);
+        } catch (err) {
+          controller.enqueue(encodeSseData(toErrorEnvelope(toApiError(err))));
+          controller.enqueue(SSE_DONE);
+        }
+        controller.close();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }

@@ -1,10 +1,9 @@
-import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { describe, expect, it } from 'vitest';
 import {
   DecryptionError,
   OUTPUT_PROTECTION_INFO,
+  chunkOpener,
   decryptBody,
-  decryptChunks,
   encryptBody,
   encryptChunks,
   generateKeyPair,
@@ -13,14 +12,8 @@ import {
   type HpkeRecipientContext,
   type HpkeSenderContext,
 } from '../../src/protection/index.js';
-import {
-  completionToChatChunks,
-  toSseBody,
-  upstreamEventsToChunks,
-  type ChatCompletion,
-  type ChatCompletionChunk,
-  type CompletionChunk,
-} from '../../src/stream/index.js';
+import { chatStreamBody } from '../../src/proxy/chat-stream.js';
+import { type ChatCompletion, type ChatCompletionChunk, type CompletionChunk } from '../../src/stream/index.js';
 import { collect, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 
 function contexts(): { sender: HpkeSenderContext; receiver: () => HpkeRecipientContext } {
@@ -56,6 +49,12 @@ const delta = (
 });
 
 const TEXTS = ['Hé', 'llo', '', ' 👋🏽', ' 世界', '', '!'];
+
+/** The proxy's per-chunk decryption, as a stage so the tests read like the encrypting side's. */
+function decryptChunks<T>(context: HpkeRecipientContext): TransformStream<T, T> {
+  const open = chunkOpener(context);
+  return new TransformStream({ transform: (chunk, controller) => controller.enqueue(open(chunk)) });
+}
 
 async function through<T>(items: T[], stage: TransformStream<T, T>): Promise<T[]> {
   return collect(streamOf(items).pipeThrough(stage));
@@ -238,14 +237,16 @@ describe('in the proxy pipeline: upstream completion events → decrypt → comp
     );
   }
 
+  /** The route's own chain, decryption included. */
   function pipeline(body: Uint8Array, receiver: HpkeRecipientContext): ReadableStream<Uint8Array> {
-    const chunks = streamOf([body])
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream())
-      .pipeThrough(upstreamEventsToChunks())
-      .pipeThrough(decryptChunks(receiver))
-      .pipeThrough(completionToChatChunks({ id: 'chatcmpl-x', model: 'client-model', includeUsage: false }));
-    return toSseBody(chunks, { keepAliveIntervalMs: 60_000 });
+    return chatStreamBody(streamOf([body]), {
+      id: 'chatcmpl-x',
+      model: 'client-model',
+      includeUsage: false,
+      recipient: receiver,
+      keepAliveIntervalMs: 60_000,
+      maxUpstreamEventBytes: 1024 * 1024,
+    });
   }
 
   it('delivers the plaintext to the chat client', async () => {

@@ -192,11 +192,11 @@ describe.each(TARGET_KINDS)('reference server plain-text chat: refusals (%s)', (
     expect(body.error).toMatchObject({ code: status, ...match });
   }
 
-  it('echo mode refuses plain text with a 400 that says to use paced mode', async () => {
+  it('echo mode refuses plain text with a 400 that says to use paced or scripted mode', async () => {
     h = await startHarness(kind, { mode: 'echo' });
     await expectError(await send({ messages: MESSAGES }), 400, {
       type: 'BadRequestError',
-      message: expect.stringContaining('paced mode only'),
+      message: expect.stringContaining('in paced or scripted mode only'),
     });
     expect(h.ends.events).toHaveLength(0);
   });

@@ -1,47 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectText, sseDataEvents } from '../support/streams.js';
+import { collectText } from '../support/streams.js';
 import {
   FAKE_HIDDEN,
   FAKE_MAX_MODEL_LEN,
   FAKE_MODEL,
   TARGET_KINDS,
+  completionChunks,
   fakeSgt,
   oneHotEmbeds,
   postJson,
   startHarness,
   type Harness,
+  type StreamChoice,
 } from './helpers.js';
-
-interface StreamChoice {
-  index: number;
-  text: string;
-  logprobs: null;
-  finish_reason: string | null;
-  stop_reason: null;
-}
-interface StreamChunk {
-  id: string;
-  object: string;
-  created: number;
-  model: string;
-  choices: StreamChoice[];
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-}
 
 // The prefix's words, the three nearest tokens, the closing quote, and EOS.
 const ECHO_TEXT = 'received 3 prompt embeddings; nearest-token reading: "Hello there ☃"';
 const ECHO_TOKENS = 7 + 3 + 1 + 1;
-
-async function streamEvents(response: Response): Promise<string[]> {
-  expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  return sseDataEvents(await collectText(response.body!));
-}
-
-function parseChunks(events: string[]): StreamChunk[] {
-  expect(events.at(-1)).toBe('[DONE]');
-  return events.slice(0, -1).map((e) => JSON.parse(e) as StreamChunk);
-}
 
 describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
   let h: Harness;
@@ -92,8 +67,8 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('echo, streamed: one chunk per token, finish on the last, usage chunk, [DONE] last', async () => {
     h = await startHarness(kind);
-    const chunks = parseChunks(
-      await streamEvents(await complete({ max_tokens: 50, stream: true, stream_options: { include_usage: true } })),
+    const chunks = await completionChunks(
+      await complete({ max_tokens: 50, stream: true, stream_options: { include_usage: true } }),
     );
     const usage = chunks.at(-1)!;
     const tokens = chunks.slice(0, -1);
@@ -116,24 +91,22 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('sends no usage chunk unless asked, and one when stream_options is {} (vLLM default)', async () => {
     h = await startHarness(kind);
-    const plain = parseChunks(await streamEvents(await complete({ stream: true })));
+    const plain = await completionChunks(await complete({ stream: true }));
     expect(plain.every((c) => c.choices.length === 1)).toBe(true);
-    const defaulted = parseChunks(await streamEvents(await complete({ stream: true, stream_options: {} })));
+    const defaulted = await completionChunks(await complete({ stream: true, stream_options: {} }));
     expect(defaulted.at(-1)!.choices).toEqual([]);
   });
 
   it('continuous_usage_stats puts running usage on every chunk', async () => {
     h = await startHarness(kind);
     const options = { include_usage: true, continuous_usage_stats: true };
-    const chunks = parseChunks(
-      await streamEvents(await complete({ stream: true, max_tokens: 3, stream_options: options })),
-    );
+    const chunks = await completionChunks(await complete({ stream: true, max_tokens: 3, stream_options: options }));
     expect(chunks.slice(0, -1).map((c) => c.usage?.completion_tokens)).toEqual([1, 2, 3]);
   });
 
   it('cuts at max_tokens with finish_reason "length" (default max_tokens is 16)', async () => {
     h = await startHarness(kind);
-    const chunks = parseChunks(await streamEvents(await complete({ stream: true, max_tokens: 4 })));
+    const chunks = await completionChunks(await complete({ stream: true, max_tokens: 4 }));
     expect(chunks.map((c) => c.choices[0]!.text).join('')).toBe('received 3 prompt embeddings;');
     expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('length');
     const whole = (await (await complete({ prompt_embeds: oneHotEmbeds(Array(20).fill(1)) })).json()) as {
@@ -146,10 +119,8 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('n=2: each token once per choice index, usage counts both', async () => {
     h = await startHarness(kind);
-    const chunks = parseChunks(
-      await streamEvents(
-        await complete({ stream: true, n: 2, max_tokens: 3, stream_options: { include_usage: true } }),
-      ),
+    const chunks = await completionChunks(
+      await complete({ stream: true, n: 2, max_tokens: 3, stream_options: { include_usage: true } }),
     );
     const tokens = chunks.slice(0, -1);
     expect(tokens.map((c) => c.choices[0]!.index)).toEqual([0, 1, 0, 1, 0, 1]);
@@ -206,8 +177,8 @@ describe.each(TARGET_KINDS)('reference server completions (%s)', (kind) => {
 
   it('paced mode: exactly max_tokens distinct tokens, finish_reason "length"', async () => {
     h = await startHarness(kind, { mode: 'paced', tokenIntervalMs: 1 });
-    const chunks = parseChunks(
-      await streamEvents(await complete({ stream: true, max_tokens: 25, stream_options: { include_usage: true } })),
+    const chunks = await completionChunks(
+      await complete({ stream: true, max_tokens: 25, stream_options: { include_usage: true } }),
     );
     const texts = chunks.slice(0, -1).map((c) => c.choices[0]!.text);
     expect(texts).toHaveLength(25);

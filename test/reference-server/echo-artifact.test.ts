@@ -71,6 +71,24 @@ describe.each(TARGET_KINDS)('echo mode with real SGT artifacts (%s)', (kind) => 
     expect(completion.choices[0]!.text).toContain('Hello there');
     expect(completion.usage.prompt_tokens).toBe(prompt.tokens);
   });
+
+  it("tokenizes a text prompt with the artifact's tokenizer, beside embeddings: embeddings first", async () => {
+    const text = 'Ünïcode prompts, <think> tags and all 😀';
+    const embeds = await promptEmbeds(identity, 'Hi', 'float32');
+    const ids = identity.tokenize(text);
+    const response = await h.target.send(
+      '/v1/completions',
+      postJson({ prompt: text, prompt_embeds: embeds.base64, max_tokens: 64 }),
+    );
+    const completion = (await response.json()) as {
+      choices: Array<{ index: number; text: string }>;
+      usage: { prompt_tokens: number };
+    };
+    expect(completion.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(completion.choices[0]!.text).toBe(readingOf(embeds.tokens, embeds.text));
+    expect(completion.choices[1]!.text).toBe(`received ${ids.length} prompt tokens; token reading: "${text}"`);
+    expect(completion.usage.prompt_tokens).toBe(embeds.tokens + ids.length);
+  });
 });
 
 describe('echo mode with the demo SGT (noise on)', () => {

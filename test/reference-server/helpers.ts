@@ -1,5 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { expect } from 'vitest';
+import { collectText, sseDataEvents } from '../support/streams.js';
 import { encodePromptEmbeds, type EmbedsDtype } from '../../src/embeds/index.js';
 import {
   createReferenceServerApp,
@@ -12,7 +14,9 @@ import {
 
 /**
  * A stand-in SGT without ONNX: a one-hot embedding table, so the nearest token of a row is its
- * argmax, and a decoder with fixed pieces (one of them multi-byte).
+ * argmax, and a decoder with fixed pieces (one of them multi-byte) for ids 0-3. Its tokenizer
+ * makes each code point of a text a token (id = the code point, from 4 up), so text prompts and
+ * scripted replies stream one character at a time.
  */
 export const FAKE_PIECES = ['Hello', ' there', ' ☃', '!'] as const;
 export const FAKE_MODEL = 'test/fake-model';
@@ -25,18 +29,34 @@ export interface FakeSgtOptions {
   onSearch?: () => void;
 }
 
+export const FAKE_VOCAB = 0x110000;
+
+function fakePiece(id: number): string {
+  return FAKE_PIECES[id] ?? (id >= FAKE_PIECES.length && id < FAKE_VOCAB ? String.fromCodePoint(id) : '');
+}
+
+export function fakeTokenize(text: string): number[] {
+  return [...text].map((char) => {
+    const id = char.codePointAt(0) ?? 0;
+    if (id < FAKE_PIECES.length) throw new Error(`the fake tokenizer has no token for U+000${id}`);
+    return id;
+  });
+}
+
 export function fakeSgt(options: FakeSgtOptions = {}): ReferenceSgt {
   const maxSequenceLength = options.maxSequenceLength ?? FAKE_MAX_MODEL_LEN;
   return {
-    metadata: { baseModel: FAKE_MODEL, hiddenSize: FAKE_HIDDEN, vocabSize: FAKE_HIDDEN, maxSequenceLength },
+    metadata: { baseModel: FAKE_MODEL, hiddenSize: FAKE_HIDDEN, vocabSize: FAKE_VOCAB, maxSequenceLength },
     nearestTokens: async (embeds: Float32Array, tokens: number) => {
       options.onSearch?.();
       return Array.from({ length: tokens }, (_, row) =>
         argmax(embeds.subarray(row * FAKE_HIDDEN, (row + 1) * FAKE_HIDDEN)),
       );
     },
-    createStreamingDecoder: () => (id: number) => FAKE_PIECES[id] ?? '',
-  } as ReferenceSgt;
+    createStreamingDecoder: () => fakePiece,
+    tokenize: fakeTokenize,
+    decode: (ids: readonly number[]) => ids.map(fakePiece).join(''),
+  };
 }
 
 function argmax(row: Float32Array): number {
@@ -136,4 +156,36 @@ export function postJson(body: unknown, headers: Record<string, string> = {}): R
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   };
+}
+
+/** A completions stream choice, as vLLM sends it. */
+export interface StreamChoice {
+  index: number;
+  text: string;
+  logprobs: {
+    tokens: string[];
+    token_logprobs: number[];
+    top_logprobs: Array<Record<string, number>>;
+    text_offset: number[];
+  } | null;
+  finish_reason: string | null;
+  stop_reason: string | null;
+}
+
+export interface StreamChunk {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: StreamChoice[];
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+/** The chunks of a 200 SSE response, checking that `[DONE]` ends it. */
+export async function completionChunks(response: Response): Promise<StreamChunk[]> {
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events = sseDataEvents(await collectText(response.body!));
+  expect(events.at(-1)).toBe('[DONE]');
+  return events.slice(0, -1).map((e) => JSON.parse(e) as StreamChunk);
 }

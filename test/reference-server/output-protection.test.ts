@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ChatOutputParser } from '../../src/chat-output/index.js';
 import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
 import { encodePromptEmbeds } from '../../src/embeds/index.js';
 import { outputProtectionRegistry } from '../../src/protection/index.js';
@@ -12,7 +13,11 @@ import { sseDataEvents } from '../support/streams.js';
 let sgt: Sgt;
 let server: RunningServer;
 let renamed: RunningServer;
+let scripted: RunningServer;
 let embeds: string;
+
+const TOOL_REPLY =
+  'Let me look. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2.0}}\n</tool_call>';
 const keys = generateKeyPair();
 
 beforeAll(async () => {
@@ -26,6 +31,12 @@ beforeAll(async () => {
     outputProtection: 'required',
     protectionHeaders: { client: 'x-k', server: 'x-s' },
   });
+  scripted = await startReferenceServer({
+    ...base,
+    mode: 'scripted',
+    replies: { replies: [{ text: TOOL_REPLY }] },
+    outputProtection: 'required',
+  });
   const ids = sgt.tokenize(sgt.renderPrompt([{ role: 'user', content: 'Hello there, encrypted world' }]));
   const result = await sgt.transform(ids);
   embeds = encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'float32');
@@ -34,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await renamed?.close();
+  await scripted?.close();
   await sgt?.close();
 });
 
@@ -114,5 +126,46 @@ describe('reference server, output protection required', () => {
       .slice(0, -1)
       .map((e) => JSON.parse(e) as { choices: { index: number; text: string }[] });
     expect(chunks.map((c) => decryptor.decryptCompletion(c).choices[0]?.text ?? '').join('')).toBe(' tok0 tok1 tok2');
+  });
+
+  it('refuses logprobs on a protected answer with a 400 naming logprobs: their tokens are plaintext', async () => {
+    const response = await complete(server.url, { logprobs: 1 }, withKey);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { message: string; param: string } };
+    expect(body.error.param).toBe('logprobs');
+    expect(body.error.message).toMatch(/plaintext/);
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+
+  it('streams a scripted tool-call reply encrypted, token by token; decrypted, it parses to the call', async () => {
+    const response = await complete(scripted.url, { stream: true }, withKey);
+    const chunks = sseDataEvents(await response.text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e) as { choices: { index: number; text: string; finish_reason: string | null }[] });
+    expect(chunks.length).toBeGreaterThan(10);
+    expect(chunks.map((c) => c.choices[0]!.text).join('')).not.toContain('get_weather');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    const parser = new ChatOutputParser({ tools: 'hermes', newToolCallId: () => 'call-1' });
+    const deltas = chunks.map((c) => decryptor.decryptCompletion(c).choices[0]!.text);
+    expect(deltas.join('')).toBe(TOOL_REPLY);
+    // The tokenizer's own pieces: `<tool_call>` is one token of this vocabulary.
+    expect(deltas).toContain('<tool_call>');
+    const events = [...deltas.flatMap((d) => parser.feed(d)), ...parser.end().events];
+    expect(events.filter((e) => e.kind !== 'content')).toEqual([
+      { kind: 'tool-call-start', index: 0, id: 'call-1', name: 'get_weather' },
+      { kind: 'tool-call-arguments', index: 0, fragment: '{"city": "Paris", "days": 2.0}' },
+    ]);
+    expect(events.map((e) => (e.kind === 'content' ? e.text : '')).join('')).toBe('Let me look. ');
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
+  });
+
+  it('applies stop before encrypting: the answer ends before the stop string, which stop_reason names', async () => {
+    const response = await complete(scripted.url, { stop: ['</tool_call>'] }, withKey);
+    const body = (await response.json()) as { choices: { index: number; text: string; stop_reason: string }[] };
+    expect(body.choices[0]!.stop_reason).toBe('</tool_call>');
+    const decryptor = createResponseDecryptor(response.headers.get('x-server-public-key'), keys.privateKey);
+    expect(decryptor.decryptCompletion(body).choices[0]!.text).toBe(
+      TOOL_REPLY.slice(0, TOOL_REPLY.indexOf('</tool_call>')),
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamProtocolError } from '../../src/errors/index.js';
-import { createEventBound } from '../../src/stream/index.js';
+import { createEventBound } from '../../src/stream/event-bound.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 

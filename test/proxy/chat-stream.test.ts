@@ -1,13 +1,6 @@
-import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  completionToChatChunks,
-  completionToChatCompletion,
-  toSseBody,
-  upstreamEventsToChunks,
-  type CompletionChunk,
-  type StreamEnd,
-} from '../../src/stream/index.js';
+import { chatStreamBody, type ChatStreamOptions } from '../../src/proxy/chat-stream.js';
+import { completionToChatCompletion, type CompletionChunk, type StreamEnd } from '../../src/stream/index.js';
 import { bytesOneByOne, bytesSplitAt, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 
 function completionEvent(text: string, finish: string | null = null, index = 0): string {
@@ -20,14 +13,20 @@ function completionEvent(text: string, finish: string | null = null, index = 0):
   return `data: ${JSON.stringify(chunk)}`;
 }
 
-/** The proxy's response path, from upstream bytes to client bytes. */
-function pipeline(upstream: ReadableStream<Uint8Array>, includeUsage = false): ReadableStream<Uint8Array> {
-  const chunks = upstream
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new EventSourceParserStream())
-    .pipeThrough(upstreamEventsToChunks())
-    .pipeThrough(completionToChatChunks({ id: 'chatcmpl-x', model: 'client-model', includeUsage }));
-  return toSseBody(chunks, { keepAliveIntervalMs: 60_000 });
+/** The proxy's response path as the route runs it, from upstream bytes to client bytes. */
+function pipeline(
+  upstream: ReadableStream<Uint8Array>,
+  includeUsage = false,
+  options: Partial<ChatStreamOptions> = {},
+): ReadableStream<Uint8Array> {
+  return chatStreamBody(upstream, {
+    id: 'chatcmpl-x',
+    model: 'client-model',
+    includeUsage,
+    keepAliveIntervalMs: 60_000,
+    maxUpstreamEventBytes: 1024 * 1024,
+    ...options,
+  });
 }
 
 function contents(events: string[]): string {
@@ -129,6 +128,39 @@ describe('response pipeline', () => {
     expect(events.at(-1)).toBe('[DONE]');
   });
 
+  it('what the events before a failing one produced goes out, then the error event', async () => {
+    const body = [completionEvent('kept'), 'data: {not json', 'data: [DONE]', ''].join('\n\n');
+    const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]))));
+    expect(contents(events.slice(0, -2))).toBe('kept');
+    expect(JSON.parse(events.at(-2)!).error.code).toBe('upstream_protocol_error');
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it('an event over the bound ends the stream with one error event and cancels the upstream', async () => {
+    const cancelled = vi.fn();
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`${completionEvent('a')}\n\n`));
+        controller.enqueue(new TextEncoder().encode(`data: ${'x'.repeat(5000)}`));
+      },
+      cancel: cancelled,
+    });
+    const events = sseDataEvents(await collectText(pipeline(source, false, { maxUpstreamEventBytes: 4096 })));
+    expect(contents(events.slice(0, -2))).toBe('a');
+    expect(JSON.parse(events.at(-2)!).error.message).toMatch(/larger than 4096 bytes/);
+    await vi.waitFor(() => expect(cancelled).toHaveBeenCalledOnce());
+  });
+
+  it('cancelling before the first token cancels the upstream source', async () => {
+    const cancelled = vi.fn();
+    const source = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined), cancel: cancelled });
+    const body = pipeline(source, false, { keepAliveIntervalMs: 5 });
+    const reader = body.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe(': keep-alive\n\n');
+    await reader.cancel(new Error('client went away'));
+    await vi.waitFor(() => expect(cancelled).toHaveBeenCalledOnce());
+  });
+
   it('cancelling the client side cancels the upstream source', async () => {
     const cancelled = vi.fn();
     const source = new ReadableStream<Uint8Array>({
@@ -156,12 +188,7 @@ describe('response pipeline', () => {
           controller.close();
         },
       });
-      const chunks = source
-        .pipeThrough(new TextDecoderStream())
-        .pipeThrough(new EventSourceParserStream())
-        .pipeThrough(upstreamEventsToChunks())
-        .pipeThrough(completionToChatChunks({ id: 'x', model: 'm', includeUsage: false }));
-      const body = toSseBody(chunks, { keepAliveIntervalMs: 1000 });
+      const body = pipeline(source, false, { keepAliveIntervalMs: 1000 });
       const textPromise = collectText(body);
       await vi.advanceTimersByTimeAsync(3500);
       release();
@@ -178,11 +205,7 @@ describe('response pipeline', () => {
 
 describe('stream end reporting', () => {
   function sseOf(source: ReadableStream<Uint8Array>, onEnd: (end: StreamEnd) => void): ReadableStream<Uint8Array> {
-    const chunks = source
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream())
-      .pipeThrough(upstreamEventsToChunks());
-    return toSseBody(chunks, { keepAliveIntervalMs: 60_000, onEnd });
+    return pipeline(source, false, { onEnd });
   }
   const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -197,10 +220,11 @@ describe('stream end reporting', () => {
     ).getReader();
     await reader.read();
     await reader.cancel();
+    // Chat chunks sent: the role chunk, then the one with 'a'.
     expect(ends.map((e) => [e.outcome, e.chunks])).toEqual([
-      ['completed', 1],
-      ['failed', 1],
-      ['aborted', 1],
+      ['completed', 2],
+      ['failed', 2],
+      ['aborted', 2],
     ]);
   });
 });

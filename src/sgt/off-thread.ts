@@ -1,0 +1,105 @@
+/**
+ * The SGT's heavy steps on worker threads, so that the event loop relaying streams never waits on
+ * them: a pool of tokenizer workers (chat template + tokenizer) and one transform worker that holds
+ * the artifact's ONNX Runtime session and runs each micro-batch (noise, the run, encoding).
+ *
+ * One transform worker, not one per pool slot: a session folds the transform's weights to float32
+ * when it is created (3 × H² × 4 bytes, 192 MiB at H 4096) and may read the embedding table into its
+ * own memory, so a session per worker would multiply the proxy's memory by the pool size. ONNX
+ * Runtime parallelises one run over its intra-op threads instead; the batcher (on the caller's
+ * thread) keeps forming batches while one runs.
+ */
+import type { Transferable } from 'node:worker_threads';
+import { WorkerPool, WorkerCallError } from '../internal/worker-pool.js';
+import { workerScript } from '../internal/worker-script.js';
+import type { SgtManifest } from './artifact.js';
+import type { BatchItem } from './batcher.js';
+import { PromptTooLongError, SgtInputError } from './errors.js';
+import type { SessionSettings } from './session.js';
+import type { TransformJob } from './transform-runner.js';
+import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
+
+/** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
+export interface BatchRunner {
+  run(items: readonly BatchItem<TransformJob>[]): Promise<TransformResult[]>;
+  release(): Promise<void>;
+}
+
+export interface TokenizerPool {
+  encodeChat(messages: readonly ChatMessage[], special: SpecialTokensInContent): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** What both worker entries load: the artifact, as loadSgt has already validated it. */
+export interface SgtWorkerData {
+  dir: string;
+  manifest: SgtManifest;
+  settings: SessionSettings;
+}
+
+export async function startWorkers(
+  dir: string,
+  manifest: SgtManifest,
+  settings: SessionSettings,
+  tokenizerWorkers: number,
+  onCrash?: (error: Error) => void,
+): Promise<{ runner: BatchRunner; tokenizers: TokenizerPool }> {
+  const workerData: SgtWorkerData = { dir, manifest, settings };
+  const transform = new WorkerPool({
+    size: 1,
+    script: workerScript(import.meta.url, 'transform-worker'),
+    workerData,
+    onCrash,
+  });
+  const tokenize = new WorkerPool({
+    size: tokenizerWorkers,
+    script: workerScript(import.meta.url, 'tokenize-worker'),
+    workerData,
+    onCrash,
+  });
+  try {
+    await Promise.all([transform.ready(), tokenize.ready()]);
+  } catch (error) {
+    await Promise.all([transform.close(), tokenize.close()]);
+    throw error;
+  }
+  return {
+    runner: {
+      // The batcher's items also hold its callbacks: only the data crosses.
+      run: (items) =>
+        transform.call(
+          'run',
+          items.map(({ input, tokens, submittedAt }) => ({ input, tokens, submittedAt })),
+          transferList(items),
+        ),
+      release: () => transform.close(),
+    },
+    tokenizers: {
+      encodeChat: (messages, special) =>
+        tokenize.call<number[]>('encodeChat', { messages, special }).catch((error: unknown) => {
+          throw sgtErrorOf(error);
+        }),
+      close: () => tokenize.close(),
+    },
+  };
+}
+
+/** Explicit noise (attacks, tests) is moved to the worker, not copied: loadSgt already holds a copy. */
+function transferList(items: readonly BatchItem<TransformJob>[]): Transferable[] {
+  return items.flatMap(({ input }) =>
+    input.noise instanceof Float32Array && input.noise.buffer instanceof ArrayBuffer ? [input.noise.buffer] : [],
+  );
+}
+
+/** The tokenizer's own errors keep their types across the thread boundary (the HTTP layer maps them). */
+function sgtErrorOf(error: unknown): unknown {
+  if (!(error instanceof WorkerCallError)) return error;
+  if (error.errorName === 'SgtInputError') return new SgtInputError(error.message);
+  if (error.errorName === 'PromptTooLongError' && isTooLong(error.data))
+    return new PromptTooLongError(error.data.tokens, error.data.limit, error.data);
+  return error;
+}
+
+function isTooLong(data: unknown): data is { tokens: number; limit: number; characters?: number } {
+  return typeof data === 'object' && data !== null && 'tokens' in data && 'limit' in data;
+}

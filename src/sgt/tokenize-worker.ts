@@ -1,0 +1,25 @@
+/** Worker entry: the artifact's chat template and tokenizer (off-thread.ts). */
+import { workerData } from 'node:worker_threads';
+import { serveWorkerCalls } from '../internal/worker-pool.js';
+import { PromptTooLongError } from './errors.js';
+import type { SgtWorkerData } from './off-thread.js';
+import { loadSgtTokenizer } from './tokenizer.js';
+import type { ChatMessage, SpecialTokensInContent } from './types.js';
+
+const { dir, manifest } = workerData as SgtWorkerData; // posted by startWorkers, typed there
+
+await serveWorkerCalls(async () => {
+  const tokenizer = await loadSgtTokenizer(dir, manifest.vocabSize);
+  return {
+    encodeChat: ({ messages, special }: { messages: ChatMessage[]; special: SpecialTokensInContent }) => {
+      try {
+        return tokenizer.encodeChat(messages, manifest.maxSequenceLength, special);
+      } catch (error) {
+        // The fields the caller rebuilds the error from (off-thread.ts).
+        if (error instanceof PromptTooLongError)
+          Object.assign(error, { data: { tokens: error.tokens, limit: error.limit, characters: error.characters } });
+        throw error;
+      }
+    },
+  };
+});

@@ -1,0 +1,126 @@
+import { createParser } from 'eventsource-parser';
+import { UpstreamProtocolError, toApiError, toErrorEnvelope, type ApiError } from '../errors/index.js';
+import { createEventBound } from './event-bound.js';
+import { SSE_DONE, encodeSseComment, sseDataText } from './sse-encoder.js';
+
+/**
+ * One upstream event's `data` → the payloads sent to the client for it (often one, sometimes none
+ * or two). It is a plain synchronous function: it throws an ApiError to end the stream.
+ */
+export type EventStage = (data: string) => readonly unknown[];
+
+export interface RelayOptions {
+  /** While no payload has been sent, a comment line goes out this often so idle-timeout proxies keep the stream. */
+  keepAliveIntervalMs: number;
+  /** The bound on one upstream event (SGP_MAX_UPSTREAM_EVENT_BYTES), checked on the bytes. */
+  maxEventBytes: number;
+  /** Told once how the stream ended, and after how many payloads (for logging). */
+  onEnd?: (end: StreamEnd) => void;
+}
+
+export type StreamEnd =
+  | { outcome: 'completed'; chunks: number }
+  | { outcome: 'failed'; chunks: number; error: ApiError }
+  | { outcome: 'aborted'; chunks: number };
+
+const encoder = new TextEncoder();
+
+/**
+ * The SSE relay: upstream bytes → client bytes, with the per-event work done by `stage`.
+ *
+ * Per network read there is one bound check, one decode, one push into the SSE parser, the stage
+ * run on each complete event, and one enqueue of everything it produced: Web Streams only at the
+ * two edges (the upstream body, this stream). `[DONE]` is required, so a truncated answer never
+ * looks finished; any failure becomes one error event and `[DONE]`, what vLLM does and what OpenAI
+ * SDKs raise as an exception. Cancelling (client disconnect) cancels the upstream body.
+ */
+export function relaySse(
+  upstream: ReadableStream<Uint8Array>,
+  stage: EventStage,
+  options: RelayOptions,
+): ReadableStream<Uint8Array> {
+  const reader = upstream.getReader();
+  const checkBound = createEventBound(options.maxEventBytes);
+  const decoder = new TextDecoder();
+  let out = '';
+  let sent = 0;
+  let done = false;
+  const parser = createParser({
+    onEvent(event) {
+      if (done) return; // vLLM sends nothing after [DONE]; anything that does is ignored, not relayed.
+      if (event.data === '[DONE]') {
+        done = true;
+        return;
+      }
+      for (const payload of stage(event.data)) {
+        out += sseDataText(payload);
+        sent += 1;
+      }
+    },
+  });
+
+  let keepAlive: NodeJS.Timeout | undefined;
+  let ended = false;
+  const end = (result: StreamEnd): void => {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+    if (ended) return;
+    ended = true;
+    options.onEnd?.(result);
+  };
+
+  /** Reads until the stage produced something or the upstream ended: one pull, one enqueue. */
+  async function next(): Promise<'more' | 'end'> {
+    while (out === '') {
+      const { value, done: finished } = await reader.read();
+      if (finished) {
+        parser.feed(decoder.decode());
+        if (!done)
+          throw new UpstreamProtocolError('The upstream stream ended before [DONE]: the answer is incomplete.');
+        return 'end';
+      }
+      checkBound(value);
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+    return 'more';
+  }
+
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        keepAlive = setInterval(() => controller.enqueue(encodeSseComment('keep-alive')), options.keepAliveIntervalMs);
+      },
+      async pull(controller) {
+        try {
+          const state = await next();
+          if (out !== '') {
+            clearInterval(keepAlive);
+            controller.enqueue(encoder.encode(out));
+            out = '';
+          }
+          if (state === 'end') {
+            controller.enqueue(SSE_DONE);
+            controller.close();
+            end({ outcome: 'completed', chunks: sent });
+          }
+        } catch (err) {
+          const error = toApiError(err);
+          // What the events before the failing one produced was sound: it goes out first.
+          controller.enqueue(encoder.encode(out + sseDataText(toErrorEnvelope(error))));
+          out = '';
+          controller.enqueue(SSE_DONE);
+          controller.close();
+          end({ outcome: 'failed', chunks: sent, error });
+          // The upstream may still be sending (a bound or protocol error): free its connection.
+          void reader.cancel(error).catch(() => undefined);
+        }
+      },
+      cancel(reason) {
+        end({ outcome: 'aborted', chunks: sent });
+        return reader.cancel(reason);
+      },
+    },
+    // No read-ahead: the upstream is read only when the client has taken what was sent.
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,62 @@
+/**
+ * The SGT on worker threads (LoadSgtOptions.workers): the same bits as on the caller's thread, the
+ * tokenizer's errors keep their types, and a transform worker that dies is replaced while the
+ * requests it held fail (never hang).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePromptEmbeds } from '../../src/embeds/index.js';
+import { PromptTooLongError, SgtInputError, loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { DEMO_SGT_DIR } from '../support/artifacts.js';
+import { testNoiseKey } from '../support/noise.js';
+import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
+
+let here: Sgt;
+let offThread: Sgt;
+const crashes: Error[] = [];
+
+beforeAll(async () => {
+  [here, offThread] = await Promise.all([
+    loadSgt(DEMO_SGT_DIR),
+    loadSgt(DEMO_SGT_DIR, { workers: 2, onWorkerCrash: (e) => crashes.push(e) }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([here.close(), offThread.close()]);
+});
+
+const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('the SGT on worker threads', () => {
+  it('tokenizes and transforms to the same bits as on the calling thread, batched or not', async () => {
+    const conversations = SAMPLE_CONVERSATIONS.slice(0, 6);
+    const idsHere = conversations.map((c) => here.tokenizeChat(c));
+    const idsThere = await Promise.all(conversations.map((c) => offThread.tokenizeChatOffThread(c)));
+    expect(idsThere).toEqual(idsHere);
+    const key = (i: number) => testNoiseKey(7000 + i);
+    const expected = await Promise.all(idsHere.map((ids, i) => here.transform(ids, { noise: key(i) })));
+    const actual = await Promise.all(
+      idsHere.map((ids, i) => offThread.transform(ids, { noise: key(i), encode: 'float32' })),
+    );
+    actual.forEach((result, i) => {
+      expect(bytes(result.embeds).equals(bytes(expected[i]!.embeds))).toBe(true);
+      const decoded = decodePromptEmbeds(result.promptEmbeds!);
+      expect(decoded.shape).toEqual([result.tokens, result.hidden]);
+    });
+    expect(Math.max(...actual.map((r) => r.timing!.batchSize))).toBeGreaterThan(1);
+  });
+
+  it('explicit noise values reach the worker intact', async () => {
+    const ids = here.tokenizeChat(SAMPLE_CONVERSATIONS[0]!);
+    const noise = new Float32Array(ids.length * here.metadata.hiddenSize).map((_, i) => Math.sin(i));
+    const [a, b] = await Promise.all([here.transform(ids, { noise }), offThread.transform(ids, { noise })]);
+    expect(bytes(b.embeds).equals(bytes(a.embeds))).toBe(true);
+  });
+
+  it("keeps the tokenizer's error types across the thread boundary", async () => {
+    const huge = 'x'.repeat(offThread.metadata.maxSequenceLength * 200);
+    await expect(offThread.tokenizeChatOffThread([{ role: 'user', content: huge }])).rejects.toBeInstanceOf(
+      PromptTooLongError,
+    );
+    await expect(offThread.transform([], {})).rejects.toBeInstanceOf(SgtInputError);
+  });
+});
