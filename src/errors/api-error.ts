@@ -128,3 +128,11 @@ export function toApiError(err: unknown): ApiError {
 export function toErrorEnvelope(err: ApiError): ErrorEnvelope {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
 }
+
+/**
+ * The error as an HTTP response: its envelope with its own status. `Response.json` takes any status
+ * number, so no server needs to cast an ApiError's status to the literal union Hono's `c.json` types.
+ */
+export function toErrorResponse(err: ApiError, headers?: Record<string, string>): Response {
+  return Response.json(toErrorEnvelope(err), { status: err.status, headers });
+}
