@@ -14,7 +14,7 @@ import { WorkerPool, WorkerCallError } from '../internal/worker-pool.js';
 import { workerScript } from '../internal/worker-script.js';
 import type { SgtManifest } from './artifact.js';
 import type { BatchItem } from './batcher.js';
-import { PromptTooLongError, SgtInputError } from './errors.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError } from './errors.js';
 import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import type { TransformJob } from './transform-runner.js';
@@ -44,8 +44,10 @@ export interface SgtWorkerData {
 export async function startWorkers(
   workerData: SgtWorkerData,
   tokenizerWorkers: number,
+  maxQueued: number,
   onCrash?: (error: Error) => void,
 ): Promise<{ runner: BatchRunner; tokenizers: TokenizerPool }> {
+  let tokenizing = 0;
   const transform = new WorkerPool({
     size: 1,
     script: workerScript(import.meta.url, 'transform-worker'),
@@ -77,10 +79,18 @@ export async function startWorkers(
       release: () => transform.close(),
     },
     tokenizers: {
-      encodeChat: (messages, special) =>
-        tokenize.call<number[]>('encodeChat', { messages, special }).catch((error: unknown) => {
+      encodeChat: async (messages, special) => {
+        // The same bound as the transform's queue: a flood of huge prompts is refused, not queued.
+        if (tokenizing >= maxQueued) throw new SgtOverloadedError(tokenizing, maxQueued, 1);
+        tokenizing++;
+        try {
+          return await tokenize.call<number[]>('encodeChat', { messages, special });
+        } catch (error) {
           throw sgtErrorOf(error);
-        }),
+        } finally {
+          tokenizing--;
+        }
+      },
       close: () => tokenize.close(),
     },
   };

@@ -67,7 +67,12 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const threads =
     workers === 0
       ? { runner: await inThreadRunner(root, manifest, embeddings, settings) }
-      : await startWorkers({ dir: root, manifest, embeddings, settings }, workers, options.onWorkerCrash);
+      : await startWorkers(
+          { dir: root, manifest, embeddings, settings },
+          workers,
+          batching.maxQueued,
+          options.onWorkerCrash,
+        );
   const fingerprint = await transformFingerprint(root);
   return new LoadedSgt(root, manifest, fingerprint, tokenizer, threads, batching);
 }
