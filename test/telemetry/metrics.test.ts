@@ -11,6 +11,7 @@ import {
   protectedStream,
   sse,
   startScriptedUpstream,
+  streamThenStall,
   streamTokens,
   type Behaviour,
   type ScriptedUpstream,
@@ -153,6 +154,12 @@ describe('sgp_upstream_failures_total', () => {
     { name: 'an upstream 4xx', failure: '4xx', behaviour: jsonBody(400, { error: { message: 'no' } }), stream: false },
     { name: 'an upstream 500', failure: '5xx', behaviour: jsonBody(500, { error: { message: 'oops' } }), stream: true },
     { name: 'no answer in time', failure: 'timeout', behaviour: hang, stream: true },
+    {
+      name: 'a stream that stalls after its first token',
+      failure: 'timeout',
+      behaviour: streamThenStall('a'),
+      stream: true,
+    },
     {
       name: 'a stream without [DONE]',
       failure: 'truncated',
