@@ -100,6 +100,12 @@ export class UpstreamProtocolError extends ApiError {
   }
 }
 
+/**
+ * The upstream's answer stopped before its end: a stream without `[DONE]`. Its own class (same
+ * code for the client) so that telemetry can tell a cut answer from a malformed one.
+ */
+export class UpstreamTruncatedError extends UpstreamProtocolError {}
+
 /** The client went away; nobody reads this, but logs should say so rather than call it a failure. */
 export class ClientClosedError extends ApiError {
   constructor(options: { cause?: unknown } = {}) {

@@ -23,10 +23,13 @@ import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-
 import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
 import { modelListSchema } from './schemas.js';
 import { stainedGlass } from './stainedglass.js';
+import { telemetryOf, type Telemetry } from '../telemetry/index.js';
 
 export interface ProxySettings {
   /** When set, clients must send it as a Bearer token. */
   apiKey?: string;
+  /** The Bearer token `GET /metrics` needs (SGP_METRICS_API_KEY); unset: `apiKey`'s rule. */
+  metricsApiKey?: string;
   /** Whether the upstream gets Basic auth from configuration (then the client's Authorization is never forwarded). */
   upstreamBasicAuth: boolean;
   maxNewTokens: number;
@@ -44,6 +47,7 @@ export interface ProxyAppDeps {
   embedder: PromptEmbedder;
   upstream: UpstreamClient;
   logger: Logger;
+  telemetry: Telemetry;
 }
 
 const READY = { status: 'ready', sgt: 'loaded', upstream: 'reachable' } as const;
@@ -54,7 +58,11 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: rejectInvalidRequest });
 
   app.use('*', requestContext(deps.logger));
+  app.use('*', deps.telemetry.middleware);
   if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
+  const metricsKey = settings.metricsApiKey ?? settings.apiKey;
+  if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
+  app.get('/metrics', () => deps.telemetry.scrape());
   for (const route of [chatCompletionsRoute, stainedGlassRoute]) {
     app.on(route.method, route.getRoutingPath(), boundedBody(settings.maxRequestBytes));
   }
@@ -80,6 +88,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
       clientHeaders: c.req.raw.headers,
       signal: c.req.raw.signal,
       logger: requestContextOf(c).logger,
+      telemetry: telemetryOf(c),
     }),
   );
 

@@ -147,6 +147,10 @@ class LoadedSgt implements Sgt {
     this.batcher = new MicroBatcher((items) => this.runBatch(items), batching);
   }
 
+  get queuedTransforms(): number {
+    return this.batcher.queued;
+  }
+
   renderPrompt(messages: readonly ChatMessage[]): string {
     return this.tokenizer.renderPrompt(messages);
   }
