@@ -5,4 +5,5 @@ export {
   requestContext,
   requestContextOf,
   usableRequestId,
+  type RequestContext,
 } from './request-context.js';

@@ -87,7 +87,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
       upstreamHeaders: upstreamHeaders(c, settings),
       clientHeaders: c.req.raw.headers,
       signal: c.req.raw.signal,
-      logger: requestContextOf(c).logger,
+      context: requestContextOf(c),
       telemetry: telemetryOf(c),
     }),
   );

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../logging/index.js';
 import {
   SSE_HEADERS,
   checkCompletionChunk,
   completionToChatCompletion,
   type CompletionChunk,
 } from '../stream/index.js';
+import type { RequestContext } from '../http/index.js';
 import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
@@ -30,7 +30,8 @@ export interface ChatCall {
   upstreamHeaders: Record<string, string>;
   clientHeaders: Headers;
   signal: AbortSignal;
-  logger: Logger;
+  /** The request's context: its logger, and the access line a stream reports its end to. */
+  context: RequestContext;
   telemetry: RequestTelemetry;
 }
 
@@ -83,7 +84,10 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal),
   );
   const transformMs = performance.now() - started;
-  call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
+  call.context.logger.debug(
+    { prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) },
+    'prompt transformed',
+  );
 
   const body = upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens);
   const upstream = await telemetry.upstreamCall('text_completion', (traceHeaders) =>
@@ -100,7 +104,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
-      logger: call.logger,
+      context: call.context,
       telemetry,
     });
   }
@@ -156,13 +160,19 @@ interface StreamOptions {
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
-  logger: Logger;
+  context: RequestContext;
   telemetry: ChatTelemetry;
 }
 
+/**
+ * The streamed answer. Its end goes on the request's one access line (outcome, chunks, first token);
+ * a stream that ended with an error event also gets a warning line with the error's code.
+ */
 function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
-  const started = performance.now();
+  const { context } = options;
   const observer = options.telemetry.streamStarted();
+  let ended!: (fields: Record<string, unknown>) => void;
+  context.streamEnd = new Promise((resolve) => (ended = resolve));
   const body = chatStreamBody(upstream.body, {
     id: options.id,
     model: options.model,
@@ -170,18 +180,19 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,
     maxUpstreamEventBytes: options.maxUpstreamEventBytes,
-    onChunk: observer.onChunk,
+    onChunk: (chunk) => {
+      if (context.firstTokenAt === undefined && chunk.choices.some((choice) => choice.text !== ''))
+        context.firstTokenAt = performance.now();
+      observer.onChunk(chunk);
+    },
     onEnd: (end) => {
       observer.onEnd(end);
-      const line = { outcome: end.outcome, chunks: end.chunks, duration_ms: Math.round(performance.now() - started) };
-      if (end.outcome === 'failed') {
-        options.logger.warn(
-          { ...line, status: end.error.status, code: end.error.code, err_message: end.error.message },
-          'stream ended with an error event',
-        );
-      } else {
-        options.logger.info(line, 'stream ended');
-      }
+      if (end.outcome !== 'failed') return ended({ outcome: end.outcome, chunks: end.chunks });
+      ended({ outcome: end.outcome, chunks: end.chunks, error_code: end.error.code });
+      context.logger.warn(
+        { chunks: end.chunks, status: end.error.status, code: end.error.code, err_message: end.error.message },
+        'stream ended with an error event',
+      );
     },
   });
   return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });

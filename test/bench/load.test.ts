@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from '../../bench/lib/load.js';
 import { streamChat, type ChatTarget } from '../../bench/lib/sse-request.js';
 import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
-import { captureLogger, fakeSgt } from '../reference-server/helpers.js';
+import { fakeSgt } from '../reference-server/helpers.js';
+import { captureLogger } from '../support/capture-logger.js';
 
 const body = (maxTokens: number): string =>
   JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens, stream: true });

@@ -1,6 +1,6 @@
-import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
+import { captureLogger } from '../support/capture-logger.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
 import { encodePromptEmbeds, type EmbedsDtype } from '../../src/embeds/index.js';
 import {
@@ -74,22 +74,6 @@ export function oneHotEmbeds(
   const data = new Float32Array(ids.length * FAKE_HIDDEN);
   ids.forEach((id, row) => (data[row * FAKE_HIDDEN + id] = 1));
   return encodePromptEmbeds(data, shape ?? [ids.length, FAKE_HIDDEN], dtype);
-}
-
-/** A pino logger whose lines land, parsed, in `lines`. */
-export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>>; raw: string[] } {
-  const lines: Array<Record<string, unknown>> = [];
-  const raw: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        raw.push(line);
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), lines, raw };
 }
 
 /** Resolves with the first generation-end event that matches. */

@@ -4,12 +4,12 @@
  * test asserts: 5 entries per list for 5 tokens, `max(k, 1) ≤ len(top) ≤ k + 1`.
  */
 import OpenAI from 'openai';
+import { captureLogger } from '../support/capture-logger.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
 import {
   FAKE_MODEL,
   TARGET_KINDS,
-  captureLogger,
   completionChunks,
   fakeSgt,
   oneHotEmbeds,

@@ -2,6 +2,7 @@
  * Scripted mode: replies from a file, in turn or by `match`, streamed as their tokens through the
  * same paths as echo mode; the replies file is checked at start-up.
  */
+import { captureLogger } from '../support/capture-logger.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,6 @@ import {
 import {
   FAKE_MODEL,
   TARGET_KINDS,
-  captureLogger,
   completionChunks,
   fakeSgt,
   oneHotEmbeds,
