@@ -1,4 +1,3 @@
-import { pino, type Logger } from 'pino';
 import { expect } from 'vitest';
 import { captureLogger } from '../support/capture-logger.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
