@@ -13,12 +13,13 @@ import type { Logger } from '../logging/index.js';
 import { REQUEST_ID_HEADER, findRequestContext, requestContext, requestContextOf } from '../http/index.js';
 import type { Sgt } from '../sgt/index.js';
 import { readAtMost } from '../internal/read-at-most.js';
-import type { UpstreamClient } from '../upstream/index.js';
+import type { UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
+import { readiness } from './readiness.js';
 import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
 import { stainedGlass } from './stainedglass.js';
 
@@ -40,7 +41,7 @@ export interface ProxyAppDeps {
   sgt: Sgt;
   protection: ProxyOutputProtection;
   embedder: PromptEmbedder;
-  upstream: UpstreamClient;
+  upstream: UpstreamPool;
   logger: Logger;
 }
 
@@ -53,11 +54,8 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
 
   app.get('/livez', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
-    const reachable = await isReachable(deps.upstream);
-    return c.json(
-      { status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' },
-      reachable ? 200 : 503,
-    );
+    const { body, status } = await readiness(deps.upstream);
+    return c.json(body, status);
   });
 
   app.post('/v1/chat/completions', async (c) => {
@@ -145,14 +143,4 @@ function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, st
   if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined)
     headers.authorization = authorization;
   return headers;
-}
-
-async function isReachable(upstream: UpstreamClient): Promise<boolean> {
-  try {
-    const response = await upstream.get('/health', { headers: {}, signal: AbortSignal.timeout(2000) });
-    await response.body.cancel();
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,7 +6,7 @@ import {
   completionToChatCompletion,
   type CompletionChunk,
 } from '../stream/index.js';
-import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
+import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
@@ -16,7 +16,7 @@ import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
 export interface ChatCompletionsDeps {
   embedder: PromptEmbedder;
   protection: ProxyOutputProtection;
-  upstream: UpstreamClient;
+  upstream: UpstreamPool;
   defaultModel: string;
   maxNewTokens: number;
   keepAliveIntervalMs: number;

@@ -6,14 +6,18 @@ import { isObject } from '../internal/is-object.js';
  * vLLM's error bodies come in two shapes across versions: `{"error": {message, type, code}}` and
  * the older top-level `{"object": "error", message, type, code}`. Both carry the message we relay.
  */
-export function upstreamErrorFromPayload(payload: unknown, status: number, retryAfter?: string): UpstreamHttpError {
+export function upstreamErrorFromPayload(
+  payload: unknown,
+  status: number,
+  answer: { retryAfter?: string | undefined; upstreamStatus?: number } = {},
+): UpstreamHttpError {
   const inner = isObject(payload) && isObject(payload.error) ? payload.error : payload;
   const message =
     isObject(inner) && typeof inner.message === 'string' && inner.message.trim() !== ''
       ? capped(inner.message)
       : 'The upstream reported an error.';
   const param = isObject(inner) && typeof inner.param === 'string' ? capped(inner.param) : null;
-  return new UpstreamHttpError(status, message, { param, code: 'upstream_error', retryAfter });
+  return new UpstreamHttpError(status, message, { param, code: 'upstream_error', ...answer });
 }
 
 /** A relayed message is for a person to read: past this it is a dump, not a message. */

@@ -5,11 +5,12 @@ import { createProxyApp, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
 import type { ListenOptions } from '../../src/http/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
-import { UpstreamClient } from '../../src/upstream/index.js';
+import { UpstreamPool, type Schedule } from '../../src/upstream/index.js';
 import type { Logger } from '../../src/logging/index.js';
 
 export interface ProxyUnderTest {
   app: ReturnType<typeof createProxyApp>;
+  upstream: UpstreamPool;
   server: RunningServer;
   url: string;
   close(): Promise<void>;
@@ -17,7 +18,8 @@ export interface ProxyUnderTest {
 
 export interface ProxyTestOptions {
   sgt: Sgt;
-  upstreamUrl: string;
+  /** One upstream, or several for the pool's tests. */
+  upstreamUrl: string | readonly string[];
   settings?: Partial<ProxySettings>;
   upstreamTimeoutMs?: number;
   fixedHeaders?: Record<string, string>;
@@ -30,10 +32,25 @@ export interface ProxyTestOptions {
   listen?: ListenOptions;
   /** The key rotation's clock (ms), for tests that move time instead of waiting for it. */
   clock?: () => number;
+  /** Periodic health probes, when a test fires them with its own schedule; without it, /readyz probes once. */
+  healthChecks?: { schedule: Schedule; intervalMs?: number };
+  /** SGP_UPSTREAM_RETRIES: the product's default, 1, unless a test says otherwise. */
+  upstreamRetries?: number;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
 export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderTest> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const upstream = new UpstreamPool({
+    urls: typeof options.upstreamUrl === 'string' ? [options.upstreamUrl] : options.upstreamUrl,
+    timeoutMs: options.upstreamTimeoutMs ?? 10_000,
+    fixedHeaders: options.fixedHeaders ?? {},
+    retries: options.upstreamRetries ?? 1,
+    healthIntervalMs: options.healthChecks?.intervalMs ?? 5_000,
+    logger,
+    schedule: options.healthChecks?.schedule,
+  });
+  if (options.healthChecks) upstream.start();
   const app = createProxyApp({
     settings: {
       upstreamBasicAuth: false,
@@ -64,15 +81,20 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       ),
       options.noiseMode ?? 'prefix',
     ),
-    upstream: new UpstreamClient({
-      baseUrl: options.upstreamUrl,
-      timeoutMs: options.upstreamTimeoutMs ?? 10_000,
-      fixedHeaders: options.fixedHeaders ?? {},
-    }),
-    logger: options.logger ?? pino({ level: 'silent' }),
+    upstream,
+    logger,
   });
   const server = await listen(app.fetch, '127.0.0.1', 0, options.listen);
-  return { app, server, url: server.url, close: () => server.close() };
+  return {
+    app,
+    upstream,
+    server,
+    url: server.url,
+    close: async () => {
+      upstream.close();
+      await server.close();
+    },
+  };
 }
 
 export function chatBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,0 +1,36 @@
+import { z } from '@hono/zod-openapi';
+import type { UpstreamPool } from '../upstream/index.js';
+
+/** The body of GET /readyz (docs/http-api.md). */
+export const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    sgt: z.literal('loaded'),
+    /** `reachable` while at least one upstream is healthy. */
+    upstream: z.enum(['reachable', 'unreachable']),
+    upstreams: z.array(
+      z.object({
+        url: z.string().openapi({ description: 'The base URL, without credentials' }),
+        state: z.enum(['healthy', 'out']),
+        in_flight: z.number().int().min(0),
+      }),
+    ),
+  })
+  .openapi('Readiness');
+
+type Readiness = z.infer<typeof readinessSchema>;
+
+/** Ready while the SGT is loaded (it is, once the app exists) and at least one upstream is healthy. */
+export async function readiness(upstream: UpstreamPool): Promise<{ body: Readiness; status: 200 | 503 }> {
+  const states = await upstream.readiness();
+  const ready = states.some((s) => s.healthy);
+  return {
+    body: {
+      status: ready ? 'ready' : 'not ready',
+      sgt: 'loaded',
+      upstream: ready ? 'reachable' : 'unreachable',
+      upstreams: states.map((s) => ({ url: s.url, state: s.healthy ? 'healthy' : 'out', in_flight: s.inFlight })),
+    },
+    status: ready ? 200 : 503,
+  };
+}
