@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import type { UpstreamPool } from '../upstream/index.js';
+import type { UpstreamPool, UpstreamState } from '../upstream/index.js';
 
 /** The body of GET /readyz (docs/http-api.md). */
 export const readinessSchema = z
@@ -29,8 +29,12 @@ export async function readiness(upstream: UpstreamPool): Promise<{ body: Readine
       status: ready ? 'ready' : 'not ready',
       sgt: 'loaded',
       upstream: ready ? 'reachable' : 'unreachable',
-      upstreams: states.map((s) => ({ url: s.url, state: s.healthy ? 'healthy' : 'out', in_flight: s.inFlight })),
+      upstreams: states.map(upstreamEntry),
     },
     status: ready ? 200 : 503,
   };
+}
+
+function upstreamEntry(state: UpstreamState): Readiness['upstreams'][number] {
+  return { url: state.url, state: state.healthy ? 'healthy' : 'out', in_flight: state.inFlight };
 }

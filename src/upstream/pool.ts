@@ -53,6 +53,13 @@ class Member {
 
 type Attempt = (client: UpstreamClient, call: UpstreamCall) => Promise<UpstreamResponse>;
 
+/**
+ * vLLM answers /health at once while its engine runs; one that takes longer is not an upstream to
+ * send requests to. It also keeps the first /readyz (which waits for the first round) inside a
+ * Kubernetes probe's timeout.
+ */
+const PROBE_TIMEOUT_MS = 2_000;
+
 const scheduleWithTimer: Schedule = (run, ms) => {
   const timer = setTimeout(() => void run(), ms);
   timer.unref(); // a forgotten pool must not keep the process alive
@@ -81,7 +88,7 @@ export class UpstreamPool {
   constructor(private readonly options: UpstreamPoolOptions) {
     if (options.urls.length === 0) throw new Error('an upstream pool needs at least one URL');
     // A probe that outlasts the interval would overlap the next round.
-    const probeTimeoutMs = Math.min(options.healthIntervalMs, options.timeoutMs);
+    const probeTimeoutMs = Math.min(PROBE_TIMEOUT_MS, options.healthIntervalMs, options.timeoutMs);
     this.members = options.urls.map(
       (baseUrl) =>
         new Member(
