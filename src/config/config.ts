@@ -48,20 +48,42 @@ const headerList = z.string().transform((raw, ctx) => {
 });
 
 const upstreamUrl = z
-  .string()
-  .refine((s) => !s.includes(','), 'one URL (a comma-separated list of upstreams is not supported)')
-  .pipe(
-    z
-      .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
-      // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
-      // (zod runs refinements after a failed format check too: what new URL() cannot parse is reported already.)
-      .refine((s) => {
-        if (!URL.canParse(s)) return true;
-        const u = new URL(s);
-        return u.username === '' && u.password === '';
-      }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
-      .transform((s) => s.replace(/\/+$/, '')),
-  );
+  .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+  // fetch refuses URLs with credentials, and they would end up in error logs: they go elsewhere.
+  // (zod runs refinements after a failed format check too: what new URL() cannot parse is reported already.)
+  .refine((s) => {
+    if (!URL.canParse(s)) return true;
+    const u = new URL(s);
+    return u.username === '' && u.password === '';
+  }, 'a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD)')
+  .transform((s) => s.replace(/\/+$/, ''));
+
+/** One upstream URL or several, comma-separated: each checked, a bad one named by its place (never echoed). */
+const upstreamUrls = z.string().transform((raw, ctx) => {
+  const entries = raw.split(',').map((s) => s.trim());
+  const urls: string[] = [];
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  for (const [index, entry] of entries.entries()) {
+    const place = entries.length === 1 ? '' : `entry ${index + 1}: `;
+    const parsed = upstreamUrl.safeParse(entry);
+    if (!parsed.success) {
+      problems.push(`${place}${entry === '' ? 'empty' : parsed.error.issues[0]?.message}`);
+      continue;
+    }
+    // new URL() spells a host and a default port one way: HTTP://VLLM:80 and http://vllm are one upstream.
+    const key = new URL(parsed.data).href.replace(/\/+$/, '');
+    const first = seen.get(key);
+    if (first !== undefined) problems.push(`${place}the same upstream as entry ${first}`);
+    else seen.set(key, index + 1);
+    urls.push(parsed.data);
+  }
+  if (problems.length > 0) {
+    ctx.addIssue({ code: 'custom', message: problems.join('; ') });
+    return z.NEVER;
+  }
+  return urls;
+});
 
 const otlpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 // The exporter the package ships speaks OTLP/HTTP with JSON bodies; any other protocol is refused, not ignored.
@@ -75,7 +97,7 @@ const timerSeconds = z.coerce.number().positive().max(2_147_483, 'at most 214748
 export const envSchema = z.object({
   SGP_HOST: nonEmpty.default('0.0.0.0'),
   SGP_PORT: port.default(8600),
-  SGP_INFERENCE_SERVICE_HOST: upstreamUrl.optional(),
+  SGP_INFERENCE_SERVICE_HOST: upstreamUrls.optional(),
   SGP_SGT_PATH: nonEmpty.optional(),
   SGP_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
   SGP_API_USERNAME: nonEmpty.optional(),
@@ -95,6 +117,8 @@ export const envSchema = z.object({
   // Not in the product documents; operational knobs a gateway needs (README, configuration table).
   SGP_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   SGP_UPSTREAM_TIMEOUT_SECONDS: timerSeconds.default(300),
+  SGP_UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(100).default(1),
+  SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS: timerSeconds.default(5),
   SGP_KEEPALIVE_INTERVAL_SECONDS: timerSeconds.default(15),
   SGP_REQUEST_BODY_TIMEOUT_SECONDS: timerSeconds.default(30),
   SGP_MAX_CONNECTIONS: positiveInt.max(1_000_000).default(4096),

@@ -86,10 +86,17 @@ export class UpstreamTimeoutError extends ApiError {
  */
 export class UpstreamHttpError extends ApiError {
   readonly retryAfter: string | undefined;
-  constructor(status: number, message: string, options: ApiErrorOptions & { retryAfter?: string | undefined } = {}) {
+  /** The status the upstream answered with, where it answered one (its 500 is our 502): what decides a retry. */
+  readonly upstreamStatus: number | undefined;
+  constructor(
+    status: number,
+    message: string,
+    options: ApiErrorOptions & { retryAfter?: string | undefined; upstreamStatus?: number } = {},
+  ) {
     const type: ErrorType = status < 500 ? 'invalid_request_error' : 'upstream_error';
     super(status, type, message, options);
     this.retryAfter = options.retryAfter;
+    this.upstreamStatus = options.upstreamStatus;
   }
 }
 

@@ -13,12 +13,13 @@ import {
 import type { Logger } from '../logging/index.js';
 import { REQUEST_ID_HEADER, findRequestContext, requestContext, requestContextOf } from '../http/index.js';
 import type { Sgt } from '../sgt/index.js';
-import { readAnswerJson, type UpstreamClient } from '../upstream/index.js';
+import { readAnswerJson, type UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
+import { readiness } from './readiness.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
 import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
 import { modelListSchema } from './schemas.js';
@@ -45,13 +46,10 @@ export interface ProxyAppDeps {
   sgt: Sgt;
   protection: ProxyOutputProtection;
   embedder: PromptEmbedder;
-  upstream: UpstreamClient;
+  upstream: UpstreamPool;
   logger: Logger;
   telemetry: Telemetry;
 }
-
-const READY = { status: 'ready', sgt: 'loaded', upstream: 'reachable' } as const;
-const NOT_READY = { status: 'not ready', sgt: 'loaded', upstream: 'unreachable' } as const;
 
 export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const { settings } = deps;
@@ -68,9 +66,10 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   }
 
   app.openapi(livezRoute, (c) => c.json({ status: 'ok' as const }, 200));
-  app.openapi(readyzRoute, async (c) =>
-    (await isReachable(deps.upstream)) ? c.json(READY, 200) : c.json(NOT_READY, 503),
-  );
+  app.openapi(readyzRoute, async (c) => {
+    const { body, status } = await readiness(deps.upstream);
+    return status === 200 ? c.json(body, 200) : c.json(body, 503);
+  });
 
   const chatDeps: ChatCompletionsDeps = {
     embedder: deps.embedder,
@@ -142,14 +141,4 @@ function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, st
   if (authorization && !settings.upstreamBasicAuth && settings.apiKey === undefined)
     headers.authorization = authorization;
   return headers;
-}
-
-async function isReachable(upstream: UpstreamClient): Promise<boolean> {
-  try {
-    const response = await upstream.get('/health', { headers: {}, signal: AbortSignal.timeout(2000) });
-    await response.body.cancel();
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,7 +6,7 @@ import {
   type CompletionChunk,
 } from '../stream/index.js';
 import type { RequestContext } from '../http/index.js';
-import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
+import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
@@ -17,7 +17,7 @@ import type { ChatTelemetry, GenAiRequestFacts, RequestTelemetry } from '../tele
 export interface ChatCompletionsDeps {
   embedder: PromptEmbedder;
   protection: ProxyOutputProtection;
-  upstream: UpstreamClient;
+  upstream: UpstreamPool;
   defaultModel: string;
   maxNewTokens: number;
   keepAliveIntervalMs: number;

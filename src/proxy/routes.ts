@@ -12,6 +12,7 @@ import {
   UpstreamUnavailableError,
   toErrorEnvelope,
 } from '../errors/index.js';
+import { readinessSchema } from './readiness.js';
 import { CHAT_REQUEST_EXAMPLE, CHAT_STREAM_REQUEST_EXAMPLE, STAINED_GLASS_REQUEST_EXAMPLE } from './examples.js';
 import {
   chatCompletionChunkSchema,
@@ -20,7 +21,6 @@ import {
   errorEnvelopeSchema,
   livenessSchema,
   modelListSchema,
-  readinessSchema,
   stainedGlassRequestSchema,
   stainedGlassResponseSchema,
 } from './schemas.js';
@@ -233,7 +233,12 @@ export const readyzRoute = createRoute({
       content: {
         'application/json': {
           schema: z.union([readinessSchema, errorEnvelopeSchema]),
-          example: { status: 'not ready', sgt: 'loaded', upstream: 'unreachable' },
+          example: {
+            status: 'not ready',
+            sgt: 'loaded',
+            upstream: 'unreachable',
+            upstreams: [{ url: 'http://127.0.0.1:8000', state: 'out', in_flight: 0 }],
+          },
         },
       },
     },

@@ -175,14 +175,6 @@ export const modelListSchema = z
 
 export const livenessSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
 
-export const readinessSchema = z
-  .object({
-    status: z.enum(['ready', 'not ready']),
-    sgt: z.literal('loaded'),
-    upstream: z.enum(['reachable', 'unreachable']),
-  })
-  .openapi('Readiness', { example: { status: 'ready', sgt: 'loaded', upstream: 'reachable' } });
-
 export const stainedGlassRequestSchema = z
   .object({
     messages: z.array(chatMessageSchema).min(1),

@@ -6,7 +6,7 @@ import { ProxyOutputProtection } from '../protection/index.js';
 import { createProxyApp } from '../proxy/index.js';
 import { startReferenceServer } from '../reference-server/index.js';
 import { NoiseKeys, loadSgt, type Sgt } from '../sgt/index.js';
-import { UpstreamClient } from '../upstream/index.js';
+import { UpstreamPool } from '../upstream/index.js';
 import { cacheDirFor } from './cache-dir.js';
 import { prepareDemoSgt } from './demo-sgt.js';
 import { listen, type RunningServer } from '../http/index.js';
@@ -16,7 +16,8 @@ import { tracingSettings } from './tracing-settings.js';
 
 export interface ProxyServer extends RunningServer {
   sgt: Sgt;
-  upstreamUrl: string;
+  /** The upstreams the proxy balances over: SGP_INFERENCE_SERVICE_HOST, or the embedded reference server. */
+  upstreamUrls: string[];
 }
 
 function upstreamFixedHeaders(env: Env): Record<string, string> {
@@ -70,9 +71,9 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
   );
 
   const closers: (() => Promise<void>)[] = [];
-  let upstreamUrl: string;
+  let upstreamUrls: string[];
   if (env.SGP_INFERENCE_SERVICE_HOST !== undefined) {
-    upstreamUrl = env.SGP_INFERENCE_SERVICE_HOST;
+    upstreamUrls = env.SGP_INFERENCE_SERVICE_HOST;
   } else {
     const reference = await startReferenceServer({
       sgt,
@@ -85,9 +86,9 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       port: 0,
     });
     closers.push(() => reference.close());
-    upstreamUrl = reference.url;
+    upstreamUrls = [reference.url];
     log.info(
-      { upstream: upstreamUrl },
+      { upstream: reference.url },
       'SGP_INFERENCE_SERVICE_HOST is unset: answers come from the embedded reference server (echo mode, not an LLM)',
     );
   }
@@ -100,17 +101,25 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       ? 'output protection: the proxy decrypts'
       : 'output protection: client keys and ciphertext pass through',
   );
-  const upstream = new UpstreamClient({
-    baseUrl: upstreamUrl,
+  const upstream = new UpstreamPool({
+    urls: upstreamUrls,
     timeoutMs: env.SGP_UPSTREAM_TIMEOUT_SECONDS * 1000,
     fixedHeaders: upstreamFixedHeaders(env),
+    retries: env.SGP_UPSTREAM_RETRIES,
+    healthIntervalMs: env.SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS * 1000,
+    logger: logging.forModule('upstream'),
   });
+  upstream.start();
+  // First in line: no probe may outlive the process's own shutdown.
+  closers.unshift(async () => upstream.close());
   const noiseKeys = noiseKeysFor(env, cacheDir, log, sgt);
   const tracing = tracingSettings(env);
   const telemetry = new Telemetry({
-    upstream: new URL(upstreamUrl).origin,
+    // After the pool's retries the failing upstream is not one of them: with several, the label is the pool.
+    upstream: upstreamUrls.length === 1 ? new URL(upstreamUrls[0] as string).origin : 'pool',
     processMetrics: true,
     transformQueueDepth: () => sgt.queuedTransforms,
+    upstreamStates: () => upstream.upstreamStates(),
     tracing,
   });
   closers.push(() => telemetry.close());
@@ -153,11 +162,11 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     requestTimeoutMs: env.SGP_REQUEST_BODY_TIMEOUT_SECONDS * 1000,
     maxConnections: env.SGP_MAX_CONNECTIONS,
   });
-  log.info({ url: server.url, upstream: upstreamUrl }, 'sgt-proxy listening');
+  log.info({ url: server.url, upstreams: upstreamUrls }, 'sgt-proxy listening');
   return {
     ...server,
     sgt,
-    upstreamUrl,
+    upstreamUrls,
     async close(graceMs?: number) {
       await server.close(graceMs);
       for (const close of closers) await close();

@@ -12,6 +12,15 @@ export interface MetricsOptions {
   processMetrics: boolean;
   /** Transforms waiting for a batch, read at scrape time. */
   transformQueueDepth: () => number;
+  /** Each configured upstream's state, read at scrape time (the upstream pool's). */
+  upstreamStates?: () => readonly UpstreamGauges[];
+}
+
+/** What `/metrics` shows of one upstream (a subset of the pool's UpstreamState). */
+export interface UpstreamGauges {
+  url: string;
+  healthy: boolean;
+  inFlight: number;
 }
 
 // Latencies from a loopback echo (milliseconds) to a long answer behind a slow model (minutes).
@@ -121,10 +130,36 @@ export class ProxyMetrics {
         this.set(options.transformQueueDepth());
       },
     });
+    const states = options.upstreamStates;
+    if (states !== undefined) this.upstreamGauges(states);
     // Counters start at 0 so that rate() sees the first failure.
     for (const failure of ['refused', 'timeout', '4xx', '5xx', 'truncated', 'invalid'] as const)
       this.upstreamFailures.inc({ upstream: this.upstream, class: failure }, 0);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Per configured upstream (a bounded label set: the configuration's list). */
+  private upstreamGauges(states: () => readonly UpstreamGauges[]): void {
+    const gauge = (name: string, help: string, value: (s: UpstreamGauges) => number): void =>
+      void new Gauge({
+        name,
+        help,
+        labelNames: ['upstream'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const s of states()) this.set({ upstream: s.url }, value(s));
+        },
+      });
+    gauge(
+      'sgp_upstream_healthy',
+      '1 while the upstream is in rotation, 0 while it is out (failed probe or refused connection).',
+      (s) => (s.healthy ? 1 : 0),
+    );
+    gauge(
+      'sgp_upstream_in_flight_requests',
+      'Requests sent to the upstream whose answer is not done with yet.',
+      (s) => s.inFlight,
+    );
   }
 
   upstreamFailed(failure: UpstreamFailureClass): void {

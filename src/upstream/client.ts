@@ -23,6 +23,8 @@ export interface UpstreamCall {
   headers: Record<string, string>;
   /** Aborts the call when the client goes away. */
   signal: AbortSignal;
+  /** Told once, when the call is done with: it failed, or its body ended, failed or was cancelled. */
+  onSettled?: () => void;
 }
 
 /** A 2xx answer whose body is guarded: a broken or stalled body errors with a typed ApiError. */
@@ -69,7 +71,7 @@ export class UpstreamClient {
       body: request.body,
       ...(request.body ? { duplex: 'half' } : {}),
     } as RequestInit;
-    const { response, abort, release } = await this.exchange(path, init, signal);
+    const { response, abort, release } = await this.exchange(path, init, { signal });
     const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     return { status: response.status, headers: response.headers, body: this.guardBody(body, abort, release) };
   }
@@ -84,7 +86,7 @@ export class UpstreamClient {
     const { response, abort, release } = await this.exchange(
       path,
       { method: request.method, headers, body: request.body },
-      call.signal,
+      call,
     );
     if (!response.ok) {
       // The error body gets the same deadline and stays abortable: a stalled one must not hang us.
@@ -102,18 +104,26 @@ export class UpstreamClient {
 
   /**
    * The fetch itself: the header deadline, the client's abort reaching the upstream, and a network
-   * failure named. `release` detaches from the client's signal once the answer is done with.
+   * failure named. `release`, called once when the answer is done with, detaches from the client's
+   * signal and tells the caller.
    */
   private async exchange(
     path: string,
     init: RequestInit,
-    signal: AbortSignal,
+    call: Pick<UpstreamCall, 'signal' | 'onSettled'>,
   ): Promise<{ response: Response; abort: AbortController; release: () => void }> {
+    const { signal } = call;
     const abort = new AbortController();
     const onClientAbort = (): void => abort.abort(new ClientClosedError());
-    if (signal.aborted) throw new ClientClosedError();
+    if (signal.aborted) {
+      call.onSettled?.();
+      throw new ClientClosedError();
+    }
     signal.addEventListener('abort', onClientAbort, { once: true });
-    const release = (): void => signal.removeEventListener('abort', onClientAbort);
+    const release = (): void => {
+      signal.removeEventListener('abort', onClientAbort);
+      call.onSettled?.();
+    };
     const headerTimer = setTimeout(() => abort.abort(this.timeoutError('answer')), this.options.timeoutMs);
     try {
       return { response: await fetch(this.options.baseUrl + path, { ...init, signal: abort.signal }), abort, release };
@@ -182,15 +192,16 @@ export class UpstreamClient {
     // except 503, which keeps its meaning (retry later).
     const status = response.status < 500 || response.status === 503 ? response.status : 502;
     const retryAfter = retryAfterValue(response.headers.get('retry-after'));
+    const upstreamStatus = response.status;
     let payload: unknown;
     try {
       payload = JSON.parse(text);
     } catch {
       // An HTML page from a load balancer, a stack trace: not a message for our client.
       const message = `The upstream answered HTTP ${response.status} with a body that is not JSON.`;
-      return new UpstreamHttpError(status, message, { code: 'upstream_error', retryAfter });
+      return new UpstreamHttpError(status, message, { code: 'upstream_error', retryAfter, upstreamStatus });
     }
-    return upstreamErrorFromPayload(payload, status, retryAfter);
+    return upstreamErrorFromPayload(payload, status, { retryAfter, upstreamStatus });
   }
 }
 

@@ -12,7 +12,11 @@ const MODEL_DOES_NOT_EXIST = /^The model `.*` does not exist\./s;
  * vLLM's error bodies come in two shapes across versions: `{"error": {message, type, code}}` and
  * the older top-level `{"object": "error", message, type, code}`. Both carry the message we relay.
  */
-export function upstreamErrorFromPayload(payload: unknown, status: number, retryAfter?: string): UpstreamHttpError {
+export function upstreamErrorFromPayload(
+  payload: unknown,
+  status: number,
+  answer: { retryAfter?: string | undefined; upstreamStatus?: number } = {},
+): UpstreamHttpError {
   const inner = isObject(payload) && isObject(payload.error) ? payload.error : payload;
   const message =
     isObject(inner) && typeof inner.message === 'string' && inner.message.trim() !== ''
@@ -20,9 +24,9 @@ export function upstreamErrorFromPayload(payload: unknown, status: number, retry
       : 'The upstream reported an error.';
   const param = isObject(inner) && typeof inner.param === 'string' ? capped(inner.param) : null;
   if (status === 404 && (param === 'model' || MODEL_DOES_NOT_EXIST.test(message))) {
-    return new UpstreamHttpError(status, message, { param: 'model', code: 'model_not_found', retryAfter });
+    return new UpstreamHttpError(status, message, { param: 'model', code: 'model_not_found', ...answer });
   }
-  return new UpstreamHttpError(status, message, { param, code: 'upstream_error', retryAfter });
+  return new UpstreamHttpError(status, message, { param, code: 'upstream_error', ...answer });
 }
 
 /** A relayed message is for a person to read: past this it is a dump, not a message. */

@@ -14,6 +14,8 @@ describe('parseEnv', () => {
       SG_CLIENT_PUBLIC_KEY_HEADER_NAME: 'x-client-public-key',
       SG_SERVER_PUBLIC_KEY_HEADER_NAME: 'x-server-public-key',
       SGP_REQUEST_HEADERS_TO_ADD: [],
+      SGP_UPSTREAM_RETRIES: 1,
+      SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS: 5,
     });
     expect(env.SGP_INFERENCE_SERVICE_HOST).toBeUndefined();
     expect(env.SGP_OUTPUT_DECRYPTION).toBeUndefined();
@@ -29,7 +31,7 @@ describe('parseEnv', () => {
       SG_CLIENT_PUBLIC_KEY_HEADER_NAME: 'X-My-Key',
     });
     expect(env.SGP_PORT).toBe(9000);
-    expect(env.SGP_INFERENCE_SERVICE_HOST).toBe('http://vllm:8000');
+    expect(env.SGP_INFERENCE_SERVICE_HOST).toEqual(['http://vllm:8000']);
     expect(env.SGP_OUTPUT_DECRYPTION).toBe(true);
     expect(env.SGP_REQUEST_HEADERS_TO_ADD).toEqual([
       ['x-tenant', 'acme'],
@@ -56,6 +58,9 @@ describe('parseEnv', () => {
     ['SG_SERVER_PUBLIC_KEY_HEADER_NAME', 'bad header'],
     ['SGP_INFERENCE_SERVICE_HOST', 'http://user:secret@vllm:8000'],
     ['SGP_UPSTREAM_TIMEOUT_SECONDS', '1e9'],
+    ['SGP_INFERENCE_SERVICE_HOST', 'http://vllm-a:8000,vllm-b:8000'],
+    ['SGP_UPSTREAM_RETRIES', '-1'],
+    ['SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS', '0'],
   ])('a bad %s stops start-up with one line naming it', (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     try {
@@ -126,9 +131,59 @@ describe('parseEnv', () => {
     expect(failures).toBeGreaterThan(100); // the values are hostile: most must be refused
   });
 
-  it('a comma-separated list of upstreams is refused with a reason, not a TypeError', () => {
-    expect(() => parseEnv({ SGP_INFERENCE_SERVICE_HOST: 'http://127.0.0.1:1,http://127.0.0.1:2' })).toThrow(
-      /^invalid configuration: SGP_INFERENCE_SERVICE_HOST: one URL \(a comma-separated list of upstreams is not supported\)$/,
-    );
+  describe('a comma-separated list of upstreams', () => {
+    const hostError = (value: string): string => {
+      try {
+        parseEnv({ SGP_INFERENCE_SERVICE_HOST: value });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error(`${value} was accepted`);
+    };
+
+    it('gives every URL in order, each trimmed and without its trailing slash', () => {
+      expect(
+        parseEnv({
+          SGP_INFERENCE_SERVICE_HOST: ' http://vllm-a:8000/ ,https://vllm-b.internal/v1base//,http://[::1]:9',
+        }).SGP_INFERENCE_SERVICE_HOST,
+      ).toEqual(['http://vllm-a:8000', 'https://vllm-b.internal/v1base', 'http://[::1]:9']);
+    });
+
+    it('names each bad entry by its place, on one line, without echoing it', () => {
+      const message = hostError('http://ok:1,vllm:8000,http://user:hunter2@vllm:8000,,ftp://x');
+      expect(message).toBe(
+        'invalid configuration: SGP_INFERENCE_SERVICE_HOST: entry 2: an http:// or https:// URL; ' +
+          'entry 3: a URL without credentials (use SGP_API_USERNAME and SGP_API_PASSWORD); ' +
+          'entry 4: empty; entry 5: an http:// or https:// URL',
+      );
+      expect(message).not.toContain('hunter2');
+    });
+
+    it('refuses the same upstream twice, however it is spelled', () => {
+      expect(hostError('http://vllm:8000,http://b:1,HTTP://VLLM:8000/')).toBe(
+        'invalid configuration: SGP_INFERENCE_SERVICE_HOST: entry 3: the same upstream as entry 1',
+      );
+      expect(hostError('http://vllm,http://vllm:80')).toMatch(/entry 2: the same upstream as entry 1$/);
+      // Another path on the same host is another upstream.
+      expect(parseEnv({ SGP_INFERENCE_SERVICE_HOST: 'http://gw/a,http://gw/b' }).SGP_INFERENCE_SERVICE_HOST).toEqual([
+        'http://gw/a',
+        'http://gw/b',
+      ]);
+    });
+
+    it('a single bad URL is reported without an entry number; a trailing comma is an empty entry', () => {
+      expect(hostError('vllm:8000')).toBe(
+        'invalid configuration: SGP_INFERENCE_SERVICE_HOST: an http:// or https:// URL',
+      );
+      expect(hostError('http://a:1,')).toBe('invalid configuration: SGP_INFERENCE_SERVICE_HOST: entry 2: empty');
+      expect(hostError(',')).toBe('invalid configuration: SGP_INFERENCE_SERVICE_HOST: entry 1: empty; entry 2: empty');
+    });
+  });
+
+  it('parses the retry count and the health interval', () => {
+    const env = parseEnv({ SGP_UPSTREAM_RETRIES: '0', SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS: '0.5' });
+    expect(env.SGP_UPSTREAM_RETRIES).toBe(0);
+    expect(env.SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS).toBe(0.5);
   });
 });

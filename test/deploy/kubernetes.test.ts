@@ -23,6 +23,7 @@ import { envSchema, parseEnv } from '../../src/config/index.js';
 import { readLoggingConfig } from '../../src/logging/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, REPO_ROOT } from '../support/artifacts.js';
+import { ManualSchedule } from '../support/manual-schedule.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { hang, jsonBody, startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
@@ -338,11 +339,17 @@ describe('deploy/kubernetes', () => {
     let sgt: Sgt;
     let upstream: ScriptedUpstream;
     let proxy: ProxyUnderTest;
+    const probes = new ManualSchedule();
 
     beforeAll(async () => {
       sgt = await loadSgt(DEMO_SGT_DIR);
       upstream = await startScriptedUpstream(jsonBody(200, {}));
-      proxy = await startProxy({ sgt, upstreamUrl: upstream.url, logger: pino({ level: 'silent' }) });
+      proxy = await startProxy({
+        sgt,
+        upstreamUrl: upstream.url,
+        logger: pino({ level: 'silent' }),
+        healthChecks: { schedule: probes.schedule },
+      });
     });
     afterAll(async () => {
       await proxy.close();
@@ -360,6 +367,7 @@ describe('deploy/kubernetes', () => {
 
     it('with the upstream hanging, readiness fails within its probe timeout and liveness still passes', async () => {
       upstream.setBehaviour(hang);
+      await probes.fire(); // the proxy's own health probe of the upstream times out
       const c = container(load());
       const timeoutMs = c.readinessProbe!.timeoutSeconds! * 1000;
       const started = performance.now();

@@ -38,7 +38,7 @@ describe('serve on embedded defaults', () => {
     const messages = logLines.map((l) => String(l.msg));
     expect(messages.some((m) => m.includes('demo SGT'))).toBe(true);
     expect(messages.some((m) => m.includes('embedded reference server'))).toBe(true);
-    expect(server.upstreamUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(server.upstreamUrls).toEqual([expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/)]);
   });
 
   it('keeps a generated noise secret readable by its owner only, and warns that replicas would not share it', () => {

@@ -5,13 +5,14 @@ import { createProxyApp, type ProxySettings } from '../../src/proxy/index.js';
 import { listen, type RunningServer } from '../../src/serve/index.js';
 import type { ListenOptions } from '../../src/http/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
-import { UpstreamClient } from '../../src/upstream/index.js';
+import { UpstreamPool, type Schedule } from '../../src/upstream/index.js';
 import type { Logger } from '../../src/logging/index.js';
 import { Telemetry, type TracingSettings } from '../../src/telemetry/index.js';
 
 export interface ProxyUnderTest {
   app: ReturnType<typeof createProxyApp>;
   telemetry: Telemetry;
+  upstream: UpstreamPool;
   server: RunningServer;
   url: string;
   close(): Promise<void>;
@@ -19,7 +20,8 @@ export interface ProxyUnderTest {
 
 export interface ProxyTestOptions {
   sgt: Sgt;
-  upstreamUrl: string;
+  /** One upstream, or several for the pool's tests. */
+  upstreamUrl: string | readonly string[];
   settings?: Partial<ProxySettings>;
   upstreamTimeoutMs?: number;
   fixedHeaders?: Record<string, string>;
@@ -34,16 +36,33 @@ export interface ProxyTestOptions {
   clock?: () => number;
   /** Spans to this OTLP receiver; unset: tracing off, as without OTEL_EXPORTER_OTLP_ENDPOINT. */
   tracing?: TracingSettings;
+  /** Periodic health probes, when a test fires them with its own schedule; without it, /readyz probes once. */
+  healthChecks?: { schedule: Schedule; intervalMs?: number };
+  /** SGP_UPSTREAM_RETRIES: the product's default, 1, unless a test says otherwise. */
+  upstreamRetries?: number;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
 export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderTest> {
+  const urls = typeof options.upstreamUrl === 'string' ? [options.upstreamUrl] : options.upstreamUrl;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const upstream = new UpstreamPool({
+    urls,
+    timeoutMs: options.upstreamTimeoutMs ?? 10_000,
+    fixedHeaders: options.fixedHeaders ?? {},
+    retries: options.upstreamRetries ?? 1,
+    healthIntervalMs: options.healthChecks?.intervalMs ?? 5_000,
+    logger,
+    schedule: options.healthChecks?.schedule,
+  });
+  if (options.healthChecks) upstream.start();
   // Process metrics stay off: many proxies share a test process, and `serve` is where they are tested.
   const telemetry = new Telemetry({
-    upstream: new URL(options.upstreamUrl).origin,
+    upstream: new URL(urls[0] as string).origin,
     processMetrics: false,
     transformQueueDepth: () => options.sgt.queuedTransforms,
     tracing: options.tracing,
+    upstreamStates: () => upstream.upstreamStates(),
   });
   const app = createProxyApp({
     settings: {
@@ -76,21 +95,19 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       ),
       options.noiseMode ?? 'prefix',
     ),
-    upstream: new UpstreamClient({
-      baseUrl: options.upstreamUrl,
-      timeoutMs: options.upstreamTimeoutMs ?? 10_000,
-      fixedHeaders: options.fixedHeaders ?? {},
-    }),
-    logger: options.logger ?? pino({ level: 'silent' }),
+    upstream,
+    logger,
     telemetry,
   });
   const server = await listen(app.fetch, '127.0.0.1', 0, options.listen);
   return {
     app,
     telemetry,
+    upstream,
     server,
     url: server.url,
     close: async () => {
+      upstream.close();
       await server.close();
       await telemetry.close();
     },

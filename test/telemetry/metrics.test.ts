@@ -61,6 +61,23 @@ async function scrape(proxy: ProxyUnderTest, headers: Record<string, string> = {
 
 const CHAT_ROUTE = { method: 'POST', route: '/v1/chat/completions' };
 
+describe('GET /metrics: the upstreams', () => {
+  it("shows each configured upstream's state, and a refusing one taken out", async () => {
+    const dead = await closedPort();
+    const proxy = await proxyFor({ upstreamUrl: [upstream.url, dead] });
+    upstream.setBehaviour(streamTokens(['a']));
+    for (let i = 0; i < 2; i++) {
+      const response = await postJson(`${proxy.url}/v1/chat/completions`, chatBody({ stream: true }));
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('[DONE]');
+    }
+    const text = await scrape(proxy);
+    expect(sampleValue(text, 'sgp_upstream_healthy', { upstream: upstream.url })).toBe(1);
+    expect(sampleValue(text, 'sgp_upstream_healthy', { upstream: dead })).toBe(0);
+    expect(sampleValue(text, 'sgp_upstream_in_flight_requests', { upstream: upstream.url })).toBe(0);
+  });
+});
+
 describe('GET /metrics during and after a streamed chat completion', () => {
   it('shows the stream in flight while it runs, and the histograms counting once it ended', async () => {
     const proxy = await proxyFor();
