@@ -17,7 +17,8 @@ import type { BatchItem } from './batcher.js';
 import { PromptTooLongError, SgtInputError, SgtOverloadedError } from './errors.js';
 import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
-import type { TransformJob } from './transform-runner.js';
+import { NearestSearch } from './nearest-search.js';
+import { TransformRunner, type TransformJob } from './transform-runner.js';
 import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
 
 /** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
@@ -39,6 +40,21 @@ export interface SgtWorkerData {
   manifest: SgtManifest;
   embeddings: SafetensorsHeader;
   settings: SessionSettings;
+}
+
+/** The transform's session and the nearest-token search, on this thread (the in-thread SGT, the transform worker). */
+export async function openBatchRunner({ dir, manifest, embeddings, settings }: SgtWorkerData): Promise<BatchRunner> {
+  const runner = await TransformRunner.open(dir, manifest, settings);
+  const table = { vocab: manifest.vocabSize, hidden: manifest.hiddenSize };
+  const search = new NearestSearch(dir, embeddings, table, settings);
+  return {
+    run: (items) => runner.run(items),
+    nearest: (embeds, tokens) => search.nearest(embeds, tokens),
+    release: async () => {
+      await search.close();
+      await runner.release();
+    },
+  };
 }
 
 export async function startWorkers(

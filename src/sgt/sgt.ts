@@ -13,13 +13,11 @@ import { assertDirectory, checkEmbeddings, readManifest, transformFingerprint, t
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtInputError } from './errors.js';
 import { assertNoiseKey, randomNoiseKey } from './noise/index.js';
-import { startWorkers, type BatchRunner, type TokenizerPool } from './off-thread.js';
+import { openBatchRunner, startWorkers, type BatchRunner, type TokenizerPool } from './off-thread.js';
 import { WorkerCallError } from '../internal/worker-pool.js';
-import { NearestSearch } from './nearest-search.js';
-import type { SafetensorsHeader } from './safetensors.js';
-import { sessionSettings, type SessionSettings } from './session.js';
+import { sessionSettings } from './session.js';
 import { loadSgtTokenizer, type SgtTokenizer } from './tokenizer.js';
-import { TransformRunner, type TransformJob } from './transform-runner.js';
+import type { TransformJob } from './transform-runner.js';
 import type {
   ChatMessage,
   LoadSgtOptions,
@@ -66,7 +64,7 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const tokenizer = await loadSgtTokenizer(root, manifest.vocabSize);
   const threads =
     workers === 0
-      ? { runner: await inThreadRunner(root, manifest, embeddings, settings) }
+      ? { runner: await openBatchRunner({ dir: root, manifest, embeddings, settings }) }
       : await startWorkers(
           { dir: root, manifest, embeddings, settings },
           workers,
@@ -95,29 +93,6 @@ function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: numb
     maxWaitMs,
     maxQueued: positiveInt('maxQueuedRequests', options.maxQueuedRequests, BATCHING_DEFAULTS.maxQueuedRequests),
     padding,
-  };
-}
-
-async function inThreadRunner(
-  dir: string,
-  manifest: SgtManifest,
-  embeddings: SafetensorsHeader,
-  settings: SessionSettings,
-): Promise<BatchRunner> {
-  const runner = await TransformRunner.open(dir, manifest, settings);
-  const search = new NearestSearch(
-    dir,
-    embeddings,
-    { vocab: manifest.vocabSize, hidden: manifest.hiddenSize },
-    settings,
-  );
-  return {
-    run: (items) => runner.run(items),
-    nearest: (embeds, tokens) => search.nearest(embeds, tokens),
-    release: async () => {
-      await search.close();
-      await runner.release();
-    },
   };
 }
 

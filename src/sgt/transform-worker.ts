@@ -2,22 +2,13 @@
 import { workerData } from 'node:worker_threads';
 import { serveWorkerCalls, transferring } from '../internal/worker-pool.js';
 import type { BatchItem } from './batcher.js';
-import { NearestSearch } from './nearest-search.js';
-import type { SgtWorkerData } from './off-thread.js';
-import { TransformRunner, type TransformJob } from './transform-runner.js';
-
-const { dir, manifest, embeddings, settings } = workerData as SgtWorkerData; // posted by startWorkers, typed there
+import { openBatchRunner, type SgtWorkerData } from './off-thread.js';
+import type { TransformJob } from './transform-runner.js';
 
 await serveWorkerCalls(async () => {
-  const runner = await TransformRunner.open(dir, manifest, settings);
-  const search = new NearestSearch(
-    dir,
-    embeddings,
-    { vocab: manifest.vocabSize, hidden: manifest.hiddenSize },
-    settings,
-  );
+  const runner = await openBatchRunner(workerData as SgtWorkerData); // posted by startWorkers, typed there
   return {
-    nearest: ({ embeds, tokens }: { embeds: Float32Array; tokens: number }) => search.nearest(embeds, tokens),
+    nearest: ({ embeds, tokens }: { embeds: Float32Array; tokens: number }) => runner.nearest(embeds, tokens),
     run: async (items: BatchItem<TransformJob>[]) => {
       const results = await runner.run(items);
       const buffers = results.flatMap((r) => [r.embeds.buffer, r.plainEmbeds?.buffer]);
