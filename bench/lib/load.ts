@@ -14,6 +14,12 @@ export type LoadShape =
       maxRequests: number;
       /** Clients start spread over this many ms, so they do not all hit the first token at once. */
       rampMs: number;
+      /**
+       * Keep issuing past `durationMs` until this many requests were sent (slow requests: a step of a
+       * few long prompts still gets a distribution), but never past `hardDurationMs`.
+       */
+      minRequests?: number;
+      hardDurationMs?: number;
     }
   | {
       kind: 'open';
@@ -70,9 +76,15 @@ export async function runLoad(shape: LoadShape, request: LoadRequest): Promise<L
   let dropped = 0;
   try {
     if (shape.kind === 'closed') {
+      const hardDeadline = started + Math.max(shape.durationMs, shape.hardDurationMs ?? 0);
+      const more = (): boolean => {
+        const now = performance.now();
+        if (issued >= shape.maxRequests || now >= hardDeadline) return false;
+        return now < deadline || issued < (shape.minRequests ?? 0);
+      };
       const client = async (index: number): Promise<void> => {
         await sleep((index * shape.rampMs) / shape.concurrency);
-        while (performance.now() < deadline && issued < shape.maxRequests) await one();
+        while (more()) await one();
       };
       await Promise.all(Array.from({ length: shape.concurrency }, (_, i) => client(i)));
     } else {

@@ -22,6 +22,21 @@ export interface ChildSpec {
   readyTimeoutMs: number;
 }
 
+/** What bench/lib/heap-probe.ts answers: the child's memory right after a forced full GC. */
+export interface HeapSample {
+  /** V8 heap in use after the collection (live objects): what a leak of JS objects grows. */
+  usedBytes: number;
+  totalBytes: number;
+  /** Memory of C++ objects tied to JS ones (Buffers, ArrayBuffers), after the collection. */
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  rssBytes: number;
+  /** How long the forced collection paused the child's event loop. */
+  gcMs: number;
+  /** False when the child was started without --expose-gc (the numbers are then without a GC). */
+  forced: boolean;
+}
+
 export interface MemorySample {
   /** Resident set size now (VmRSS), KiB. */
   rssKiB: number;
@@ -45,6 +60,8 @@ export class ManagedChild {
   readonly pid: number;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private done = false;
+  private heapRequests = 0;
+  private readonly heapWaiters = new Map<number, (sample: HeapSample) => void>();
 
   constructor(
     readonly name: string,
@@ -60,7 +77,43 @@ export class ManagedChild {
         resolve({ code, signal });
       });
     });
+    process.on('message', (message: unknown) => this.onMessage(message));
+    // The IPC channel must not keep the harness alive, nor (in the child, heap-probe.ts) the child.
+    process.channel?.unref();
     live.add(this);
+  }
+
+  private onMessage(message: unknown): void {
+    if (typeof message !== 'object' || message === null) return;
+    const reply = message as { bench?: unknown; id?: unknown; sample?: HeapSample }; // checked field by field below
+    if (reply.bench !== 'heap' || typeof reply.id !== 'number' || reply.sample === undefined) return;
+    this.heapWaiters.get(reply.id)?.(reply.sample);
+    this.heapWaiters.delete(reply.id);
+  }
+
+  /**
+   * Asks the child's heap probe (bench/lib/heap-probe.ts, preloaded) for its memory after a forced
+   * full GC; null when it does not answer within `timeoutMs` (no probe, busy, or gone).
+   */
+  heap(timeoutMs = 5_000): Promise<HeapSample | null> {
+    if (this.done || !this.process.connected) return Promise.resolve(null);
+    const id = ++this.heapRequests;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.heapWaiters.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.heapWaiters.set(id, (sample) => {
+        clearTimeout(timer);
+        resolve(sample);
+      });
+      this.process.send({ bench: 'heap', id }, (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        this.heapWaiters.delete(id);
+        resolve(null);
+      });
+    });
   }
 
   get running(): boolean {
@@ -114,7 +167,12 @@ export async function startChild(spec: ChildSpec): Promise<ManagedChild> {
   const out = openSync(spec.outputFile, 'w');
   let child: ManagedChild;
   try {
-    const proc = spawn(process.execPath, spec.nodeArgs, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', out, out] });
+    // The fourth stdio is the IPC channel the heap probe answers on.
+    const proc = spawn(process.execPath, spec.nodeArgs, {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', out, out, 'ipc'],
+    });
     child = new ManagedChild(spec.name, proc, spec.outputFile);
   } finally {
     closeSync(out);
@@ -229,37 +287,5 @@ export class MemorySampler {
   /** Forget samples (a long step ladder would otherwise keep them all); soak keeps them. */
   clear(): void {
     this.series.clear();
-  }
-}
-
-/**
- * CPU time, from /proc, to tell how much of the machine went to processes outside this benchmark
- * (other work makes the numbers noisy). Jiffies are 1/100 s on Linux (USER_HZ).
- */
-const USER_HZ = 100;
-
-/** Busy CPU seconds of the whole machine since boot (all but idle and iowait). */
-export function machineBusySeconds(): number | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-    const fields = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
-    const busy =
-      (fields[0] ?? 0) + (fields[1] ?? 0) + (fields[2] ?? 0) + (fields[5] ?? 0) + (fields[6] ?? 0) + (fields[7] ?? 0);
-    return busy / USER_HZ;
-  } catch {
-    return null;
-  }
-}
-
-/** User + system CPU seconds of one process (utime + stime), null once it is gone. */
-export function processCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces; fields after its closing parenthesis are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  } catch {
-    return null;
   }
 }

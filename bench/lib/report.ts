@@ -1,7 +1,8 @@
+import type { CpuUse } from './cpu.js';
 import type { Distribution } from './stats.js';
-import type { StepSummary } from './summarize.js';
+import { BURST_FRACTION, type StepSummary } from './summarize.js';
 
-export type ScenarioName = 'direct' | 'proxy' | 'proxy-plain' | 'peer';
+export type ScenarioName = 'direct' | 'proxy' | 'proxy-plain' | 'peer' | 'proxy-h4096';
 
 export interface ScenarioResult {
   name: ScenarioName;
@@ -35,6 +36,8 @@ export interface BenchMeta {
   warmupS: number;
   ladder: number[];
   openLoopRates: number[];
+  /** The prompt-length sweep (closed loop at concurrency 1): prompt lengths aimed at, in tokens. */
+  promptTokens: number[];
   percentileMethod: string;
   notes: string[];
 }
@@ -59,7 +62,10 @@ function table(header: string[], rows: string[][], leftColumns = 1): string {
 }
 
 function stepLabel(step: StepSummary): string {
-  return step.shape.kind === 'closed' ? String(step.shape.concurrency) : `${step.shape.ratePerSecond}/s`;
+  const { shape } = step;
+  if (shape.kind === 'open') return `${shape.ratePerSecond}/s`;
+  if (shape.kind === 'prompt') return `${shape.concurrency}×${shape.measuredPromptTokens ?? shape.promptTokens}t`;
+  return String(shape.concurrency);
 }
 
 /** The direct step with the same load, for the Δ columns. */
@@ -68,8 +74,23 @@ export function baselineFor(step: StepSummary, direct: readonly StepSummary[]): 
     (d) =>
       d.shape.kind === step.shape.kind &&
       d.shape.concurrency === step.shape.concurrency &&
-      d.shape.ratePerSecond === step.shape.ratePerSecond,
+      d.shape.ratePerSecond === step.shape.ratePerSecond &&
+      d.shape.promptTokens === step.shape.promptTokens,
   );
+}
+
+/**
+ * Marks every step whose load direct itself did not sustain (no direct step at that load: null).
+ * Going direct has nothing in the way but the load generator and the upstream, so a load it cannot
+ * carry measures them; a gateway's numbers there are not the gateway's limit.
+ */
+export function markBound(scenarios: readonly ScenarioResult[]): void {
+  const direct = scenarios.find((s) => s.name === 'direct')?.steps ?? [];
+  for (const scenario of scenarios)
+    for (const step of scenario.steps) {
+      const base = baselineFor(step, direct);
+      step.bound = base === undefined ? null : !base.sustained;
+    }
 }
 
 export interface StepDeltas {
@@ -92,12 +113,19 @@ export function deltas(step: StepSummary, base: StepSummary | undefined): StepDe
 function ordered(scenarios: readonly ScenarioResult[]): StepSummary[] {
   const steps = scenarios.flatMap((s) => s.steps);
   const key = (s: StepSummary): number =>
-    s.shape.kind === 'closed' ? (s.shape.concurrency ?? 0) : 1e6 + (s.shape.ratePerSecond ?? 0);
+    s.shape.kind === 'closed'
+      ? (s.shape.concurrency ?? 0)
+      : s.shape.kind === 'open'
+        ? 1e6 + (s.shape.ratePerSecond ?? 0)
+        : 2e6 + (s.shape.promptTokens ?? 0);
   const order = scenarios.map((s) => s.name as string);
   return steps.sort((a, b) => key(a) - key(b) || order.indexOf(a.scenario) - order.indexOf(b.scenario));
 }
 
 const p = (d: Distribution, digits = 1): string => `${fmt(d.p50, digits)} / ${fmt(d.p99, digits)}`;
+const pct = (share: number | null | undefined): string =>
+  share === null || share === undefined ? '—' : fmt(share * 100, 1);
+const bound = (s: StepSummary): string => (s.bound === null ? '—' : s.bound ? 'gen/up' : 'no');
 
 export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult[]): string {
   const direct = scenarios.find((s) => s.name === 'direct')?.steps ?? [];
@@ -123,12 +151,14 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
       s.scenario === 'direct' ? '—' : `${signed(dl.ttftP50)} / ${signed(dl.ttftP99)}`,
       p(s.itl, 2),
       s.scenario === 'direct' ? '—' : `${signed(dl.itlP50, 2)} / ${signed(dl.itlP99, 2)}`,
+      pct(s.gapProfile.burstShare),
       fmt(s.e2e.p50, 0),
       `${s.lostTokens}/${s.duplicatedTokens}`,
       String(s.stalls),
       fmt(s.errorRate * 100, 2),
       fmt(s.gatewayRssPeakMiB, 0),
       s.sustained ? 'yes' : 'NO',
+      bound(s),
     ];
   });
   out.push(
@@ -143,12 +173,14 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
         'ΔTTFT p50 / p99',
         'ITL p50 / p99',
         'ΔITL p50 / p99',
+        'bursts %',
         'E2E p50',
         'lost/dup',
         'stalls',
         'err %',
         'RSS MiB',
         'ok?',
+        'bound',
       ],
       rows,
     ),
@@ -156,6 +188,17 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
   out.push(
     'RSS MiB = highest sampled VmRSS of the gateway process during the step; ok? = the step was sustained (see below); lost/dup = tokens.',
   );
+  out.push(
+    `bursts % = share of inter-token gaps under ${fmt(BURST_FRACTION * meta.pacing.tokenIntervalMs, 2)} ms (${BURST_FRACTION} × the pacing): tokens held back and written together. ` +
+      'An ITL p50 below the pacing with many bursts is a gateway behind the upstream, not a faster one.',
+  );
+  out.push(
+    'bound = gen/up: direct itself did not sustain this load, so the step measures the load generator or the upstream, not the gateway; — = no direct step at this load. ' +
+      'Loads written N×Tt are the prompt-length sweep: N clients, prompts of T tokens (as the gateway counted them).',
+  );
+
+  out.push('');
+  out.push(renderCpuTable(ordered(scenarios)));
 
   const splitRows = ordered(scenarios)
     .filter((s) => s.split !== null)
@@ -213,4 +256,37 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
   }
   for (const note of meta.notes) out.push(`note: ${note}`);
   return out.join('\n');
+}
+
+const cpuCell = (use: CpuUse | null | undefined): string =>
+  use === null || use === undefined ? '—' : `${fmt(use.perThousandTokens, 3)} (${fmt(use.coreShare * 100, 0)}%)`;
+
+function renderCpuTable(steps: readonly StepSummary[]): string {
+  const rows = steps.map((s) => [
+    s.scenario,
+    stepLabel(s),
+    cpuCell(s.cpu?.gateway),
+    cpuCell(s.cpu?.upstream),
+    cpuCell(s.cpu?.generator),
+    s.cpu?.generatorLoopLagMs
+      ? `${fmt(s.cpu.generatorLoopLagMs.p50)} / ${fmt(s.cpu.generatorLoopLagMs.p99)} / ${fmt(s.cpu.generatorLoopLagMs.max)}`
+      : '—',
+    bound(s),
+  ]);
+  return [
+    'CPU per step: CPU seconds per 1,000 tokens the clients received (and % of one core over the step), from /proc/<pid>/stat utime+stime of each process and its descendants;',
+    '  generator = this process (the load generator), with its event-loop delay (perf_hooks) — a generator that cannot keep up shows here first.',
+    table(
+      [
+        'scenario',
+        'load',
+        'gateway s/1k tok',
+        'upstream s/1k tok',
+        'generator s/1k tok',
+        'generator loop lag p50 / p99 / max ms',
+        'bound',
+      ],
+      rows,
+    ),
+  ].join('\n');
 }

@@ -1,12 +1,40 @@
+import { cpuUse, type CpuUse } from './cpu.js';
 import type { RequestRecord } from './sse-request.js';
-import { distribution, slope, type Distribution } from './stats.js';
+import { distribution, type Distribution } from './stats.js';
 import { splitTtft, type UpstreamTiming } from './upstream-log.js';
 
 export interface StepShape {
-  kind: 'closed' | 'open';
-  /** Closed loop: the fixed concurrency. Open loop: the offered rate (requests/s). */
+  /** closed: the concurrency ladder; open: Poisson arrivals; prompt: the prompt-length sweep (closed loop). */
+  kind: 'closed' | 'open' | 'prompt';
+  /** Closed loop and prompt sweep: the fixed concurrency. Open loop: the offered rate (requests/s). */
   concurrency?: number;
   ratePerSecond?: number;
+  /** Prompt sweep: the prompt length aimed at, and what the gateway counted for the prompt sent. */
+  promptTokens?: number;
+  measuredPromptTokens?: number;
+}
+
+/**
+ * Inter-token gaps against the upstream's pacing. A gateway that falls behind holds tokens back and
+ * then writes several at once: the client sees gaps near zero between them, and a gap p50 below the
+ * pacing — which reads as faster than going direct when it is the opposite. The bands say what the
+ * gaps are: `burstShare` (gaps under BURST_FRACTION × the pacing, 1 ms at 20 ms) are tokens that
+ * arrived together.
+ */
+export interface GapProfile {
+  burstBelowMs: number;
+  burstShare: number | null;
+  /** Shares of all gaps by their ratio to the pacing, [from, to); `to` null is unbounded. */
+  bands: Array<{ from: number; to: number | null; share: number }>;
+}
+
+/** CPU over a step: each process under test, the load generator (this process) and its event-loop lag. */
+export interface StepCpu {
+  gateway: CpuUse | null;
+  upstream: CpuUse | null;
+  generator: CpuUse | null;
+  /** The generator's event-loop delay over the step (perf_hooks.monitorEventLoopDelay), ms. */
+  generatorLoopLagMs: { p50: number; p99: number; max: number } | null;
 }
 
 export interface TtftSplitSummary {
@@ -37,8 +65,15 @@ export interface StepSummary {
   tokensPerSecond: number;
   ttft: Distribution;
   itl: Distribution;
+  gapProfile: GapProfile;
   e2e: Distribution;
   split: TtftSplitSummary | null;
+  cpu: StepCpu | null;
+  /**
+   * Direct did not sustain this load (set after the run, report.ts markBound): what the step shows is
+   * then the load generator's or the upstream's limit, not the gateway's. Null without a direct step.
+   */
+  bound: boolean | null;
   /** Highest sampled VmRSS of the gateway process during the step (none for direct). */
   gatewayRssPeakMiB: number | null;
   upstreamRssPeakMiB: number | null;
@@ -58,10 +93,55 @@ export interface SummaryInput {
   timings?: ReadonlyMap<string, UpstreamTiming>;
   gatewayRssPeakKiB: number | null;
   upstreamRssPeakKiB: number | null;
+  cpu?: StepCpuReadings;
+}
+
+/** CPU counters read just before and just after a step (seconds; null: the process was gone). */
+export interface StepCpuReadings {
+  wallMs: number;
+  gateway: { before: number | null; after: number | null } | null;
+  upstream: { before: number | null; after: number | null } | null;
+  generator: { before: number; after: number };
+  loopLagMs: { p50: number; p99: number; max: number } | null;
 }
 
 export const STALL_FACTOR = 10;
 export const MAX_ERROR_RATE = 0.001;
+/** A gap under this fraction of the pacing is a burst (tokens written together). */
+export const BURST_FRACTION = 0.05;
+const GAP_BAND_EDGES = [0, BURST_FRACTION, 0.5, 1.5, STALL_FACTOR];
+
+export function gapProfile(gaps: ArrayLike<number>, pacingMs: number): GapProfile {
+  const counts = new Array<number>(GAP_BAND_EDGES.length).fill(0);
+  for (let i = 0; i < gaps.length; i++) {
+    const ratio = gaps[i]! / pacingMs;
+    let band = GAP_BAND_EDGES.length - 1;
+    while (band > 0 && ratio < GAP_BAND_EDGES[band]!) band--;
+    counts[band]! += 1;
+  }
+  const n = gaps.length;
+  return {
+    burstBelowMs: BURST_FRACTION * pacingMs,
+    burstShare: n === 0 ? null : counts[0]! / n,
+    bands: GAP_BAND_EDGES.map((from, i) => ({
+      from,
+      to: GAP_BAND_EDGES[i + 1] ?? null,
+      share: n === 0 ? 0 : counts[i]! / n,
+    })),
+  };
+}
+
+function stepCpu(readings: StepCpuReadings | undefined, tokens: number): StepCpu | null {
+  if (readings === undefined) return null;
+  const use = (r: { before: number | null; after: number | null } | null): CpuUse | null =>
+    r === null ? null : cpuUse(r.before, r.after, readings.wallMs, tokens);
+  return {
+    gateway: use(readings.gateway),
+    upstream: use(readings.upstream),
+    generator: use(readings.generator),
+    generatorLoopLagMs: readings.loopLagMs,
+  };
+}
 
 export function summarizeStep(input: SummaryInput): StepSummary {
   const { records } = input;
@@ -129,6 +209,7 @@ export function summarizeStep(input: SummaryInput): StepSummary {
     tokensPerSecond: seconds > 0 ? deltas / seconds : 0,
     ttft: distribution(ttft),
     itl: distribution(gaps),
+    gapProfile: gapProfile(gaps, input.pacingMs),
     e2e: distribution(e2e),
     split:
       toUpstream.length === 0
@@ -139,6 +220,8 @@ export function summarizeStep(input: SummaryInput): StepSummary {
             upstream: distribution(upstream),
             relay: distribution(relay),
           },
+    cpu: stepCpu(input.cpu, deltas),
+    bound: null,
     gatewayRssPeakMiB: kibToMib(input.gatewayRssPeakKiB),
     upstreamRssPeakMiB: kibToMib(input.upstreamRssPeakKiB),
     errorSamples: [...errors.entries()]
@@ -175,60 +258,4 @@ export function sustainedConcurrency(steps: readonly StepSummary[]): number | nu
     best = step.shape.concurrency ?? null;
   }
   return best;
-}
-
-/**
- * Whether the soak's RSS grew like a leak. V8 grows its heap for minutes before it levels off (the
- * first soak's curve: a climb, then flat), so the verdict is taken on the second half of the run
- * after the first minute: a leak keeps its slope to the end, a heap that found its size does not.
- * `startMiB` / `endMiB` are the whole run's (for the chart); `levelStartMiB` / `levelEndMiB` and
- * `slopeMiBPerMin` are the second half's.
- */
-export function rssGrowth(series: ReadonlyArray<{ tS: number; rssMiB: number }>): {
-  startMiB: number | null;
-  endMiB: number | null;
-  levelStartMiB: number | null;
-  levelEndMiB: number | null;
-  slopeMiBPerMin: number | null;
-  flagged: boolean;
-  reason: string;
-} {
-  const settled = series.filter((s) => s.tS >= 60);
-  const points = settled.length >= 12 ? settled : series;
-  if (points.length < 6) {
-    return {
-      startMiB: null,
-      endMiB: null,
-      levelStartMiB: null,
-      levelEndMiB: null,
-      slopeMiBPerMin: null,
-      flagged: false,
-      reason: 'too few samples',
-    };
-  }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)] as number;
-  };
-  const ends = (xs: ReadonlyArray<{ rssMiB: number }>): [number, number] => {
-    const tenth = Math.max(1, Math.floor(xs.length / 10));
-    return [median(xs.slice(0, tenth).map((p) => p.rssMiB)), median(xs.slice(-tenth).map((p) => p.rssMiB))];
-  };
-  const [startMiB, endMiB] = ends(points);
-  const level = points.slice(Math.floor(points.length / 2));
-  const [levelStartMiB, levelEndMiB] = ends(level);
-  const perSecond = slope(level.map((p) => [p.tS, p.rssMiB] as const));
-  const slopeMiBPerMin = perSecond === null ? null : perSecond * 60;
-  const limit = Math.max(8, levelStartMiB * 0.05);
-  const grew = levelEndMiB - levelStartMiB;
-  const flagged = grew > limit && (slopeMiBPerMin ?? 0) > 0;
-  return {
-    startMiB,
-    endMiB,
-    levelStartMiB,
-    levelEndMiB,
-    slopeMiBPerMin,
-    flagged,
-    reason: `second half ${grew >= 0 ? '+' : ''}${grew.toFixed(1)} MiB against a limit of ${limit.toFixed(1)} MiB (whole run ${(endMiB - startMiB).toFixed(1)} MiB)`,
-  };
 }

@@ -1,6 +1,6 @@
 /**
  * A small hand-written SVG line chart: one panel per metric, one polyline per scenario, x on a
- * log₂ axis (the concurrency ladder doubles), y linear from 0. No chart library.
+ * log₂ axis (the concurrency ladder doubles) or a linear one (time), y linear from 0. No chart library.
  */
 export interface Series {
   name: string;
@@ -8,10 +8,22 @@ export interface Series {
   points: ReadonlyArray<readonly [x: number, y: number | null]>;
 }
 
+export interface XAxis {
+  label: string;
+  /** The x values to tick (the ladder, the prompt lengths, minutes). */
+  ticks: readonly number[];
+  /** `log2` (default) for doubling ladders; `linear` for time. */
+  scale?: 'log2' | 'linear';
+}
+
 export interface Panel {
   title: string;
   yLabel: string;
   series: readonly Series[];
+  /** This panel's own x axis, when it differs from the chart's. */
+  x?: XAxis;
+  /** x values drawn on a grey band (e.g. the steps the load generator itself could not drive): see ChartSpec.shadeLabel. */
+  shade?: readonly number[];
 }
 
 export interface ChartSpec {
@@ -20,8 +32,11 @@ export interface ChartSpec {
   xLabel: string;
   /** The x values to tick (the ladder). */
   xTicks: readonly number[];
+  xScale?: 'log2' | 'linear';
   panels: readonly Panel[];
   colors?: Readonly<Record<string, string>>;
+  /** What the grey bands mean: a legend entry, shown when some panel shades an x. */
+  shadeLabel?: string;
 }
 
 const PANEL_W = 460;
@@ -73,6 +88,10 @@ export function renderChart(spec: ChartSpec): string {
     out.push(`<text x="${lx + 28}" y="66">${escapeXml(name)}</text>`);
     lx += 40 + name.length * 7.5;
   }
+  if (spec.shadeLabel && spec.panels.some((p) => (p.shade ?? []).length > 0)) {
+    out.push(`<rect x="${lx}" y="56" width="22" height="12" fill="#ececec" stroke="#bbb"/>`);
+    out.push(`<text x="${lx + 28}" y="66">${escapeXml(spec.shadeLabel)}</text>`);
+  }
   spec.panels.forEach((panel, i) => {
     const ox = (i % COLUMNS) * PANEL_W;
     const oy = HEADER_H + Math.floor(i / COLUMNS) * PANEL_H;
@@ -88,11 +107,13 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
   const plotH = PANEL_H - MARGIN.top - MARGIN.bottom;
   const x0 = ox + MARGIN.left;
   const y0 = oy + MARGIN.top;
-  const xs = spec.xTicks.filter((x) => x > 0);
-  const lmin = Math.log2(Math.min(...xs));
-  const lmax = Math.log2(Math.max(...xs));
-  const xPos = (x: number): number =>
-    lmax === lmin ? x0 + plotW / 2 : x0 + ((Math.log2(x) - lmin) / (lmax - lmin)) * plotW;
+  const axis: XAxis = panel.x ?? { label: spec.xLabel, ticks: spec.xTicks, scale: spec.xScale ?? 'log2' };
+  const log = (axis.scale ?? 'log2') === 'log2';
+  const xs = axis.ticks.filter((x) => (log ? x > 0 : Number.isFinite(x)));
+  const f = log ? Math.log2 : (x: number): number => x;
+  const lmin = f(Math.min(...xs));
+  const lmax = f(Math.max(...xs));
+  const xPos = (x: number): number => (lmax === lmin ? x0 + plotW / 2 : x0 + ((f(x) - lmin) / (lmax - lmin)) * plotW);
   const ys = panel.series
     .flatMap((s) => s.points.map(([, y]) => y))
     .filter((y): y is number => y !== null && Number.isFinite(y));
@@ -101,6 +122,7 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
 
   out.push(`<g>`);
   out.push(`<text x="${x0}" y="${oy + 22}" font-weight="bold">${escapeXml(panel.title)}</text>`);
+  out.push(...shading(panel, xs, xPos, { y0, plotH }));
   for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
     const y = yPos(v).toFixed(1);
     out.push(`<line x1="${x0}" y1="${y}" x2="${x0 + plotW}" y2="${y}" stroke="#e5e5e5"/>`);
@@ -111,11 +133,11 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
   for (const x of xs) {
     const px = xPos(x).toFixed(1);
     out.push(`<line x1="${px}" y1="${y0}" x2="${px}" y2="${y0 + plotH}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${px}" y="${y0 + plotH + 16}" text-anchor="middle" fill="#333">${x}</text>`);
+    out.push(`<text x="${px}" y="${y0 + plotH + 16}" text-anchor="middle" fill="#333">${formatTick(x)}</text>`);
   }
   out.push(`<rect x="${x0}" y="${y0}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
   out.push(
-    `<text x="${x0 + plotW / 2}" y="${y0 + plotH + 36}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`,
+    `<text x="${x0 + plotW / 2}" y="${y0 + plotH + 36}" text-anchor="middle" fill="#333">${escapeXml(axis.label)}</text>`,
   );
   const cy = y0 + plotH / 2;
   out.push(
@@ -130,7 +152,7 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
       run = [];
     };
     for (const [x, y] of [...series.points].sort((a, b) => a[0] - b[0])) {
-      if (y === null || !Number.isFinite(y) || !(x > 0)) {
+      if (y === null || !Number.isFinite(y) || (log && !(x > 0))) {
         flush();
         continue;
       }
@@ -146,4 +168,28 @@ function renderPanel(panel: Panel, spec: ChartSpec, ox: number, oy: number, colo
   }
   out.push(`</g>`);
   return out.join('\n');
+}
+
+/** A grey band around each shaded tick, reaching half-way to its neighbours. */
+function shading(
+  panel: Panel,
+  ticks: readonly number[],
+  xPos: (x: number) => number,
+  frame: { y0: number; plotH: number },
+): string[] {
+  const { y0, plotH } = frame;
+  const shaded = new Set(panel.shade ?? []);
+  const sorted = [...ticks].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const x = sorted[i]!;
+    if (!shaded.has(x)) continue;
+    const px = xPos(x);
+    const prev = i > 0 ? (xPos(sorted[i - 1]!) + px) / 2 : px - 12;
+    const next = i < sorted.length - 1 ? (xPos(sorted[i + 1]!) + px) / 2 : px + 12;
+    out.push(
+      `<rect x="${prev.toFixed(1)}" y="${y0}" width="${(next - prev).toFixed(1)}" height="${plotH}" fill="#ececec"/>`,
+    );
+  }
+  return out;
 }

@@ -44,6 +44,38 @@ describe('load generator against the paced reference server', () => {
     expect(new Set(result.records.map((r) => r.requestId)).size).toBe(result.records.length);
   });
 
+  it('closed loop: minRequests keeps a step of slow requests going past its duration, up to the hard bound', async () => {
+    // Each request takes ~10 tokens × 2 ms; the duration alone would allow about one.
+    const result = await runLoad(
+      {
+        kind: 'closed',
+        concurrency: 1,
+        durationMs: 1,
+        maxRequests: 1000,
+        rampMs: 0,
+        minRequests: 4,
+        hardDurationMs: 10_000,
+      },
+      { target, body: body(10), maxTokens: 10, timeoutMs: 5_000, requestId: (n) => `min-${n}` },
+    );
+    expect(result.records).toHaveLength(4);
+    const bounded = await runLoad(
+      {
+        kind: 'closed',
+        concurrency: 1,
+        durationMs: 1,
+        maxRequests: 1000,
+        rampMs: 0,
+        minRequests: 1000,
+        hardDurationMs: 60,
+      },
+      { target, body: body(10), maxTokens: 10, timeoutMs: 5_000, requestId: (n) => `hard-${n}` },
+    );
+    expect(bounded.records.length).toBeGreaterThanOrEqual(1);
+    expect(bounded.records.length).toBeLessThan(1000);
+    expect(bounded.wallMs).toBeLessThan(2_000);
+  });
+
   it('closed loop: maxRequests bounds the count', async () => {
     const result = await runLoad(
       { kind: 'closed', concurrency: 3, durationMs: 60_000, maxRequests: 5, rampMs: 0 },

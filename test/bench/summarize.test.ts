@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestRecord } from '../../bench/lib/sse-request.js';
-import { rssGrowth, summarizeStep, sustainedConcurrency, type StepSummary } from '../../bench/lib/summarize.js';
+import { gapProfile, summarizeStep, sustainedConcurrency, type StepSummary } from '../../bench/lib/summarize.js';
 import { splitTtft } from '../../bench/lib/upstream-log.js';
 
 function record(id: string, overrides: Partial<RequestRecord> = {}): RequestRecord {
@@ -100,24 +100,65 @@ describe('step summary', () => {
   });
 });
 
-describe('soak RSS growth', () => {
-  const flat = Array.from({ length: 120 }, (_, i) => ({ tS: i * 5, rssMiB: 200 + (i % 3) }));
-  it('flat memory is not flagged', () => {
-    expect(rssGrowth(flat)).toMatchObject({ flagged: false });
+describe('gap profile: bursts reported as what they are', () => {
+  it('shares of gaps by their ratio to the pacing; bursts are gaps under 5 % of it', () => {
+    // Pacing 20 ms: 0.5 ms (burst), 0.9 (burst), 5 (early), 20 (on pace), 21, 40 (late), 250 (stall).
+    const g = gapProfile([0.5, 0.9, 5, 20, 21, 40, 250, 1], 20);
+    expect(g.burstBelowMs).toBe(1);
+    expect(g.burstShare).toBe(2 / 8);
+    expect(g.bands.map((b) => [b.from, b.to, b.share])).toEqual([
+      [0, 0.05, 2 / 8],
+      [0.05, 0.5, 2 / 8],
+      [0.5, 1.5, 2 / 8],
+      [1.5, 10, 1 / 8],
+      [10, null, 1 / 8],
+    ]);
+    expect(g.bands.reduce((a, b) => a + b.share, 0)).toBeCloseTo(1, 12);
   });
-  it('steady growth past max(8 MiB, 5 %) is flagged', () => {
-    const growing = flat.map((s) => ({ ...s, rssMiB: 200 + s.tS * 0.1 }));
-    const g = rssGrowth(growing);
-    expect(g.flagged).toBe(true);
-    expect(g.slopeMiBPerMin).toBeCloseTo(6, 5);
+
+  it('a gateway holding tokens back shows a low ITL p50 and a high burst share, never a clean pace', () => {
+    // Direct: every gap on the pacing. Saturated gateway: the same 64 tokens, written four at a time
+    // every 80 ms (three gaps of ~0.1 ms, then one of 80 ms): its ITL p50 is below direct's.
+    const direct = Array.from({ length: 63 }, () => 20);
+    const bursty = Array.from({ length: 63 }, (_, i) => (i % 4 === 3 ? 80 : 0.1));
+    const s = (gaps: number[]) =>
+      summarizeStep({ ...base, records: [record('a', { gaps, maxGapMs: Math.max(...gaps) })] });
+    const d = s(direct);
+    const b = s(bursty);
+    expect(b.itl.p50!).toBeLessThan(d.itl.p50!);
+    expect(d.gapProfile.burstShare).toBe(0);
+    expect(b.gapProfile.burstShare!).toBeGreaterThan(0.7);
   });
-  it('a heap that climbs for minutes and then levels off is not flagged; the whole-run growth is still reported', () => {
-    const levelling = flat.map((s) => ({ ...s, rssMiB: 200 + Math.min(s.tS, 250) * 0.4 + (s.tS % 3) }));
-    const g = rssGrowth(levelling);
-    expect(g.flagged).toBe(false);
-    expect((g.endMiB as number) - (g.startMiB as number)).toBeGreaterThan(50);
+
+  it('no gaps: no share', () => {
+    expect(gapProfile([], 20)).toMatchObject({ burstShare: null });
+    expect(gapProfile([], 20).bands.every((b) => b.share === 0)).toBe(true);
   });
-  it('too few samples: no verdict', () => {
-    expect(rssGrowth([{ tS: 1, rssMiB: 1 }])).toMatchObject({ flagged: false, reason: 'too few samples' });
+});
+
+describe('CPU per step in the summary', () => {
+  it('per 1,000 relayed tokens and as a share of one core, for each process read', () => {
+    // Two requests of 4 tokens = 8 tokens; 0.02 s of gateway CPU over a 2 s step.
+    const s = summarizeStep({
+      ...base,
+      records: [record('a'), record('b')],
+      cpu: {
+        wallMs: 2_000,
+        gateway: { before: 10, after: 10.02 },
+        upstream: { before: 5, after: null },
+        generator: { before: 0, after: 0.5 },
+        loopLagMs: { p50: 10.1, p99: 12, max: 30 },
+      },
+    });
+    expect(s.cpu!.gateway!.perThousandTokens).toBeCloseTo(2.5, 10);
+    expect(s.cpu!.gateway!.coreShare).toBeCloseTo(0.01, 10);
+    expect(s.cpu!.upstream).toBeNull();
+    expect(s.cpu!.generator!.coreShare).toBeCloseTo(0.25, 10);
+    expect(s.cpu!.generatorLoopLagMs).toEqual({ p50: 10.1, p99: 12, max: 30 });
+    expect(s.bound).toBeNull();
+  });
+
+  it('without readings: no CPU section', () => {
+    expect(summarizeStep({ ...base, records: [record('a')] }).cpu).toBeNull();
   });
 });

@@ -87,3 +87,82 @@ describe('SVG chart', () => {
     expect(escapeXml('<&>"')).toBe('&lt;&amp;&gt;&quot;');
   });
 });
+
+describe('SVG chart: own x axes, linear time, shaded steps', () => {
+  const svg = renderChart({
+    title: 't',
+    subtitle: 's',
+    xLabel: 'clients',
+    xTicks: [1, 16, 64, 256],
+    shadeLabel: 'direct not sustained: generator/upstream bound',
+    panels: [
+      {
+        title: 'TTFT p50',
+        yLabel: 'ms',
+        series: [
+          {
+            name: 'direct',
+            points: [
+              [1, 20],
+              [16, 21],
+              [64, 22],
+              [256, 90],
+            ],
+          },
+        ],
+        shade: [256],
+      },
+      {
+        title: 'TTFT against prompt length',
+        yLabel: 'ms',
+        x: { label: 'prompt tokens', ticks: [128, 512, 2048] },
+        series: [
+          {
+            name: 'direct',
+            points: [
+              [128, 25],
+              [512, 30],
+              [2048, 45],
+            ],
+          },
+        ],
+      },
+      {
+        title: 'heap',
+        yLabel: 'MiB',
+        x: { label: 'minutes', ticks: [0, 1, 2], scale: 'linear' },
+        series: [
+          {
+            name: 'heap',
+            points: [
+              [0, 40],
+              [0.5, 41],
+              [2, 40],
+            ],
+          },
+        ],
+      },
+    ],
+  });
+
+  it('each panel labels and ticks its own axis', () => {
+    expect(svg).toContain('>clients</text>');
+    expect(svg).toContain('>prompt tokens</text>');
+    expect(svg).toContain('>minutes</text>');
+    for (const x of ['128', '512', '2048', '0']) expect(svg).toContain(`text-anchor="middle" fill="#333">${x}</text>`);
+  });
+
+  it('a linear axis places x = 0 (a log axis could not) and spaces ticks evenly', () => {
+    const ticks = [...svg.matchAll(/<text x="([\d.]+)" y="[\d.]+" text-anchor="middle" fill="#333">([012])<\/text>/g)]
+      .map((m) => Number(m[1]))
+      .slice(-3); // the heap panel's 0, 1, 2 (the first panel has a 1 too)
+    expect(ticks[1]! - ticks[0]!).toBeCloseTo(ticks[2]! - ticks[1]!, 1);
+    expect(svg).toContain('heap @ 0: 40.00');
+  });
+
+  it('shades only the marked steps, once labelled', () => {
+    expect(svg.match(/fill="#ececec"\/>/g)).toHaveLength(1); // the band; its legend swatch has a stroke
+    expect(svg.match(/generator\/upstream bound/g)).toHaveLength(1);
+    expect(svg).not.toMatch(/NaN|undefined|Infinity/);
+  });
+});
