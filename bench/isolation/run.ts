@@ -10,50 +10,14 @@
  * and the largest gap between two tokens of the running streams. Target: /livez ≤ 50 ms, no gap
  * over 100 ms.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distribution } from '../lib/stats.js';
+import { ROOT, start, stop } from './cli-process.js';
 
-// Compiled to dist/bench-isolation/bench/isolation/run.js.
-const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const STREAMS = 4;
 const TOKEN_INTERVAL_MS = 20;
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Starts a CLI command and waits for its "listening" log line, which carries its URL. */
-function start(args: string[], env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (const line of buffered.split('\n')) {
-        const match = /"url":"(http:\/\/[^"]+)".*listening/.exec(line);
-        if (match?.[1]) return resolve({ child, url: match[1] });
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code} before listening`)));
-  });
-}
-
-async function stop(started: Started): Promise<void> {
-  const exited = new Promise((resolve) => started.child.once('exit', resolve));
-  started.child.kill('SIGTERM');
-  await exited;
-}
 
 const chat = (content: string, maxTokens: number, stream: boolean): string =>
   JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: maxTokens, stream });
@@ -150,9 +114,6 @@ async function measure(proxyUrl: string, big: Case) {
     gaps_over_100ms: gaps.filter((g) => g.gap > 100).length,
   };
 }
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 
 async function main(): Promise<void> {
   const reference = await start(
