@@ -97,9 +97,15 @@ function codeChoice(choice: JsonObject, codec: FieldCodec, inPlace: boolean): Js
   for (const key of MESSAGE_KEYS) {
     const message = out[key];
     if (!isObject(message)) continue;
-    const copy = inPlace || codec.version === 1 ? { ...message } : (structuredClone(message) as JsonObject);
-    codeMessage(inPlace ? message : copy, index, codec);
-    if (!inPlace) out[key] = copy;
+    if (inPlace) {
+      codeMessage(message, index, codec);
+      continue;
+    }
+    const copy = { ...message };
+    // The tool calls are the only nested part a message has; cloned only when there are some.
+    if (codec.version !== 1 && Array.isArray(message.tool_calls)) copy.tool_calls = structuredClone(message.tool_calls);
+    codeMessage(copy, index, codec);
+    out[key] = copy;
   }
   if (codec.version === 1) return out;
   if (isObject(out.logprobs)) {

@@ -11,6 +11,7 @@ import {
   type HpkeSenderContext,
   type HpkeBackend,
 } from './hpke/index.js';
+import type { SenderOptions } from './hpke/setup.js';
 
 /** The HPKE `info` of every v1 context: binds the keys to this protocol and version. */
 export const OUTPUT_PROTECTION_INFO = 'sgt-output-protection/v1';
@@ -63,8 +64,9 @@ export function protectionVersion(context: HpkeSenderContext | HpkeRecipientCont
 export function setupProtectedSender(
   recipientPublicKey: Uint8Array,
   version: ProtectionVersion,
+  options: SenderOptions = {},
 ): { enc: Uint8Array; context: HpkeSenderContext } {
-  const setup = setupBaseS(recipientPublicKey, protectionInfo(version));
+  const setup = setupBaseS(recipientPublicKey, protectionInfo(version), options);
   versions.set(setup.context, version);
   return setup;
 }
