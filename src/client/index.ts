@@ -1,6 +1,8 @@
 /**
- * `sgt-proxy/client`: decrypt output-protected responses in your own application (wire format v1,
- * docs/output-protection.md). Small on purpose: HPKE and the field rules, no server code.
+ * `sgt-proxy/client`: decrypt output-protected responses in your own application (wire formats v1
+ * and v2, docs/output-protection.md), and turn a decrypted chat stream's text into OpenAI tool-call
+ * chunks (pass-through mode, where the proxy cannot read the text). Small on purpose: HPKE, the
+ * field rules and the tool parser, no server code.
  *
  * ```ts
  * import OpenAI from 'openai';
@@ -16,19 +18,30 @@
 import { DecryptionError } from '../protection/errors.js';
 import type { HpkeBackend } from '../protection/hpke/backend.js';
 import type { KeyPair } from '../protection/hpke/kem.js';
-import { generateKeyPair as hpkeGenerateKeyPair, setupBaseR } from '../protection/hpke/setup.js';
-import { transformProtectedTexts } from '../protection/stages.js';
+import { generateKeyPair as hpkeGenerateKeyPair } from '../protection/hpke/setup.js';
+import { chunkOpener } from '../protection/stages.js';
 import {
   DEFAULT_CLIENT_PUBLIC_KEY_HEADER,
   DEFAULT_SERVER_PUBLIC_KEY_HEADER,
   OUTPUT_PROTECTION_INFO,
+  OUTPUT_PROTECTION_VERSION_HEADER,
   PUBLIC_KEY_BYTES,
   encodeBase64,
-  openText,
+  parseAnsweredVersion,
   parseServerPublicKey,
+  setupProtectedRecipient,
+  type ProtectionVersion,
 } from '../protection/wire.js';
 
-export { DecryptionError, OUTPUT_PROTECTION_INFO, type KeyPair };
+export {
+  DecryptionError,
+  OUTPUT_PROTECTION_INFO,
+  OUTPUT_PROTECTION_VERSION_HEADER,
+  type KeyPair,
+  type ProtectionVersion,
+};
+export { toolCallChunks, type ToolCallChunkOptions } from './tool-calls.js';
+export { ChatOutputParser, parseChatOutput, TOOL_PARSERS, type ToolParserName } from '../chat-output/index.js';
 
 /** The request header that carries your public key (servers may be configured with another name). */
 export const CLIENT_PUBLIC_KEY_HEADER = DEFAULT_CLIENT_PUBLIC_KEY_HEADER;
@@ -48,17 +61,38 @@ export function publicKeyHeader(publicKey: Uint8Array): string {
   return encodeBase64(publicKey);
 }
 
-/** `{ 'x-client-public-key': base64(publicKey) }`, for the OpenAI SDK's `defaultHeaders` or `headers`. */
+export interface ClientKeyHeaderOptions {
+  /** Default `x-client-public-key`. */
+  headerName?: string;
+  /**
+   * The wire format to ask for (default 1, what every server speaks). 2 also encrypts logprobs
+   * tokens, tool calls, reasoning and `stop_reason`; a server answering v1 refuses logprobs.
+   */
+  version?: ProtectionVersion;
+}
+
+/**
+ * `{ 'x-client-public-key': base64(publicKey) }` (and `x-output-protection-version` when a version
+ * is asked for), for the OpenAI SDK's `defaultHeaders` or `headers`. A string is the header name.
+ */
 export function clientKeyHeaders(
   publicKey: Uint8Array,
-  headerName: string = CLIENT_PUBLIC_KEY_HEADER,
+  options: string | ClientKeyHeaderOptions = {},
 ): Record<string, string> {
-  return { [headerName]: publicKeyHeader(publicKey) };
+  const { headerName = CLIENT_PUBLIC_KEY_HEADER, version } =
+    typeof options === 'string' ? { headerName: options } : options;
+  const headers: Record<string, string> = { [headerName]: publicKeyHeader(publicKey) };
+  if (version !== undefined) headers[OUTPUT_PROTECTION_VERSION_HEADER] = String(version);
+  return headers;
 }
 
 /** The parts of a `chat.completion.chunk` that are read (the OpenAI SDK's type fits). */
 export interface ChatCompletionChunkLike {
-  choices: ReadonlyArray<{ index: number; delta?: { content?: string | null } | null }>;
+  choices: ReadonlyArray<{
+    index: number;
+    delta?: { content?: string | null } | null;
+    finish_reason?: string | null;
+  }>;
 }
 
 /** The parts of a `chat.completion` that are read. */
@@ -90,24 +124,49 @@ export interface ResponseDecryptorOptions {
   serverKeyHeader?: string;
   /** The HPKE primitives (default node:crypto); `nobleBackend` from `sgt-proxy` runs without node:crypto. */
   backend?: HpkeBackend;
+  /**
+   * The wire format of the response, when the first argument is the server key header's value
+   * (default 1). With the response's headers, it is read from `x-output-protection-version`.
+   */
+  version?: ProtectionVersion;
+}
+
+/** The response headers (a fetch `Headers`, the OpenAI SDK's `response.headers`). */
+export interface HeadersLike {
+  get(name: string): string | null;
+}
+
+/** The version a decryptor uses: the response's header when given the headers, else the option. */
+function answeredVersion(
+  source: string | null | undefined | HeadersLike,
+  options: ResponseDecryptorOptions,
+): ProtectionVersion {
+  if (typeof source === 'object' && source !== null)
+    return parseAnsweredVersion(source.get(OUTPUT_PROTECTION_VERSION_HEADER));
+  return options.version ?? 1;
 }
 
 /**
- * A decryptor for one response, from its server key header and your private key. A missing
- * header (the server did not encrypt) or a malformed one throws DecryptionError here.
+ * A decryptor for one response, from its headers (preferred: the server key and the wire version
+ * are both read there) or its server key header's value, and your private key. A missing
+ * server key (the server did not encrypt) or a malformed one throws DecryptionError here.
  */
 export function createResponseDecryptor(
-  serverPublicKeyHeaderValue: string | null | undefined,
+  responseHeaders: string | null | undefined | HeadersLike,
   privateKey: Uint8Array,
   options: ResponseDecryptorOptions = {},
 ): ResponseDecryptor {
-  const enc = parseServerPublicKey(serverPublicKeyHeaderValue, options.serverKeyHeader);
-  const context = setupBaseR(
+  const headerName = options.serverKeyHeader ?? DEFAULT_SERVER_PUBLIC_KEY_HEADER;
+  const keyValue =
+    typeof responseHeaders === 'object' && responseHeaders !== null ? responseHeaders.get(headerName) : responseHeaders;
+  const enc = parseServerPublicKey(keyValue, headerName);
+  const context = setupProtectedRecipient(
     enc,
     privateKey,
-    OUTPUT_PROTECTION_INFO,
+    answeredVersion(responseHeaders, options),
     options.backend ? { backend: options.backend } : {},
   );
+  const open = chunkOpener(context, true);
   let failure: DecryptionError | undefined;
 
   const decrypt = <T>(value: T): T => {
@@ -118,7 +177,7 @@ export function createResponseDecryptor(
       );
     }
     try {
-      return transformProtectedTexts(value, (index, text) => openText(context, index, text), true);
+      return open(value);
     } catch (err) {
       if (err instanceof DecryptionError) failure = err;
       throw err;

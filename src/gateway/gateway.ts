@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import { UpstreamProtocolError, toApiError, toErrorResponse } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import {
+  OUTPUT_PROTECTION_VERSION_HEADER,
   encryptBody,
   chunkSealer,
   getOutputProtection,
@@ -97,6 +98,7 @@ async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: stri
   const headers = new Headers(c.req.raw.headers);
   stripHopHeaders(headers);
   headers.delete(clientKeyHeader);
+  headers.delete(OUTPUT_PROTECTION_VERSION_HEADER); // between the client and this gateway only
   const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
   const response = await upstream.relay(
     incoming.pathname + incoming.search,

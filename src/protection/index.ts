@@ -1,8 +1,14 @@
-/** Output protection (docs/output-protection.md): HPKE, wire format v1, server middleware. */
+/** Output protection (docs/output-protection.md): HPKE, wire formats v1 and v2, server middleware. */
 export * from './hpke/index.js';
 export { DecryptionError } from './errors.js';
 export {
   OUTPUT_PROTECTION_INFO,
+  OUTPUT_PROTECTION_VERSION_HEADER,
+  protectionVersion,
+  setupProtectedSender,
+  setupProtectedRecipient,
+  sealField,
+  type ProtectionVersion,
   parseClientPublicKey,
   parseServerPublicKey,
   encodeBase64,
@@ -11,7 +17,14 @@ export {
   sealText,
   openText,
 } from './wire.js';
-export { chunkOpener, chunkSealer, encryptChunks, encryptBody, decryptBody } from './stages.js';
+export {
+  chunkOpener,
+  chunkSealer,
+  encryptChunks,
+  encryptBody,
+  decryptBody,
+  UnprotectableOutputError,
+} from './stages.js';
 export { OutputProtectionRegistry, outputProtectionRegistry } from './registry.js';
 export {
   userPublicKeyMiddleware,

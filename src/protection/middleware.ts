@@ -8,15 +8,19 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { toErrorResponse } from '../errors/index.js';
 import { InvalidPublicKeyError } from './errors.js';
-import { setupBaseS, type HpkeSenderContext } from './hpke/index.js';
+import type { HpkeSenderContext } from './hpke/index.js';
 import { outputProtectionRegistry, OutputProtectionRegistry, type Registration } from './registry.js';
 import {
   DEFAULT_CLIENT_PUBLIC_KEY_HEADER,
   DEFAULT_SERVER_PUBLIC_KEY_HEADER,
-  OUTPUT_PROTECTION_INFO,
+  OUTPUT_PROTECTION_VERSION_HEADER,
   encodeBase64,
   parseClientPublicKey,
+  parseRequestedVersion,
+  setupProtectedSender,
+  type ProtectionVersion,
 } from './wire.js';
+import { ApiError } from '../errors/index.js';
 import { HTTP_TOKEN } from '../internal/http-token.js';
 import { relayBody } from '../internal/relay-body.js';
 import { REQUEST_ID_HEADER, usableRequestId } from '../http/index.js';
@@ -63,6 +67,8 @@ export interface OutputProtection {
   context: HpkeSenderContext;
   /** `base64(enc)`, the value of the server key header. */
   serverPublicKey: string;
+  /** The wire format the client asked for (x-output-protection-version; absent: 1). */
+  version: ProtectionVersion;
 }
 
 export interface OutputProtectionVariables {
@@ -139,9 +145,15 @@ function releasingBody(body: ReadableStream<Uint8Array>, release: () => void): R
   return relayBody(body, { onSettled: release });
 }
 
-function protectedResponse(response: Response, headerName: string, headerValue: string, release: () => void): Response {
+function protectedResponse(
+  response: Response,
+  headerName: string,
+  protection: OutputProtection,
+  release: () => void,
+): Response {
   const headers = new Headers(response.headers);
-  headers.set(headerName, headerValue);
+  headers.set(headerName, protection.serverPublicKey);
+  headers.set(OUTPUT_PROTECTION_VERSION_HEADER, String(protection.version));
   const init = { status: response.status, statusText: response.statusText, headers };
   if (!response.body) {
     release();
@@ -164,10 +176,13 @@ export function userPublicKeyMiddleware(
     const headerValue = c.req.header(clientKeyHeader);
     if (headerValue === undefined && mode === 'optional') return next();
 
-    let setup: ReturnType<typeof setupBaseS>;
+    let setup: ReturnType<typeof setupProtectedSender>;
+    let version: ProtectionVersion;
     try {
-      setup = setupBaseS(parseClientPublicKey(headerValue, clientKeyHeader), OUTPUT_PROTECTION_INFO);
+      version = parseRequestedVersion(c.req.header(OUTPUT_PROTECTION_VERSION_HEADER));
+      setup = setupProtectedSender(parseClientPublicKey(headerValue, clientKeyHeader), version);
     } catch (err) {
+      if (err instanceof ApiError && !(err instanceof InvalidPublicKeyError)) return toErrorResponse(err);
       if (!(err instanceof InvalidPublicKeyError)) throw err;
       // parseClientPublicKey names the header already; a low-order point is only found by Encap.
       const named =
@@ -192,6 +207,7 @@ export function userPublicKeyMiddleware(
       requestId: registration.requestId,
       context: setup.context,
       serverPublicKey: encodeBase64(setup.enc),
+      version,
     };
     c.set('outputProtection', protection);
     protectedRequests.set(c.req.raw, protection);
@@ -201,7 +217,7 @@ export function userPublicKeyMiddleware(
       registration.release(); // an error no handler turned into a response: there is no body to wait for
       throw err;
     }
-    c.res = protectedResponse(c.res, serverKeyHeader, protection.serverPublicKey, registration.release);
+    c.res = protectedResponse(c.res, serverKeyHeader, protection, registration.release);
   };
 }
 

@@ -1,6 +1,15 @@
 import { ApiError } from '../errors/index.js';
-import { generateKeyPair, setupBaseR, type HpkeRecipientContext, type KeyPair } from './hpke/index.js';
-import { OUTPUT_PROTECTION_INFO, encodeBase64, parseClientPublicKey, parseServerPublicKey } from './wire.js';
+import { generateKeyPair, type HpkeRecipientContext, type KeyPair } from './hpke/index.js';
+import {
+  LATEST_PROTECTION_VERSION,
+  OUTPUT_PROTECTION_VERSION_HEADER,
+  encodeBase64,
+  parseAnsweredVersion,
+  parseClientPublicKey,
+  parseRequestedVersion,
+  parseServerPublicKey,
+  setupProtectedRecipient,
+} from './wire.js';
 
 export interface OutputProtectionSettings {
   /** true: the proxy holds the key and decrypts; false: the client's key and the ciphertext pass through. */
@@ -80,17 +89,19 @@ export class ProxyOutputProtection {
   private decrypting(pair: KeyPair): ProtectedCall {
     const { clientKeyHeader, serverKeyHeader } = this.settings;
     return {
-      upstreamHeaders: { [clientKeyHeader]: encodeBase64(pair.publicKey) },
+      // The newest format: a v1 upstream ignores the header and answers v1 (no version header).
+      upstreamHeaders: {
+        [clientKeyHeader]: encodeBase64(pair.publicKey),
+        [OUTPUT_PROTECTION_VERSION_HEADER]: String(LATEST_PROTECTION_VERSION),
+      },
       accept(headers) {
         const enc = headers.get(serverKeyHeader);
         if (enc === null) throw new UpstreamNotProtectedError(serverKeyHeader);
-        const recipient = setupBaseR(
+        const recipient = setupProtectedRecipient(
           parseServerPublicKey(enc, serverKeyHeader),
           pair.privateKey,
-          OUTPUT_PROTECTION_INFO,
-          {
-            recipientPublicKey: pair.publicKey,
-          },
+          parseAnsweredVersion(headers.get(OUTPUT_PROTECTION_VERSION_HEADER)),
+          { recipientPublicKey: pair.publicKey },
         );
         return { recipient, clientHeaders: {} };
       },
@@ -104,11 +115,21 @@ export class ProxyOutputProtection {
     // Checked here, with the error the upstream's middleware would give (400 naming the header,
     // code invalid_client_public_key), rather than relayed back as a generic upstream error.
     if (clientKey !== null) parseClientPublicKey(clientKey, clientKeyHeader);
+    const version = clientHeaders.get(OUTPUT_PROTECTION_VERSION_HEADER);
+    if (clientKey !== null) parseRequestedVersion(version);
+    const upstreamHeaders: Record<string, string> = clientKey === null ? {} : { [clientKeyHeader]: clientKey };
+    if (clientKey !== null && version !== null) upstreamHeaders[OUTPUT_PROTECTION_VERSION_HEADER] = version;
     return {
-      upstreamHeaders: clientKey === null ? {} : { [clientKeyHeader]: clientKey },
+      upstreamHeaders,
       accept(headers) {
         const enc = headers.get(serverKeyHeader);
-        return { clientHeaders: enc === null ? {} : { [serverKeyHeader]: enc } };
+        const clientHeaders: Record<string, string> = {};
+        if (enc === null) return { clientHeaders };
+        clientHeaders[serverKeyHeader] = enc;
+        // The client needs the version to pick its `info`; absent means a v1 upstream.
+        const answered = headers.get(OUTPUT_PROTECTION_VERSION_HEADER);
+        if (answered !== null) clientHeaders[OUTPUT_PROTECTION_VERSION_HEADER] = answered;
+        return { clientHeaders };
       },
     };
   }

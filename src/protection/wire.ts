@@ -1,12 +1,87 @@
 /**
- * Output protection wire format v1 (docs/output-protection.md): the constants both
- * sides agree on, the key headers, and the encoding of one protected text field.
+ * Output protection wire formats v1 and v2 (docs/output-protection.md): the constants both
+ * sides agree on, the key and version headers, and the encoding of one protected field.
  */
+import { InvalidRequestError } from '../errors/index.js';
 import { DecryptionError, InvalidPublicKeyError } from './errors.js';
-import type { HpkeRecipientContext, HpkeSenderContext } from './hpke/index.js';
+import {
+  setupBaseR,
+  setupBaseS,
+  type HpkeRecipientContext,
+  type HpkeSenderContext,
+  type HpkeBackend,
+} from './hpke/index.js';
+import type { SenderOptions } from './hpke/setup.js';
 
 /** The HPKE `info` of every v1 context: binds the keys to this protocol and version. */
 export const OUTPUT_PROTECTION_INFO = 'sgt-output-protection/v1';
+
+/** 1: text fields only; 2: every generated string (logprobs tokens, tool calls, reasoning, stop_reason). */
+export type ProtectionVersion = 1 | 2;
+
+/** The newest version this implementation speaks. */
+export const LATEST_PROTECTION_VERSION: ProtectionVersion = 2;
+
+/** Request: the version the client asks for (absent: 1). Response: the version the server used. */
+export const OUTPUT_PROTECTION_VERSION_HEADER = 'x-output-protection-version';
+
+/** The HPKE `info` of a version: a context of one version cannot open another's fields. */
+export function protectionInfo(version: ProtectionVersion): string {
+  return `sgt-output-protection/v${version}`;
+}
+
+/** The version a client asked for: absent → 1, "1" or "2", anything else a 400 naming the header. */
+export function parseRequestedVersion(headerValue: string | null | undefined): ProtectionVersion {
+  if (headerValue === undefined || headerValue === null || headerValue === '1') return 1;
+  if (headerValue === '2') return 2;
+  throw new InvalidRequestError(
+    `Invalid ${OUTPUT_PROTECTION_VERSION_HEADER} header: expected 1 or 2, got ${JSON.stringify(headerValue.slice(0, 20))}.`,
+    { param: OUTPUT_PROTECTION_VERSION_HEADER, code: 'invalid_output_protection_version' },
+  );
+}
+
+/** The version a response says it used: absent → 1 (a v1 server sends no such header). */
+export function parseAnsweredVersion(headerValue: string | null | undefined): ProtectionVersion {
+  if (headerValue === undefined || headerValue === null || headerValue === '1') return 1;
+  if (headerValue === '2') return 2;
+  throw new DecryptionError(
+    `The response's ${OUTPUT_PROTECTION_VERSION_HEADER} header is ${JSON.stringify(headerValue.slice(0, 20))}: not a version this client knows (1, 2).`,
+    { param: OUTPUT_PROTECTION_VERSION_HEADER },
+  );
+}
+
+// The version is part of the key schedule (the `info`), so the context is its natural carrier:
+// `chunkSealer(context)` and `chunkOpener(context)` keep one signature for every version. A
+// context made with plain setupBaseS/setupBaseR (v1's `info`) is v1.
+const versions = new WeakMap<HpkeSenderContext | HpkeRecipientContext, ProtectionVersion>();
+
+/** The wire format a context seals or opens. */
+export function protectionVersion(context: HpkeSenderContext | HpkeRecipientContext): ProtectionVersion {
+  return versions.get(context) ?? 1;
+}
+
+/** SetupBaseS with the version's `info`; the context remembers its version. */
+export function setupProtectedSender(
+  recipientPublicKey: Uint8Array,
+  version: ProtectionVersion,
+  options: SenderOptions = {},
+): { enc: Uint8Array; context: HpkeSenderContext } {
+  const setup = setupBaseS(recipientPublicKey, protectionInfo(version), options);
+  versions.set(setup.context, version);
+  return setup;
+}
+
+/** SetupBaseR with the version's `info`; the context remembers its version. */
+export function setupProtectedRecipient(
+  enc: Uint8Array,
+  privateKey: Uint8Array,
+  version: ProtectionVersion,
+  options: { backend?: HpkeBackend; recipientPublicKey?: Uint8Array } = {},
+): HpkeRecipientContext {
+  const context = setupBaseR(enc, privateKey, protectionInfo(version), options);
+  versions.set(context, version);
+  return context;
+}
 
 /** Where the client sends `base64(pkR)` (overridable with SG_CLIENT_PUBLIC_KEY_HEADER_NAME). */
 export const DEFAULT_CLIENT_PUBLIC_KEY_HEADER = 'x-client-public-key';
@@ -85,28 +160,68 @@ export function parseServerPublicKey(
   return key;
 }
 
-// aad = the choice index in ASCII decimal; n is small, so the encodings are kept.
-const aadCache: Uint8Array[] = [];
-const encoder = new TextEncoder();
+/**
+ * What a protected string is, in v2's aad: the same tag wherever the field sits (completions or
+ * chat shape), so a ciphertext can be re-shaped (completions `text` → chat `delta.content`) but
+ * never moved to a field of another kind.
+ */
+export type FieldTag = 'text' | 'reasoning' | 'tool_name' | 'tool_arguments' | 'token' | 'top_token' | 'stop_reason';
 
-/** The aad of a choice: its index as ASCII decimal (`0` → "0", `12` → "12"). */
-export function choiceAad(index: number): Uint8Array {
+const encoder = new TextEncoder();
+const aadCache = new Map<string, Uint8Array>();
+
+function checkIndex(index: number): void {
   if (!Number.isSafeInteger(index) || index < 0)
     throw new RangeError(`A choice index is a non-negative integer, got ${String(index)}.`);
-  if (index >= 64) return encoder.encode(String(index));
-  return (aadCache[index] ??= encoder.encode(String(index)));
 }
 
-/** One non-empty text field → `base64(Seal(aad = index, utf8(text)))`. The caller keeps "" as it is. */
+function cachedAad(text: string): Uint8Array {
+  let aad = aadCache.get(text);
+  if (!aad) {
+    aad = encoder.encode(text);
+    if (aadCache.size < 1024) aadCache.set(text, aad); // n and the tags are few; bounded anyway
+  }
+  return aad;
+}
+
+/** The aad of a v1 field: the choice index as ASCII decimal (`0` → "0", `12` → "12"). */
+export function choiceAad(index: number): Uint8Array {
+  checkIndex(index);
+  return cachedAad(String(index));
+}
+
+/** The aad of a field: v1 `"<index>"` (text only), v2 `"<index>:<tag>"`. */
+export function fieldAad(version: ProtectionVersion, index: number, tag: FieldTag): Uint8Array {
+  checkIndex(index);
+  return cachedAad(version === 1 ? String(index) : `${index}:${tag}`);
+}
+
+/** One non-empty field → `base64(Seal(aad, utf8(value)))`. The caller keeps "" as it is. */
+export function sealField(context: HpkeSenderContext, index: number, tag: FieldTag, value: string): string {
+  return encodeBase64(context.seal(fieldAad(protectionVersion(context), index, tag), encoder.encode(value)));
+}
+
+/** A text field (`text`, `content`), as v1 defines it; in a v2 context, with v2's aad. */
 export function sealText(context: HpkeSenderContext, index: number, text: string): string {
-  return encodeBase64(context.seal(choiceAad(index), encoder.encode(text)));
+  return sealField(context, index, 'text', text);
 }
 
 // ignoreBOM: a U+FEFF at the start of a token is text, not a byte-order mark to drop.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** The inverse of `sealText`, or a DecryptionError: never garbage text. */
-export function openText(context: HpkeRecipientContext, index: unknown, field: string): string {
+const FIELD_NAMES: Record<FieldTag, string> = {
+  text: 'text',
+  reasoning: 'reasoning',
+  tool_name: 'tool call name',
+  tool_arguments: 'tool call arguments',
+  token: 'logprobs token',
+  top_token: 'top_logprobs token',
+  stop_reason: 'stop_reason',
+};
+
+/** The inverse of `sealField`, or a DecryptionError: never garbage text. */
+export function openField(context: HpkeRecipientContext, index: unknown, tag: FieldTag, field: string): string {
+  const what = FIELD_NAMES[tag];
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
     throw new DecryptionError(
       `An encrypted choice has no valid index (got ${JSON.stringify(index)}), so its aad is unknown.`,
@@ -115,21 +230,26 @@ export function openText(context: HpkeRecipientContext, index: unknown, field: s
   const ciphertext = decodeBase64Strict(field);
   if (!ciphertext)
     throw new DecryptionError(
-      `The text of choice ${index} (message ${context.seq}) is not base64: it is not an encrypted field.`,
+      `The ${what} of choice ${index} (message ${context.seq}) is not base64: it is not an encrypted field.`,
     );
   let plaintext: Uint8Array;
   try {
-    plaintext = context.open(choiceAad(index), ciphertext);
+    plaintext = context.open(fieldAad(protectionVersion(context), index, tag), ciphertext);
   } catch (err) {
     if (!(err instanceof DecryptionError)) throw err;
     throw new DecryptionError(
-      `Could not decrypt the text of choice ${index} (message ${context.seq}): it was tampered with, reordered or dropped, or encrypted for another key.`,
+      `Could not decrypt the ${what} of choice ${index} (message ${context.seq}): it was tampered with, reordered, moved or dropped, or encrypted for another key.`,
       { cause: err },
     );
   }
   try {
     return decoder.decode(plaintext);
   } catch (err) {
-    throw new DecryptionError(`The text of choice ${index} decrypted to bytes that are not UTF-8.`, { cause: err });
+    throw new DecryptionError(`The ${what} of choice ${index} decrypted to bytes that are not UTF-8.`, { cause: err });
   }
+}
+
+/** A text field, the inverse of `sealText`. */
+export function openText(context: HpkeRecipientContext, index: unknown, field: string): string {
+  return openField(context, index, 'text', field);
 }

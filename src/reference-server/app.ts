@@ -187,7 +187,7 @@ async function validateCompletion(c: Context, state: ServerState): Promise<Valid
   const sgt = state.options.sgt;
   const { baseModel, maxSequenceLength, vocabSize } = sgt.metadata;
   checkModel(request, baseModel);
-  checkPromptFeatures(request, getOutputProtection(c) !== undefined);
+  checkPromptFeatures(request, getOutputProtection(c)?.version === 1);
   const maxTokens = requestedMaxTokens(request);
   checkOutputBudget(maxTokens, maxSequenceLength);
   const prompts = loadPrompts(request, sgt, maxTokens);

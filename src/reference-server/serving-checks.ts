@@ -15,10 +15,11 @@ export function checkModel(request: Pick<CompletionRequest, 'model'>, servedMode
 
 /**
  * The features this request asks for that its prompts exclude (vLLM's messages), or that this
- * server does not do. `outputProtected`: the answer will be encrypted for the client's key.
+ * server does not do. `textOnlyProtection`: the answer will be encrypted with wire format v1, which
+ * has no field for logprobs tokens.
  */
-export function checkPromptFeatures(request: CompletionRequest, outputProtected: boolean): void {
-  const failure = unsupportedWithEmbeds(request) ?? notDoneHere(request, outputProtected);
+export function checkPromptFeatures(request: CompletionRequest, textOnlyProtection: boolean): void {
+  const failure = unsupportedWithEmbeds(request) ?? notDoneHere(request, textOnlyProtection);
   if (failure) throw failure;
 }
 
@@ -37,7 +38,7 @@ function unsupportedWithEmbeds(request: CompletionRequest): VllmError | undefine
 }
 
 /** Not vLLM, which does these: this server refuses rather than answer something that is not what was asked. */
-function notDoneHere(request: CompletionRequest, outputProtected: boolean): VllmError | undefined {
+function notDoneHere(request: CompletionRequest, textOnlyProtection: boolean): VllmError | undefined {
   if (request.echo) {
     return badRequest('The reference server does not echo prompts; leave `echo` out.', 'echo');
   }
@@ -47,10 +48,11 @@ function notDoneHere(request: CompletionRequest, outputProtected: boolean): Vllm
       'prompt_logprobs',
     );
   }
-  if (request.logprobs != null && outputProtected) {
+  if (request.logprobs != null && textOnlyProtection) {
     return badRequest(
-      '`logprobs` cannot be sent with output protection: their tokens are the answer in plaintext ' +
-        '(docs/output-protection.md). Leave `logprobs` out, or send no client public key.',
+      '`logprobs` cannot be sent with output protection wire format v1: v1 encrypts only the text, and their ' +
+        'tokens would go out in plaintext (docs/output-protection.md). Ask for v2 (header x-output-protection-version: 2), ' +
+        'or leave `logprobs` out.',
       'logprobs',
     );
   }

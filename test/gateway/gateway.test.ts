@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createResponseDecryptor, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
@@ -59,6 +60,85 @@ function post(
     signal,
   });
 }
+
+/** A vLLM chat stream chunk whose every string is generated: content, a tool call, logprobs. */
+const chatChunkWithEverything = (): Record<string, unknown> => ({
+  id: 'chatcmpl-up',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: 'm',
+  choices: [
+    {
+      index: 0,
+      delta: {
+        content: 'secret',
+        tool_calls: [{ index: 0, id: 'call-x', type: 'function', function: { name: 'get_weather', arguments: '{}' } }],
+      },
+      logprobs: {
+        content: [
+          {
+            token: 'secret',
+            logprob: -0.5,
+            bytes: [115, 101, 99, 114, 101, 116],
+            top_logprobs: [{ token: 'hidden', logprob: -1, bytes: [104, 105, 100, 100, 101, 110] }],
+          },
+        ],
+      },
+      finish_reason: 'tool_calls',
+    },
+  ],
+});
+
+describe('sgt-proxy protect, wire format v2', () => {
+  const streamOf = (chunk: Record<string, unknown>) => (_req: unknown, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
+  };
+
+  it('with x-output-protection-version: 2, logprobs tokens and tool calls are encrypted too', async () => {
+    vllm.setBehaviour(streamOf(chatChunkWithEverything()));
+    const response = await post(
+      '/v1/chat/completions',
+      { model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, logprobs: true, top_logprobs: 1 },
+      { ...keyHeader, 'x-output-protection-version': '2' },
+    );
+    expect(response.headers.get('x-output-protection-version')).toBe('2');
+    expect(vllm.requests[0]!.headers['x-output-protection-version']).toBeUndefined();
+    const events = sseDataEvents(await response.text());
+    for (const secret of ['secret', 'hidden', 'get_weather', '115,101']) expect(events[0]).not.toContain(secret);
+    const decryptor = createResponseDecryptor(response.headers, keys.privateKey);
+    expect(decryptor.decryptChatChunk(JSON.parse(events[0]!) as never)).toEqual(chatChunkWithEverything());
+  });
+
+  it('without a version header (v1), an answer with logprobs is refused, not relayed in the clear', async () => {
+    vllm.setBehaviour(streamOf(chatChunkWithEverything()));
+    const response = await post('/v1/chat/completions', {
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      logprobs: true,
+    });
+    expect(response.headers.get('x-output-protection-version')).toBe('1');
+    const events = sseDataEvents(await response.text());
+    expect(events.join('\n')).not.toMatch(/secret|hidden|get_weather/);
+    expect(events.at(-1)).toBe('[DONE]');
+    const error = (JSON.parse(events.at(-2)!) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('unprotectable_output');
+    expect(error.message).toMatch(/x-output-protection-version: 2/);
+  });
+
+  it('an unknown version → 400 naming the header, and nothing reaches vLLM', async () => {
+    const response = await post(
+      '/v1/completions',
+      { model: 'm', prompt: 'x' },
+      { ...keyHeader, 'x-output-protection-version': '3' },
+    );
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; param: string } };
+    expect(error).toMatchObject({ code: 'invalid_output_protection_version', param: 'x-output-protection-version' });
+    expect(vllm.requests).toHaveLength(0);
+  });
+});
 
 describe('sgt-proxy protect', () => {
   it('encrypts every streamed token for the client key; the client library opens them in order', async () => {

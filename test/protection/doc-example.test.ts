@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   OUTPUT_PROTECTION_INFO,
+  chunkOpener,
+  chunkSealer,
   encap,
   encodeBase64,
   keySchedule,
@@ -11,6 +13,8 @@ import {
   sealText,
   setupBaseR,
   setupBaseS,
+  setupProtectedRecipient,
+  setupProtectedSender,
 } from '../../src/protection/index.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -48,5 +52,35 @@ describe.each([nodeBackend, nobleBackend])('docs/output-protection.md worked exa
       expect(sealText(context, index, text)).toBe(field);
       expect(openText(receiver, index, field)).toBe(text);
     }
+  });
+});
+
+const V2_PLAIN = {
+  choices: [
+    {
+      index: 0,
+      text: 'Hi',
+      logprobs: { text_offset: [0], token_logprobs: [0], tokens: ['Hi'], top_logprobs: [{ Hi: 0, Yo: -9999 }] },
+      finish_reason: 'stop',
+      stop_reason: '!',
+    },
+  ],
+};
+const V2_SENT =
+  '{"choices":[{"index":0,"text":"n2/PZkfUPmHVmDATB/pHCj9N","logprobs":{"text_offset":[0],"token_logprobs":[0],"tokens":["gdrgDm6emrtfO1tNmOzmPQkI"],"top_logprobs":[{"+wx8cIV7cRdDoAPAR6Uc7xhZ":0,"otN3XEZWYHtnjWwEeVksMUTz":-9999}]},"finish_reason":"stop","stop_reason":"DclDg3povkyeVF+xui2IBa0="}]}';
+
+describe.each([nodeBackend, nobleBackend])('docs/output-protection.md worked example v2 ($name)', (backend) => {
+  it('gives the documented key schedule and answer, and opens it back', () => {
+    const pkR = backend.x25519PublicKey(skR);
+    const ephemeralKeyPair = { privateKey: skE, publicKey: backend.x25519PublicKey(skE) };
+    const { sharedSecret } = encap(backend, pkR, ephemeralKeyPair);
+    const schedule = keySchedule(backend, sharedSecret, new TextEncoder().encode('sgt-output-protection/v2'));
+    expect(hex(schedule.key)).toBe('8cd406101828dacf2e8eb0f089da174d');
+    expect(hex(schedule.baseNonce)).toBe('d8b755bea05e8d269ce80ee7');
+    const { enc, context } = setupProtectedSender(pkR, 2, { backend, ephemeralKeyPair });
+    expect(encodeBase64(enc)).toBe(EXAMPLE.enc);
+    expect(JSON.stringify(chunkSealer(context)(V2_PLAIN))).toBe(V2_SENT);
+    const receiver = setupProtectedRecipient(enc, skR, 2, { backend });
+    expect(chunkOpener(receiver)(JSON.parse(V2_SENT))).toEqual(V2_PLAIN);
   });
 });

@@ -137,6 +137,38 @@ describe('reference server, output protection required', () => {
     await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
   });
 
+  it('with wire format v2, logprobs are allowed and every token in them is encrypted, stream and whole body', async () => {
+    const v2 = { ...withKey, 'x-output-protection-version': '2' };
+    type Choice = {
+      index: number;
+      text: string;
+      logprobs: { tokens: string[]; top_logprobs: Record<string, number>[]; token_logprobs: number[] };
+    };
+    const stream = await complete(scripted.url, { stream: true, logprobs: 2 }, v2);
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('x-output-protection-version')).toBe('2');
+    const raw = sseDataEvents(await stream.text()).slice(0, -1);
+    expect(raw.join('')).not.toMatch(/get_weather|Paris|tool_call/);
+    const decryptor = createResponseDecryptor(stream.headers, keys.privateKey);
+    const choices = raw.map((e) => decryptor.decryptCompletion(JSON.parse(e) as { choices: Choice[] }).choices[0]!);
+    expect(choices.map((c) => c.text).join('')).toBe(TOOL_REPLY);
+    for (const c of choices) {
+      expect(c.logprobs.tokens).toEqual([c.text]);
+      expect(Object.keys(c.logprobs.top_logprobs[0]!)).toContain(c.text);
+      expect(c.logprobs.token_logprobs).toEqual([0]);
+    }
+
+    const whole = await complete(scripted.url, { logprobs: 1, n: 2 }, v2);
+    const body = (await whole.json()) as { choices: Choice[] };
+    expect(JSON.stringify(body)).not.toMatch(/get_weather|Paris/);
+    const opened = createResponseDecryptor(whole.headers, keys.privateKey).decryptCompletion(body);
+    for (const c of opened.choices) {
+      expect(c.text).toBe(TOOL_REPLY);
+      expect(c.logprobs.tokens.join('')).toBe(TOOL_REPLY);
+    }
+    await vi.waitFor(() => expect(outputProtectionRegistry.size).toBe(0));
+  });
+
   it('streams a scripted tool-call reply encrypted, token by token; decrypted, it parses to the call', async () => {
     const response = await complete(scripted.url, { stream: true }, withKey);
     const chunks = sseDataEvents(await response.text())
