@@ -25,12 +25,15 @@ export class PromptTooLongError extends Error {
   /** Set when the prompt was refused on its length in characters, before tokenizing. */
   readonly characters: number | undefined;
 
-  /** `tokens`: the count, or with `characters` a lower bound on it, found without tokenizing. */
-  constructor(tokens: number, limit: number, options: { characters?: number } = {}) {
+  /**
+   * `tokens`: the count; with `characters` a lower bound on it found without tokenizing; with
+   * `atLeast` a lower bound found when tokenizing stopped past the limit.
+   */
+  constructor(tokens: number, limit: number, options: { characters?: number; atLeast?: boolean } = {}) {
     super(
-      options.characters === undefined
-        ? `prompt has ${tokens} tokens, more than this model's limit of ${limit}`
-        : `prompt has ${options.characters} characters, at least ${tokens} tokens, more than this model's limit of ${limit}`,
+      options.characters !== undefined
+        ? `prompt has ${options.characters} characters, at least ${tokens} tokens, more than this model's limit of ${limit}`
+        : `prompt has ${options.atLeast ? 'at least ' : ''}${tokens} tokens, more than this model's limit of ${limit}`,
     );
     this.tokens = tokens;
     this.limit = limit;

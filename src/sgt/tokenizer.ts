@@ -130,6 +130,43 @@ export async function loadSgtTokenizer(dir: string, vocabSize: number): Promise<
   return new SgtTokenizer(files);
 }
 
+/** Segments of ~this many characters: a few ms of tokenizing each, few enough calls to cost nothing. */
+const SEGMENT_CHARS = 16 * 1024;
+
+/** Cuts `text` before a line that starts with a non-space character, once a segment holds `size` characters. */
+export function* lineSegments(text: string, size: number): Generator<string> {
+  let from = 0;
+  while (text.length - from > size) {
+    const cut = nextLineStart(text, from + size);
+    if (cut < 0) break;
+    yield text.slice(from, cut);
+    from = cut;
+  }
+  yield text.slice(from);
+}
+
+/** The first index ≥ `at` that follows a newline and holds a character that is not whitespace, or -1. */
+function nextLineStart(text: string, at: number): number {
+  for (let i = Math.max(1, at); i < text.length; i++) {
+    const prev = text.charCodeAt(i - 1);
+    if ((prev === 0x0a || prev === 0x0d) && !/\s/.test(text[i] as string)) return i;
+  }
+  return -1;
+}
+
+/** The tokens a prompt may still take: spending past it throws PromptTooLongError (a lower bound). */
+class TokenBudget {
+  private used = 0;
+
+  constructor(private readonly limit: number) {}
+
+  spend(ids: number[]): number[] {
+    this.used += ids.length;
+    if (this.used > this.limit) throw new PromptTooLongError(this.used, this.limit, { atLeast: true });
+    return ids;
+  }
+}
+
 /** Tokenizer + chat template of one artifact. */
 export class SgtTokenizer {
   private readonly tokenizer: Tokenizer;
@@ -166,22 +203,35 @@ export class SgtTokenizer {
   }
 
   /**
-   * Applies the chat template with `add_generation_prompt`. OpenAI's `developer` role is the newer
-   * name of `system`; templates written before it (Qwen3's included) silently drop unknown roles,
-   * so it is passed as `system` rather than lost.
-   */
-  /**
    * Template + tokenize a chat. A rendered text longer than `maxTokens` of the longest token could
    * cover is refused before tokenizing: tokenizing 1 MB of one "word" takes ~10 s, to find it too long.
    */
   encodeChat(messages: readonly ChatMessage[], maxTokens: number, special: SpecialTokensInContent = 'text'): number[] {
     const rendered = this.renderPrompt(messages);
     this.checkLength(rendered, maxTokens);
-    if (special === 'control') return this.encode(rendered);
+    const budget = new TokenBudget(maxTokens);
+    if (special === 'control') return this.encodeBounded(rendered, budget);
     return this.encodeWithTextContents(
       rendered,
       messages.map((m) => m.content),
+      budget,
     );
+  }
+
+  /**
+   * `encode`, stopping once the budget is spent: a long text is encoded a segment at a time, each
+   * segment a run of whole lines cut where a line starts with a non-space character. There the
+   * pre-tokenizer always splits (a newline run ends a pre-token; none starts with a newline), so the
+   * ids are those of the whole text, and a prompt far over the limit costs ~limit tokens of work,
+   * not all of it. (One line longer than a segment is still encoded whole.) Byte-level BPE only:
+   * a SentencePiece tokenizer would prepend its ▁ to every segment.
+   */
+  private encodeBounded(text: string, budget: TokenBudget | undefined): number[] {
+    if (budget === undefined || !this.byteLevel || text.length <= SEGMENT_CHARS)
+      return budget ? budget.spend(this.encode(text)) : this.encode(text);
+    const ids: number[] = [];
+    for (const segment of lineSegments(text, SEGMENT_CHARS)) ids.push(...budget.spend(this.encode(segment)));
+    return ids;
   }
 
   /** Refuses a text that cannot fit in `maxTokens` tokens whatever it says. */
@@ -190,6 +240,11 @@ export class SgtTokenizer {
       throw new PromptTooLongError(Math.ceil(text.length / this.maxTokenChars), maxTokens, { characters: text.length });
   }
 
+  /**
+   * Applies the chat template with `add_generation_prompt`. OpenAI's `developer` role is the newer
+   * name of `system`; templates written before it (Qwen3's included) silently drop unknown roles,
+   * so it is passed as `system` rather than lost.
+   */
   renderPrompt(messages: readonly ChatMessage[]): string {
     if (messages.length === 0) throw new SgtInputError('a chat needs at least one message');
     const normalized = messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }));
@@ -212,8 +267,9 @@ export class SgtTokenizer {
    * (no special token can match across the cut) and the pieces are encoded in turn; texts with no
    * occurrence are encoded whole, exactly as `encode` does.
    */
-  encodeWithTextContents(rendered: string, contents: readonly string[]): number[] {
-    if (!contents.some((c) => this.specialStrings.some((special) => c.includes(special)))) return this.encode(rendered);
+  encodeWithTextContents(rendered: string, contents: readonly string[], budget?: TokenBudget): number[] {
+    if (!contents.some((c) => this.specialStrings.some((special) => c.includes(special))))
+      return this.encodeBounded(rendered, budget);
     const cuts: number[] = [];
     let cursor = 0;
     for (const content of contents) {
@@ -235,10 +291,10 @@ export class SgtTokenizer {
     const ids: number[] = [];
     let from = 0;
     for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
-      ids.push(...this.encode(rendered.slice(from, cut)));
+      ids.push(...this.encodeBounded(rendered.slice(from, cut), budget));
       from = cut;
     }
-    ids.push(...this.encode(rendered.slice(from)));
+    ids.push(...this.encodeBounded(rendered.slice(from), budget));
     return ids;
   }
 

@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SgtInputError, loadSgt, type Sgt } from '../../src/sgt/index.js';
-import { windowStreamDecoder } from '../../src/sgt/tokenizer.js';
+import fc from 'fast-check';
+import { PromptTooLongError, SgtInputError, loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { loadSgtTokenizer, windowStreamDecoder } from '../../src/sgt/tokenizer.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
 
@@ -179,5 +180,64 @@ describe('special-token text inside message contents', () => {
       expect(sgt.tokenizeChat(messages)).toEqual(whole);
       expect(sgt.tokenizeChat(messages, { specialTokensInContent: 'control' })).toEqual(whole);
     }
+  });
+});
+
+describe('tokenizing stops once the limit is passed (long texts a segment at a time)', () => {
+  const line = fc
+    .array(
+      fc.oneof(
+        fc.constantFrom(
+          'the',
+          'lighthouse',
+          'keeper',
+          'wrote',
+          '  indented',
+          '42',
+          '3.14',
+          '!!',
+          '—',
+          'é',
+          '👋🏽',
+          '世界',
+        ),
+        fc.string({ maxLength: 6 }),
+      ),
+      { maxLength: 12 },
+    )
+    .map((words) => words.join(' '));
+  const newline = fc.constantFrom('\n', '\n\n', '\r\n', ' \n', '\n ', '\n\t');
+  const longText = fc
+    .array(fc.tuple(line, newline), { minLength: 400, maxLength: 900 })
+    .map((lines) => lines.map(([l, nl]) => l + nl).join(''));
+
+  it('gives the ids of the whole text, whatever the lines', async () => {
+    const tokenizer = await loadSgtTokenizer(IDENTITY_SGT_DIR, sgt.metadata.vocabSize);
+    fc.assert(
+      fc.property(longText, (text) => {
+        const chat = [{ role: 'user' as const, content: text.repeat(Math.ceil(40_000 / Math.max(1, text.length))) }];
+        const whole = reference.encode(tokenizer.renderPrompt(chat), { add_special_tokens: false }).ids;
+        expect(tokenizer.encodeChat(chat, 10_000_000)).toEqual(whole);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('refuses a long multi-line prompt with a lower bound, having tokenized only about the limit', async () => {
+    const tokenizer = await loadSgtTokenizer(IDENTITY_SGT_DIR, sgt.metadata.vocabSize);
+    const content = 'The lighthouse keeper wrote in the log every night.\n'.repeat(8000); // ~400 K characters
+    const error = (() => {
+      try {
+        tokenizer.encodeChat([{ role: 'user', content }], 4096);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(PromptTooLongError);
+    const { tokens } = error as PromptTooLongError;
+    expect((error as Error).message).toMatch(/at least \d+ tokens/);
+    // Stopped within one segment (16 K characters, a few thousand tokens) of the limit, not at ~90 K.
+    expect(tokens).toBeGreaterThan(4096);
+    expect(tokens).toBeLessThan(4096 + 16 * 1024);
   });
 });

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench:upstream-read`: the upstream read path, measured three ways in one run — Node's
+ * fetch (what src/upstream/client.ts uses), undici's `request()` (the npm package), and node:http
+ * with a keep-alive agent. A child process serves SSE streams shaped like vLLM's (one ~170-byte
+ * completion event per write, each write in its own turn of its event loop, so the reader sees many
+ * small reads, as with real token pacing); this process reads them, C at a time, and reports its
+ * own CPU per 1,000 events and the wall time, alternating the clients over several rounds.
+ */
+import { fork } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
+import { request as undiciRequest, Agent as UndiciAgent } from 'undici';
+import { distribution } from '../lib/stats.js';
+
+const EVENTS = 200;
+const REQUESTS = 160;
+const CONCURRENCY = 32;
+const ROUNDS = 3;
+
+const EVENT = `data: ${JSON.stringify({ id: 'cmpl-0123456789abcdef', object: 'text_completion', created: 1764547200, model: 'Qwen/Qwen3-0.6B', choices: [{ index: 0, text: ' token', logprobs: null, finish_reason: null }] })}\n\n`;
+
+type Reader = (url: string) => Promise<number>;
+
+const fetchReader: Reader = async (url) => {
+  const response = await fetch(url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  let bytes = 0;
+  const reader = response.body!.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length;
+  return bytes;
+};
+
+function undiciReader(): Reader {
+  const dispatcher = new UndiciAgent({ connections: CONCURRENCY * 2 });
+  return async (url) => {
+    const { body } = await undiciRequest(url, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+      dispatcher,
+    });
+    let bytes = 0;
+    for await (const chunk of body) bytes += (chunk as Buffer).length;
+    return bytes;
+  };
+}
+
+function nodeHttpReader(): Reader {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+  return (url) =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(
+        url,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          res.on('end', () => resolve(bytes));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+}
+
+async function runClient(read: Reader, url: string): Promise<{ cpuMsPer1000: number; wallMs: number }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let next = 0;
+  const expected = EVENT.length * EVENTS + 'data: [DONE]\n\n'.length;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < REQUESTS) {
+        next++;
+        const bytes = await read(url);
+        if (bytes !== expected) throw new Error(`read ${bytes} bytes, expected ${expected}`);
+      }
+    }),
+  );
+  const used = process.cpuUsage(cpu);
+  return {
+    cpuMsPer1000: ((used.user + used.system) / 1000 / (REQUESTS * EVENTS)) * 1000,
+    wallMs: performance.now() - started,
+  };
+}
+
+async function main(): Promise<void> {
+  const child = fork(new URL(import.meta.url), ['serve']);
+  process.on('exit', () => child.kill());
+  const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(p as number)));
+  const url = `http://127.0.0.1:${port}/v1/completions`;
+  const clients: Record<string, Reader> = {
+    fetch: fetchReader,
+    'undici.request': undiciReader(),
+    'node:http': nodeHttpReader(),
+  };
+  const results: Record<string, { cpu: number[]; wall: number[] }> = {};
+  for (const name of Object.keys(clients)) await runClient(clients[name]!, url); // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, read] of Object.entries(clients)) {
+      const r = await runClient(read, url);
+      (results[name] ??= { cpu: [], wall: [] }).cpu.push(r.cpuMsPer1000);
+      results[name].wall.push(r.wallMs);
+    }
+  }
+  child.kill();
+  const baseline = distribution(results.fetch!.cpu).p50!;
+  console.log(
+    `${REQUESTS} streams × ${EVENTS} events, ${CONCURRENCY} at a time, ${ROUNDS} rounds (client CPU per 1,000 events, ms)`,
+  );
+  for (const [name, r] of Object.entries(results)) {
+    const cpu = distribution(r.cpu);
+    const wall = distribution(r.wall);
+    console.log(
+      `${name.padEnd(15)} cpu p50 ${cpu.p50!.toFixed(1)} (min ${cpu.min!.toFixed(1)}, max ${cpu.max!.toFixed(1)})  ×${(cpu.p50! / baseline).toFixed(2)} of fetch   wall p50 ${wall.p50!.toFixed(0)} ms`,
+    );
+  }
+}
+
+// Last: the readers above must be initialised before main() runs.
+if (process.argv[2] === 'serve') {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    let sent = 0;
+    const next = (): void => {
+      if (sent++ === EVENTS) return void res.end('data: [DONE]\n\n');
+      res.write(EVENT);
+      setImmediate(next);
+    };
+    next();
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.send?.(typeof address === 'object' && address ? address.port : 0);
+  });
+} else {
+  await main();
+}
