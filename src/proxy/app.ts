@@ -5,6 +5,7 @@ import {
   NotFoundError,
   OverloadedError,
   PayloadTooLargeError,
+  UnsupportedMediaTypeError,
   UpstreamHttpError,
   toApiError,
   toErrorEnvelope,
@@ -17,8 +18,11 @@ import type { UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions } from './chat-completions.js';
+import { JSON_BODY_ROUTES, requireJsonContentType } from './content-type.js';
+import { cors, type CorsOrigins } from './cors.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
+import { playground } from './playground/index.js';
 import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
 import { stainedGlass } from './stainedglass.js';
 
@@ -33,6 +37,8 @@ export interface ProxySettings {
   /** Largest upstream SSE event accepted (the rest of the stream is then an error event). */
   maxUpstreamEventBytes: number;
   defaultModel: string;
+  /** SGP_CORS_ORIGINS; unset: no CORS headers, and an OPTIONS is routed like any request. */
+  corsOrigins?: CorsOrigins;
 }
 
 export interface ProxyAppDeps {
@@ -49,7 +55,12 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const app = new OpenAPIHono();
 
   app.use('*', requestContext(deps.logger));
+  // Before authentication: a browser's preflight never carries the API key.
+  if (settings.corsOrigins !== undefined) app.use('*', cors(settings.corsOrigins, deps.protection.headerNames));
   if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
+  app.on('POST', JSON_BODY_ROUTES, requireJsonContentType());
+
+  app.get('/', playground({ apiKeyRequired: settings.apiKey !== undefined }));
 
   app.get('/livez', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -114,9 +125,9 @@ function errorResponse(err: unknown, c: Context, fallback: Logger): Response {
   const headers: Record<string, string> = {};
   if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (error instanceof UpstreamHttpError && error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
-  // The rest of an oversized body is never read: keeping the connection would leave it unread on the
+  // The rest of an oversized body (or of one refused for its type) is never read: keeping the connection would leave it unread on the
   // socket, which Node then resets under the client's next request. Closing says so first.
-  if (error instanceof PayloadTooLargeError) headers.connection = 'close';
+  if (error instanceof PayloadTooLargeError || error instanceof UnsupportedMediaTypeError) headers.connection = 'close';
   return Response.json(toErrorEnvelope(error), { status: error.status, headers });
 }
 
