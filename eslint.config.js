@@ -11,7 +11,7 @@ const LAYERS = [
   ['errors', 'config', 'embeds'],
   ['logging', 'http'],
   ['sgt', 'upstream', 'protection', 'chat-output'],
-  ['stream', 'privacy', 'prompt', 'client'],
+  ['stream', 'privacy', 'prompt', 'client', 'telemetry'],
   ['proxy', 'gateway', 'reference-server'],
   ['serve'],
   ['cli'],

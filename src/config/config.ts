@@ -89,6 +89,12 @@ const corsOrigins = z.string().transform((raw, ctx): '*' | string[] => {
   return [...new Set(items)];
 });
 
+const otlpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
+// The exporter the package ships speaks OTLP/HTTP with JSON bodies; any other protocol is refused, not ignored.
+const otlpProtocol = z.enum(['http/json'], {
+  error: 'http/json (OTLP/HTTP with JSON bodies, the only exporter sgt-proxy ships)',
+});
+
 // Node timers overflow (and fire after 1 ms) beyond 2^31-1 ms.
 const timerSeconds = z.coerce.number().positive().max(2_147_483, 'at most 2147483 seconds');
 
@@ -128,6 +134,15 @@ export const envSchema = z.object({
     .default(Math.max(1, availableParallelism() - 1)),
   SGP_MAX_UPSTREAM_EVENT_BYTES: positiveInt.max(2 ** 30, 'at most 1 GiB').default(1024 * 1024),
   SGP_CACHE_DIR: nonEmpty.optional(),
+  SGP_METRICS_API_KEY: nonEmpty.optional(),
+  // OpenTelemetry's own names (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_SERVICE_NAME: nonEmpty.default('sgt-proxy'),
+  OTEL_SDK_DISABLED: booleanString.default(false),
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(2_147_483_647).default(5000),
   // Read only to place the default cache directory.
   XDG_CACHE_HOME: nonEmpty.optional(),
 });

@@ -111,6 +111,12 @@ export class UpstreamProtocolError extends ApiError {
   }
 }
 
+/**
+ * The upstream's answer stopped before its end: a stream without `[DONE]`. Its own class (same
+ * code for the client) so that telemetry can tell a cut answer from a malformed one.
+ */
+export class UpstreamTruncatedError extends UpstreamProtocolError {}
+
 /** The client went away; nobody reads this, but logs should say so rather than call it a failure. */
 export class ClientClosedError extends ApiError {
   constructor(options: { cause?: unknown } = {}) {
@@ -138,4 +144,12 @@ export function toApiError(err: unknown): ApiError {
 
 export function toErrorEnvelope(err: ApiError): ErrorEnvelope {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
+}
+
+/**
+ * The error as an HTTP response: its envelope with its own status. `Response.json` takes any status
+ * number, so no server needs to cast an ApiError's status to the literal union Hono's `c.json` types.
+ */
+export function toErrorResponse(err: ApiError, headers?: Record<string, string>): Response {
+  return Response.json(toErrorEnvelope(err), { status: err.status, headers });
 }

@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { UpstreamProtocolError, toApiError, toErrorEnvelope } from '../errors/index.js';
+import { UpstreamProtocolError, toApiError, toErrorResponse } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import {
   encryptBody,
@@ -84,10 +84,10 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
     if (!protection || !upstream.ok) return upstream;
     return encryptAnswer(upstream, protection.context, options.maxUpstreamEventBytes ?? 1024 * 1024);
   });
-  app.onError((err, c) => {
+  app.onError((err) => {
     const error = toApiError(err);
     if (error.status >= 500) options.logger.error({ err, status: error.status }, 'protect gateway failure');
-    return c.json(toErrorEnvelope(error), error.status as 500);
+    return toErrorResponse(error);
   });
   return app;
 }

@@ -10,12 +10,15 @@ import {
   type Sgt,
   type SpecialTokensInContent,
   type TransformResult,
+  type TransformTiming,
 } from '../sgt/index.js';
 
 export interface EmbeddedPrompt {
   /** base64 torch.save file, the `prompt_embeds` of vLLM's completions API. */
   promptEmbeds: string;
   tokens: number;
+  /** Its batch and where the time went (telemetry). */
+  timing?: TransformTiming;
 }
 
 /**
@@ -35,7 +38,11 @@ export class PromptEmbedder {
   async embed(messages: ChatMessage[], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
     const { result } = await this.transform(messages, seed, signal, this.dtype);
     // TransformOptions.encode was set: the result carries its encoding.
-    return { promptEmbeds: result.promptEmbeds as string, tokens: result.tokens };
+    return {
+      promptEmbeds: result.promptEmbeds as string,
+      tokens: result.tokens,
+      ...(result.timing ? { timing: result.timing } : {}),
+    };
   }
 
   /**

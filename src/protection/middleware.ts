@@ -6,7 +6,7 @@
  * text (a handler, a pipeline stage): they find the context with `getOutputProtection(c)`.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { toErrorEnvelope, type ApiError } from '../errors/index.js';
+import { toErrorResponse } from '../errors/index.js';
 import { InvalidPublicKeyError } from './errors.js';
 import { setupBaseS, type HpkeSenderContext } from './hpke/index.js';
 import { outputProtectionRegistry, OutputProtectionRegistry, type Registration } from './registry.js';
@@ -132,15 +132,6 @@ export function getOutputProtection(c: Context): OutputProtection | undefined {
 }
 
 /**
- * The 400 is answered here, in the OpenAI envelope, rather than thrown: the app behind the
- * middleware may have an error handler that knows nothing of ApiError (the reference server turns
- * any foreign error into a 500), and a bad key header must be a 400 whatever the app.
- */
-function errorResponse(c: Context, error: ApiError): Response {
-  return c.json(toErrorEnvelope(error), error.status as 400);
-}
-
-/**
  * The body, passed through unchanged, calling `release` exactly when it ends: read to the end,
  * failed, or cancelled (a client abort: the server cancels the body it was writing).
  */
@@ -187,7 +178,10 @@ export function userPublicKeyMiddleware(
               code: 'invalid_client_public_key',
               cause: err,
             });
-      return errorResponse(c, named);
+      // Answered here rather than thrown: the app behind the middleware may have an error handler that
+      // knows nothing of ApiError (the reference server turns any foreign error into a 500), and a bad
+      // key header must be a 400 whatever the app.
+      return toErrorResponse(named);
     }
 
     const registration: Registration = registry.register(

@@ -8,6 +8,8 @@ export interface OutputProtectionSettings {
   clientKeyHeader: string;
   serverKeyHeader: string;
   keyRefreshMs: number;
+  /** Told each time the key pair is replaced (telemetry). */
+  onKeyRotation?: () => void;
 }
 
 /** What the answer needs: a context to open its fields with, and headers to relay to the client. */
@@ -45,6 +47,7 @@ export class RotatingKeyPair {
   constructor(
     private readonly refreshMs: number,
     private readonly now: () => number = Date.now,
+    private readonly onRotation: () => void = () => undefined,
   ) {
     this.pair = generateKeyPair();
     this.createdAt = now();
@@ -54,6 +57,7 @@ export class RotatingKeyPair {
     if (this.now() - this.createdAt >= this.refreshMs) {
       this.pair = generateKeyPair();
       this.createdAt = this.now();
+      this.onRotation();
     }
     return this.pair;
   }
@@ -66,7 +70,7 @@ export class ProxyOutputProtection {
     private readonly settings: OutputProtectionSettings,
     now?: () => number,
   ) {
-    this.keys = settings.decrypt ? new RotatingKeyPair(settings.keyRefreshMs, now) : undefined;
+    this.keys = settings.decrypt ? new RotatingKeyPair(settings.keyRefreshMs, now, settings.onKeyRotation) : undefined;
   }
 
   /** The configured header names (a browser on another origin needs them allowed and exposed). */

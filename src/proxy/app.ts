@@ -1,34 +1,39 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import {
-  ClientClosedError,
   NotFoundError,
   OverloadedError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
   UpstreamHttpError,
+  UpstreamProtocolError,
   toApiError,
-  toErrorEnvelope,
+  toErrorResponse,
 } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 import { REQUEST_ID_HEADER, findRequestContext, requestContext, requestContextOf } from '../http/index.js';
 import type { Sgt } from '../sgt/index.js';
-import { readAtMost } from '../internal/read-at-most.js';
-import type { UpstreamClient } from '../upstream/index.js';
+import { readAnswerJson, type UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
-import { chatCompletions } from './chat-completions.js';
-import { JSON_BODY_ROUTES, requireJsonContentType } from './content-type.js';
+import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { requireJsonContentType } from './content-type.js';
 import { cors, type CorsOrigins } from './cors.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { playground } from './playground/index.js';
-import { parseJsonBody, validateChatRequest, validateStainedGlassRequest } from './request-validation.js';
+import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
+import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
+import { modelListSchema } from './schemas.js';
 import { stainedGlass } from './stainedglass.js';
+import { telemetryOf, type Telemetry } from '../telemetry/index.js';
 
 export interface ProxySettings {
   /** When set, clients must send it as a Bearer token. */
   apiKey?: string;
+  /** The Bearer token `GET /metrics` needs (SGP_METRICS_API_KEY); unset: `apiKey`'s rule. */
+  metricsApiKey?: string;
   /** Whether the upstream gets Basic auth from configuration (then the client's Authorization is never forwarded). */
   upstreamBasicAuth: boolean;
   maxNewTokens: number;
@@ -48,77 +53,77 @@ export interface ProxyAppDeps {
   embedder: PromptEmbedder;
   upstream: UpstreamClient;
   logger: Logger;
+  telemetry: Telemetry;
 }
+
+const READY = { status: 'ready', sgt: 'loaded', upstream: 'reachable' } as const;
+const NOT_READY = { status: 'not ready', sgt: 'loaded', upstream: 'unreachable' } as const;
 
 export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const { settings } = deps;
-  const app = new OpenAPIHono();
+  const app = new OpenAPIHono({ defaultHook: rejectInvalidRequest });
 
   app.use('*', requestContext(deps.logger));
+  app.use('*', deps.telemetry.middleware);
   // Before authentication: a browser's preflight never carries the API key.
   if (settings.corsOrigins !== undefined) app.use('*', cors(settings.corsOrigins, deps.protection.headerNames));
   if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
-  app.on('POST', JSON_BODY_ROUTES, requireJsonContentType());
+  const metricsKey = settings.metricsApiKey ?? settings.apiKey;
+  if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
+  app.get('/metrics', () => deps.telemetry.scrape());
+  for (const route of [chatCompletionsRoute, stainedGlassRoute]) {
+    app.on(route.method, route.getRoutingPath(), requireJsonContentType(), boundedBody(settings.maxRequestBytes));
+  }
 
   app.get('/', playground({ apiKeyRequired: settings.apiKey !== undefined }));
 
-  app.get('/livez', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
-    const reachable = await isReachable(deps.upstream);
-    return c.json(
-      { status: reachable ? 'ready' : 'not ready', sgt: 'loaded', upstream: reachable ? 'reachable' : 'unreachable' },
-      reachable ? 200 : 503,
-    );
-  });
+  app.openapi(livezRoute, (c) => c.json({ status: 'ok' as const }, 200));
+  app.openapi(readyzRoute, async (c) =>
+    (await isReachable(deps.upstream)) ? c.json(READY, 200) : c.json(NOT_READY, 503),
+  );
 
-  app.post('/v1/chat/completions', async (c) => {
-    const request = validateChatRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
-    return chatCompletions(
-      {
-        embedder: deps.embedder,
-        protection: deps.protection,
-        upstream: deps.upstream,
-        defaultModel: settings.defaultModel,
-        maxNewTokens: settings.maxNewTokens,
-        keepAliveIntervalMs: settings.keepAliveIntervalMs,
-        maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
-      },
-      {
-        request,
-        upstreamHeaders: upstreamHeaders(c, settings),
-        clientHeaders: c.req.raw.headers,
-        signal: c.req.raw.signal,
-        logger: requestContextOf(c).logger,
-      },
-    );
-  });
+  const chatDeps: ChatCompletionsDeps = {
+    embedder: deps.embedder,
+    protection: deps.protection,
+    upstream: deps.upstream,
+    defaultModel: settings.defaultModel,
+    maxNewTokens: settings.maxNewTokens,
+    keepAliveIntervalMs: settings.keepAliveIntervalMs,
+    maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
+  };
+  app.openapi(chatCompletionsRoute, (c) =>
+    chatCompletions(chatDeps, {
+      request: c.req.valid('json'),
+      upstreamHeaders: upstreamHeaders(c, settings),
+      clientHeaders: c.req.raw.headers,
+      signal: c.req.raw.signal,
+      logger: requestContextOf(c).logger,
+      telemetry: telemetryOf(c),
+    }),
+  );
 
-  app.post('/v1/stainedglass', async (c) => {
-    const request = validateStainedGlassRequest(parseJsonBody(await readBody(c, settings.maxRequestBytes)));
-    return c.json(await stainedGlass(deps.sgt, deps.embedder, request, c.req.raw.signal));
-  });
+  app.openapi(stainedGlassRoute, async (c) =>
+    c.json(await stainedGlass(deps.sgt, deps.embedder, c.req.valid('json'), c.req.raw.signal), 200),
+  );
 
-  app.get('/v1/models', async (c) => {
+  app.openapi(modelsRoute, async (c) => {
     const upstream = await deps.upstream.get('/v1/models', {
       headers: upstreamHeaders(c, settings),
       signal: c.req.raw.signal,
     });
-    return new Response(upstream.body, { status: 200, headers: { 'content-type': 'application/json' } });
+    return c.json(checkModelList(await readAnswerJson(upstream.body)), 200);
   });
 
   registerDocs(app);
 
-  app.notFound((c) => {
-    const error = new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`);
-    return c.json(toErrorEnvelope(error), 404);
-  });
+  app.notFound((c) => toErrorResponse(new NotFoundError(`Unknown route: ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => errorResponse(err, c, deps.logger));
   return app;
 }
 
 /** The one place an error becomes an HTTP response. */
 function errorResponse(err: unknown, c: Context, fallback: Logger): Response {
-  const error = toApiError(err);
+  const error = err instanceof HTTPException ? fromHttpException(err) : toApiError(err);
   const logger = findRequestContext(c)?.logger ?? fallback;
   if (error.status >= 500) logger.error({ err, status: error.status }, 'request failed');
   else logger.info({ status: error.status, code: error.code, param: error.param }, 'request rejected');
@@ -128,25 +133,16 @@ function errorResponse(err: unknown, c: Context, fallback: Logger): Response {
   // The rest of an oversized body (or of one refused for its type) is never read: keeping the connection would leave it unread on the
   // socket, which Node then resets under the client's next request. Closing says so first.
   if (error instanceof PayloadTooLargeError || error instanceof UnsupportedMediaTypeError) headers.connection = 'close';
-  return Response.json(toErrorEnvelope(error), { status: error.status, headers });
+  return toErrorResponse(error, headers);
 }
 
-/**
- * The request body as text, at most `maxBytes` (413 beyond, from the declared length when there is
- * one, before reading anything). A read that fails is the client's connection breaking
- * mid-upload: a closed request (499, logged at info), not our 500.
- */
-async function readBody(c: Context, maxBytes: number): Promise<string> {
-  const declared = Number(c.req.header('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
-  let body: Awaited<ReturnType<typeof readAtMost>>;
-  try {
-    body = await readAtMost(c.req.raw.body, maxBytes);
-  } catch (err) {
-    throw new ClientClosedError({ cause: err });
+/** The upstream's model list, relayed only once it is one. */
+function checkModelList(payload: unknown): z.infer<typeof modelListSchema> {
+  const result = modelListSchema.safeParse(payload);
+  if (!result.success) {
+    throw new UpstreamProtocolError('The upstream answered /v1/models with something that is not a model list.');
   }
-  if (!body.complete) throw new PayloadTooLargeError(maxBytes);
-  return new TextDecoder().decode(body.bytes);
+  return result.data;
 }
 
 function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, string> {

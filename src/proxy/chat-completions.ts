@@ -12,6 +12,7 @@ import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
+import type { ChatTelemetry, GenAiRequestFacts, RequestTelemetry } from '../telemetry/index.js';
 
 export interface ChatCompletionsDeps {
   embedder: PromptEmbedder;
@@ -30,6 +31,11 @@ export interface ChatCall {
   clientHeaders: Headers;
   signal: AbortSignal;
   logger: Logger;
+  telemetry: RequestTelemetry;
+}
+
+function maxTokensOf(request: ChatCompletionRequest, maxNewTokens: number): number {
+  return request.max_completion_tokens ?? request.max_tokens ?? maxNewTokens;
 }
 
 /** The vLLM completions request that carries the obfuscated prompt. */
@@ -43,10 +49,11 @@ function upstreamBody(
   const body: Record<string, unknown> = {
     model,
     prompt_embeds: promptEmbeds,
-    max_tokens: request.max_completion_tokens ?? request.max_tokens ?? maxNewTokens,
+    max_tokens: maxTokensOf(request, maxNewTokens),
     stream,
   };
-  if (stream && request.stream_options?.include_usage) body.stream_options = { include_usage: true };
+  // Always asked for, so that completion tokens are counted; the client gets the usage chunk only when it asked.
+  if (stream) body.stream_options = { include_usage: true };
   for (const key of [
     'temperature',
     'top_p',
@@ -66,20 +73,26 @@ function upstreamBody(
 export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
   const { request } = call;
   const model = request.model ?? deps.defaultModel;
+  const id = `chatcmpl-${randomUUID()}`;
+  const telemetry = call.telemetry.chat('chat', model);
+  telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
   const started = performance.now();
-  const prompt = await deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal);
+  const prompt = await telemetry.transform(() =>
+    deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal),
+  );
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 
-  const upstream = await deps.upstream.postJson(
-    '/v1/completions',
-    upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens),
-    { headers: { ...call.upstreamHeaders, ...protectedCall.upstreamHeaders }, signal: call.signal },
+  const body = upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens);
+  const upstream = await telemetry.upstreamCall('text_completion', (traceHeaders) =>
+    deps.upstream.postJson('/v1/completions', body, {
+      headers: { ...call.upstreamHeaders, ...traceHeaders, ...protectedCall.upstreamHeaders },
+      signal: call.signal,
+    }),
   );
   const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
-  const id = `chatcmpl-${randomUUID()}`;
   if (request.stream === true) {
     return streamResponse(upstream, answer, {
       id,
@@ -88,11 +101,43 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
       logger: call.logger,
+      telemetry,
     });
   }
-  const sealed = await readCompletionBody(upstream);
-  const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
-  return Response.json(completionToChatCompletion(body, { id, model }), { headers: answer.clientHeaders });
+  const opened = await readAnswer(upstream, answer, telemetry);
+  return Response.json(completionToChatCompletion(opened, { id, model }), { headers: answer.clientHeaders });
+}
+
+/** What the span records of the request: the sampling parameters as sent upstream, never the messages. */
+function genAiFacts(request: ChatCompletionRequest, maxTokens: number, id: string): GenAiRequestFacts {
+  return {
+    maxTokens,
+    temperature: request.temperature,
+    topP: request.top_p,
+    seed: request.seed,
+    choices: request.n,
+    presencePenalty: request.presence_penalty,
+    frequencyPenalty: request.frequency_penalty,
+    stream: request.stream === true,
+    responseId: id,
+  };
+}
+
+/** A non-stream answer, read and (with the proxy's key) opened; a failure is counted before it is rethrown. */
+async function readAnswer(
+  upstream: UpstreamResponse,
+  answer: ProtectedAnswer,
+  telemetry: ChatTelemetry,
+): Promise<CompletionChunk> {
+  try {
+    const sealed = await readCompletionBody(upstream);
+    const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
+    telemetry.answered(body);
+    return body;
+  } catch (err) {
+    telemetry.failed(err, 'body');
+    throw err;
+  }
 }
 
 /** An answer we refuse (e.g. not protected) must still free the upstream connection. */
@@ -112,10 +157,12 @@ interface StreamOptions {
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
   logger: Logger;
+  telemetry: ChatTelemetry;
 }
 
 function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
   const started = performance.now();
+  const observer = options.telemetry.streamStarted();
   const body = chatStreamBody(upstream.body, {
     id: options.id,
     model: options.model,
@@ -123,7 +170,9 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,
     maxUpstreamEventBytes: options.maxUpstreamEventBytes,
+    onChunk: observer.onChunk,
     onEnd: (end) => {
+      observer.onEnd(end);
       const line = { outcome: end.outcome, chunks: end.chunks, duration_ms: Math.round(performance.now() - started) };
       if (end.outcome === 'failed') {
         options.logger.warn(

@@ -1,6 +1,7 @@
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
   chatChunkMapper,
+  type CompletionChunk,
   parseCompletionEvent,
   relaySse,
   type ChatMappingOptions,
@@ -12,6 +13,8 @@ export interface ChatStreamOptions extends ChatMappingOptions {
   recipient?: HpkeRecipientContext;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
+  /** Each upstream event, opened, before it is mapped (telemetry: token timing, usage). */
+  onChunk?: (chunk: CompletionChunk) => void;
   onEnd?: (end: StreamEnd) => void;
 }
 
@@ -25,11 +28,14 @@ export function chatStreamBody(
 ): ReadableStream<Uint8Array> {
   const open = options.recipient ? chunkOpener(options.recipient) : undefined;
   const toChat = chatChunkMapper(options);
+  const { onChunk } = options;
   return relaySse(
     upstream,
     (data) => {
-      const chunk = parseCompletionEvent(data);
-      return toChat(open ? open(chunk) : chunk);
+      const parsed = parseCompletionEvent(data);
+      const chunk = open ? open(parsed) : parsed;
+      onChunk?.(chunk);
+      return toChat(chunk);
     },
     {
       keepAliveIntervalMs: options.keepAliveIntervalMs,

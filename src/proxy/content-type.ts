@@ -3,11 +3,8 @@ import { UnsupportedMediaTypeError } from '../errors/index.js';
 import { HTTP_TOKEN } from '../internal/http-token.js';
 import { mediaTypeOf } from '../internal/media-type.js';
 
-/** The routes that take a JSON body: anything else there is a 415 before the body is read. */
-export const JSON_BODY_ROUTES = ['/v1/chat/completions', '/v1/stainedglass'];
-
 /**
- * `Content-Type: application/json` (parameters such as `charset=utf-8` allowed) or 415. A missing
+ * For the routes that take a JSON body, before it is read: `Content-Type: application/json` (parameters such as `charset=utf-8` allowed) or 415. A missing
  * header is refused too: a browser's `fetch` with an untyped body (a Blob, an ArrayBuffer) sends
  * none and needs no preflight either. vLLM's `validate_json_request` refuses both the same way.
  */

@@ -2,15 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import {
-  chatCompletionChunkSchema,
-  chatCompletionRequestSchema,
-  chatCompletionSchema,
-  errorEnvelopeSchema,
-  modelListSchema,
-  stainedGlassRequestSchema,
-  stainedGlassResponseSchema,
-} from './schemas.js';
 
 // swagger-ui-dist ships the assets; serving them ourselves keeps /docs working with no internet.
 const SWAGGER_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -37,69 +28,13 @@ const DOCS_HTML = `<!doctype html>
 
 const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });`;
 
-const errorResponses = {
-  400: { description: 'Invalid request', content: { 'application/json': { schema: errorEnvelopeSchema } } },
-  401: { description: 'Missing or wrong API key', content: { 'application/json': { schema: errorEnvelopeSchema } } },
-  413: { description: 'Body over the limit', content: { 'application/json': { schema: errorEnvelopeSchema } } },
-  502: {
-    description: 'Upstream unreachable or broken',
-    content: { 'application/json': { schema: errorEnvelopeSchema } },
-  },
-  504: { description: 'Upstream timeout', content: { 'application/json': { schema: errorEnvelopeSchema } } },
-};
-
+/** /openapi.json (from the routes' own definitions, routes.ts) and Swagger UI at /docs. */
 export function registerDocs(app: OpenAPIHono): void {
-  app.openAPIRegistry.registerPath({
-    method: 'post',
-    path: '/v1/chat/completions',
-    summary: 'Chat completion through the Stained Glass Transform',
-    description:
-      'The prompt is transformed into obfuscated embeddings; only those reach the inference server. With `stream: true` the answer is server-sent events of ChatCompletionChunk, ending with `data: [DONE]`.',
-    request: { body: { content: { 'application/json': { schema: chatCompletionRequestSchema } }, required: true } },
-    responses: {
-      200: {
-        description: 'The completion (JSON), or its chunks (text/event-stream)',
-        content: {
-          'application/json': { schema: chatCompletionSchema },
-          'text/event-stream': { schema: chatCompletionChunkSchema },
-        },
-      },
-      ...errorResponses,
-    },
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'SGP_API_KEY, when the proxy has one.',
   });
-  app.openAPIRegistry.registerPath({
-    method: 'post',
-    path: '/v1/stainedglass',
-    summary: 'The transform alone, for inspection',
-    description:
-      'Tokenizes the templated prompt and runs the SGT; optionally returns the plain and transformed embeddings, the prompt a server could reconstruct by nearest-neighbour search, and the obfuscation score (fraction of tokens not recovered).',
-    request: { body: { content: { 'application/json': { schema: stainedGlassRequestSchema } }, required: true } },
-    responses: {
-      200: {
-        description: 'Inspection result',
-        content: { 'application/json': { schema: stainedGlassResponseSchema } },
-      },
-      400: errorResponses[400],
-      413: errorResponses[413],
-    },
-  });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/v1/models',
-    summary: "The upstream's models",
-    responses: {
-      200: { description: 'Model list', content: { 'application/json': { schema: modelListSchema } } },
-      502: errorResponses[502],
-    },
-  });
-  for (const path of ['/livez', '/readyz']) {
-    app.openAPIRegistry.registerPath({
-      method: 'get',
-      path,
-      responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } },
-    });
-  }
-
   app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'sgt-proxy', version: '1' } });
   app.get('/docs', (c) => c.html(DOCS_HTML));
   app.get('/docs/init.js', (c) => c.body(DOCS_INIT, 200, { 'content-type': 'text/javascript; charset=utf-8' }));

@@ -1,12 +1,8 @@
-import type { z } from '@hono/zod-openapi';
-import { InvalidRequestError } from '../errors/index.js';
-import {
-  UNSUPPORTED_PARAMETERS,
-  chatCompletionRequestSchema,
-  stainedGlassRequestSchema,
-  type ChatCompletionRequest,
-  type StainedGlassRequest,
-} from './schemas.js';
+import type { Hook, z } from '@hono/zod-openapi';
+import type { Env, MiddlewareHandler } from 'hono';
+import type { HTTPException } from 'hono/http-exception';
+import { ApiError, ClientClosedError, InvalidRequestError, PayloadTooLargeError } from '../errors/index.js';
+import { readAtMost } from '../internal/read-at-most.js';
 
 /** `messages.0.role` → `messages[0].role`: how OpenAI names a field in `error.param`. */
 function paramName(path: readonly PropertyKey[]): string {
@@ -16,51 +12,73 @@ function paramName(path: readonly PropertyKey[]): string {
   );
 }
 
-function describe(issue: z.core.$ZodIssue): string {
+/**
+ * The first issue as the project's error: a body that is not an object, a refused parameter (a
+ * custom issue naming its own `code`), or a field with a bad value, named in `param`.
+ */
+function toInvalidRequestError(issue: z.core.$ZodIssue): InvalidRequestError {
   const param = paramName(issue.path);
-  return param ? `Invalid value for '${param}': ${issue.message}` : issue.message;
-}
-
-export function parseJsonBody(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new InvalidRequestError('We could not parse the JSON body of your request: it is not valid JSON.', {
-      code: 'invalid_json',
-    });
+  if (param === '' && issue.code === 'invalid_type') {
+    return new InvalidRequestError('The request body must be a JSON object.', { code: 'invalid_type' });
   }
+  const code = ownCode(issue);
+  if (code !== undefined) return new InvalidRequestError(issue.message, { param: param || null, code });
+  const message = param ? `Invalid value for '${param}': ${issue.message}` : issue.message;
+  return new InvalidRequestError(message, { param: param || null, code: 'invalid_value' });
 }
 
-function requireObject(body: unknown): asserts body is Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InvalidRequestError('The request body must be a JSON object.', { code: 'invalid_type' });
-  }
+/** The error code an issue names itself (a refused parameter's), if any: such issues are reported first. */
+function ownCode(issue: z.core.$ZodIssue): string | undefined {
+  return issue.code === 'custom' && typeof issue.params?.code === 'string' ? issue.params.code : undefined;
 }
 
-function validate<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new InvalidRequestError(describe(issue), { param: paramName(issue.path) || null, code: 'invalid_value' });
-  }
-  return result.data;
-}
+/**
+ * The proxy app's `defaultHook`: every route's schema validation that fails becomes a thrown
+ * InvalidRequestError, so the one error handler answers it in the OpenAI envelope.
+ */
+export const rejectInvalidRequest: Hook<unknown, Env, string, void> = (result) => {
+  if (result.success) return;
+  const { issues } = result.error;
+  throw toInvalidRequestError(issues.find((issue) => ownCode(issue) !== undefined) ?? issues[0]!);
+};
 
-export function validateStainedGlassRequest(body: unknown): StainedGlassRequest {
-  requireObject(body);
-  return validate(stainedGlassRequestSchema, body);
-}
-
-export function validateChatRequest(body: unknown): ChatCompletionRequest {
-  requireObject(body);
-  for (const name of UNSUPPORTED_PARAMETERS) {
-    const value = body[name];
-    if (value !== undefined && value !== null && value !== false) {
-      throw new InvalidRequestError(`'${name}' is not supported by sgt-proxy.`, {
-        param: name,
-        code: 'unsupported_parameter',
-      });
+/**
+ * Reads the request body, at most `maxBytes` (413 beyond, from the declared length when there is
+ * one, before reading anything), for the route's validator to parse as JSON. A read that fails is
+ * the client's connection breaking mid-upload: a closed request (499, logged at info), not our 500.
+ */
+export function boundedBody(maxBytes: number): MiddlewareHandler {
+  return async function readBoundedBody(c, next) {
+    const declared = Number(c.req.header('content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    let body: Awaited<ReturnType<typeof readAtMost>>;
+    try {
+      body = await readAtMost(c.req.raw.body, maxBytes);
+    } catch (err) {
+      throw new ClientClosedError({ cause: err });
     }
-  }
-  return validate(chatCompletionRequestSchema, body);
+    if (!body.complete) throw new PayloadTooLargeError(maxBytes);
+    // Where HonoRequest looks before reading the body (`c.req.json()` awaits `bodyCache.text`): the
+    // validator then parses what was read here. Its BodyCache type names the value, not the promise
+    // it really holds (hono/dist/request.js, #cachedBody), hence Object.assign rather than `=`.
+    Object.assign(c.req.bodyCache, { text: Promise.resolve(new TextDecoder().decode(body.bytes)) });
+    // requireJsonContentType (content-type.ts) has let only application/json through, in any case and
+    // with any parameters; zod-openapi's validators match a narrower spelling of it (415, or no
+    // validation, otherwise), so the header is made to say exactly how the body is read.
+    c.req.raw.headers.set('content-type', 'application/json');
+    await next();
+  };
+}
+
+const NOT_JSON = 'We could not parse the JSON body of your request: it is not valid JSON.';
+
+/**
+ * An HTTPException of Hono's as the project's error. The one the routes can meet is the JSON
+ * validator's 400 for a body that does not parse (its media-type gate's 415 cannot happen: see
+ * boundedBody).
+ */
+export function fromHttpException(err: HTTPException): ApiError {
+  if (err.status === 400) return new InvalidRequestError(NOT_JSON, { code: 'invalid_json' });
+  const type = err.status < 500 ? 'invalid_request_error' : 'server_error';
+  return new ApiError(err.status, type, err.message);
 }

@@ -1,7 +1,17 @@
 import { z } from '@hono/zod-openapi';
+import { isObject } from '../internal/is-object.js';
 import type { ChatMessage } from '../sgt/index.js';
+import {
+  CHAT_COMPLETION_CHUNK_EXAMPLE,
+  CHAT_COMPLETION_EXAMPLE,
+  CHAT_REQUEST_EXAMPLE,
+  ERROR_EXAMPLE,
+  MODEL_LIST_EXAMPLE,
+  STAINED_GLASS_REQUEST_EXAMPLE,
+  STAINED_GLASS_RESPONSE_EXAMPLE,
+} from './examples.js';
 
-/** Request and response schemas of the proxy: they validate requests and generate /openapi.json. */
+/** Request and response schemas of the proxy: the routes validate with them and /openapi.json is made of them. */
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -11,9 +21,56 @@ export const chatMessageSchema = z
     content: z.union([z.string(), z.array(textPart)]).nullable(),
     name: z.string().optional(),
   })
-  .openapi('ChatMessage');
+  .openapi('ChatMessage', { example: { role: 'user', content: 'Hello!' } });
 
 const nullableNumber = (schema: z.ZodNumber) => schema.nullish();
+
+/** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
+const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
+
+/** `{"type": "text"}` is OpenAI's default and what the proxy does; JSON modes it cannot promise. */
+const responseFormat = z
+  .unknown()
+  .refine((value) => isUnset(value) || (isObject(value) && value.type === 'text'), {
+    error: `'response_format' is not supported by sgt-proxy beyond {"type": "text"}, the default.`,
+    params: { code: 'unsupported_parameter' },
+  })
+  .optional()
+  .openapi({
+    type: 'object',
+    properties: { type: { type: 'string', enum: ['text'] } },
+    description: '`{"type": "text"}` (the default) only: `json_object` and `json_schema` are refused (400).',
+    example: { type: 'text' },
+  });
+
+const refused = (name: string) =>
+  z
+    .unknown()
+    .refine(isUnset, { error: `'${name}' is not supported by sgt-proxy.`, params: { code: 'unsupported_parameter' } })
+    .optional()
+    .openapi({ description: 'Not supported: refused (400 `unsupported_parameter`) unless null or false.' });
+
+/**
+ * OpenAI parameters this proxy cannot honour. Accepting them silently would give a wrong answer
+ * (a tool call that never comes, JSON mode that isn't), so they are refused by name (400
+ * `unsupported_parameter`, the issue's own code: see request-validation.ts), the first of them
+ * being the error reported whatever else is wrong.
+ */
+const refusedParameters = Object.fromEntries(
+  [
+    'tools',
+    'tool_choice',
+    'functions',
+    'function_call',
+    'response_format',
+    'logprobs',
+    'top_logprobs',
+    'logit_bias',
+    'audio',
+    'modalities',
+    'prediction',
+  ].map((name) => [name, name === 'response_format' ? responseFormat : refused(name)]),
+);
 
 export const chatCompletionRequestSchema = z
   .object({
@@ -31,8 +88,9 @@ export const chatCompletionRequestSchema = z
     presence_penalty: nullableNumber(z.number().min(-2).max(2)),
     frequency_penalty: nullableNumber(z.number().min(-2).max(2)),
     user: z.string().nullish(),
+    ...refusedParameters,
   })
-  .openapi('ChatCompletionRequest');
+  .openapi('ChatCompletionRequest', { example: CHAT_REQUEST_EXAMPLE });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
@@ -45,24 +103,6 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
   }));
 }
 
-/**
- * OpenAI parameters this proxy cannot honour. Accepting them silently would give a wrong answer
- * (a tool call that never comes, JSON mode that isn't), so they are refused by name.
- */
-export const UNSUPPORTED_PARAMETERS = [
-  'tools',
-  'tool_choice',
-  'functions',
-  'function_call',
-  'response_format',
-  'logprobs',
-  'top_logprobs',
-  'logit_bias',
-  'audio',
-  'modalities',
-  'prediction',
-] as const;
-
 export const errorEnvelopeSchema = z
   .object({
     error: z.object({
@@ -72,61 +112,76 @@ export const errorEnvelopeSchema = z
       code: z.string().nullable(),
     }),
   })
-  .openapi('ErrorEnvelope');
+  .openapi('ErrorEnvelope', { example: ERROR_EXAMPLE });
 
-const usageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
+const usageSchema = z
+  .object({ prompt_tokens: z.int(), completion_tokens: z.int(), total_tokens: z.int() })
+  .openapi('CompletionUsage');
+
+const finishReason = z.string().openapi({ description: '`stop` or `length`, as the upstream reports it.' });
 
 export const chatCompletionSchema = z
   .object({
     id: z.string(),
     object: z.literal('chat.completion'),
-    created: z.number(),
+    created: z.int(),
     model: z.string(),
-    system_fingerprint: z.null(),
     choices: z.array(
       z.object({
-        index: z.number(),
-        message: z.object({ role: z.literal('assistant'), content: z.string() }),
+        index: z.int(),
+        message: z.object({ role: z.literal('assistant'), content: z.string(), refusal: z.null() }),
         logprobs: z.null(),
-        finish_reason: z.string().nullable(),
+        finish_reason: finishReason,
       }),
     ),
-    usage: usageSchema.nullable(),
+    usage: usageSchema.optional().openapi({ description: 'Present when the upstream reported it.' }),
   })
-  .openapi('ChatCompletion');
+  .openapi('ChatCompletion', { example: CHAT_COMPLETION_EXAMPLE });
 
 export const chatCompletionChunkSchema = z
   .object({
     id: z.string(),
     object: z.literal('chat.completion.chunk'),
-    created: z.number(),
+    created: z.int(),
     model: z.string(),
-    system_fingerprint: z.null(),
     choices: z.array(
       z.object({
-        index: z.number(),
+        index: z.int(),
         delta: z.object({ role: z.literal('assistant').optional(), content: z.string().optional() }),
         logprobs: z.null(),
-        finish_reason: z.string().nullable(),
+        finish_reason: finishReason.nullable(),
       }),
     ),
-    usage: usageSchema.nullish(),
+    usage: usageSchema.optional().openapi({
+      description: 'Only on the last chunk (`choices: []`), with `stream_options.include_usage`.',
+    }),
   })
-  .openapi('ChatCompletionChunk');
+  .openapi('ChatCompletionChunk', { example: CHAT_COMPLETION_CHUNK_EXAMPLE });
 
+/** The upstream's model list, checked before it is relayed; fields beyond these pass through. */
 export const modelListSchema = z
-  .object({
+  .looseObject({
     object: z.literal('list'),
     data: z.array(
-      z.object({
+      z.looseObject({
         id: z.string(),
         object: z.literal('model'),
-        created: z.number().optional(),
+        created: z.int().optional(),
         owned_by: z.string().optional(),
       }),
     ),
   })
-  .openapi('ModelList');
+  .openapi('ModelList', { example: MODEL_LIST_EXAMPLE });
+
+export const livenessSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
+
+export const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    sgt: z.literal('loaded'),
+    upstream: z.enum(['reachable', 'unreachable']),
+  })
+  .openapi('Readiness', { example: { status: 'ready', sgt: 'loaded', upstream: 'reachable' } });
 
 export const stainedGlassRequestSchema = z
   .object({
@@ -140,7 +195,7 @@ export const stainedGlassRequestSchema = z
     return_reconstructed_prompt: z.boolean().default(false),
     return_obfuscation_score: z.boolean().default(false),
   })
-  .openapi('StainedGlassRequest');
+  .openapi('StainedGlassRequest', { example: STAINED_GLASS_REQUEST_EXAMPLE });
 
 export type StainedGlassRequest = z.infer<typeof stainedGlassRequestSchema>;
 
@@ -162,4 +217,6 @@ export const stainedGlassResponseSchema = z
           'regression, noise-stream recovery or linkability. Run `sgt-proxy sgt audit` for those (docs/privacy.md).',
       }),
   })
-  .openapi('StainedGlassResponse');
+  .openapi('StainedGlassResponse', { example: STAINED_GLASS_RESPONSE_EXAMPLE });
+
+export type StainedGlassResponse = z.infer<typeof stainedGlassResponseSchema>;

@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '../errors/index.js';
 import { obfuscationScore, type Sgt } from '../sgt/index.js';
 import type { PromptEmbedder } from '../prompt/index.js';
-import { toChatMessages, type StainedGlassRequest } from './schemas.js';
+import { toChatMessages, type StainedGlassRequest, type StainedGlassResponse } from './schemas.js';
 
 // Embeddings go back as JSON numbers (~20 bytes each): past this many values a response would be
 // hundreds of megabytes, so the request is refused instead of building it.
@@ -13,7 +13,7 @@ export async function stainedGlass(
   embedder: PromptEmbedder,
   request: StainedGlassRequest,
   signal: AbortSignal,
-): Promise<Record<string, unknown>> {
+): Promise<StainedGlassResponse> {
   const { ids, result } = await embedder.transform(toChatMessages(request.messages), request.seed, signal);
   const wantsEmbeddings = request.return_plain_text_embeddings || request.return_transformed_embeddings;
   if (wantsEmbeddings && result.tokens * result.hidden > MAX_RETURNED_EMBEDDING_VALUES) {
@@ -22,7 +22,7 @@ export async function stainedGlass(
       { param: 'messages', code: 'response_too_large' },
     );
   }
-  const response: Record<string, unknown> = { tokenized_plain_text: ids.map((id) => sgt.decode([id])) };
+  const response: StainedGlassResponse = { tokenized_plain_text: ids.map((id) => sgt.decode([id])) };
   if (request.return_plain_text_embeddings) {
     if (!result.plainEmbeds)
       throw new InvalidRequestError('This SGT artifact does not output plain embeddings.', {

@@ -132,8 +132,8 @@ function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (error.status >= 500) {
     (findRequestContext(c)?.logger ?? logger).error({ err: error.cause ?? error }, 'request failed');
   }
-  // The status is one this server chose (400/404/413/500), a valid HTTP status code.
-  return c.json(error.toEnvelope(), error.status as 400);
+  // The status is one this server chose (400/404/413/500): Response.json takes it as a number, no cast.
+  return Response.json(error.toEnvelope(), { status: error.status });
 }
 
 /** vLLM's `ModelList` with one `ModelCard`, the artifact's base model. */

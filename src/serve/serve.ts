@@ -11,6 +11,8 @@ import { cacheDirFor } from './cache-dir.js';
 import { prepareDemoSgt } from './demo-sgt.js';
 import { listen, type RunningServer } from '../http/index.js';
 import { loadOrCreateNoiseSecret } from './noise-secret.js';
+import { Telemetry } from '../telemetry/index.js';
+import { tracingSettings } from './tracing-settings.js';
 
 export interface ProxyServer extends RunningServer {
   sgt: Sgt;
@@ -104,9 +106,22 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     fixedHeaders: upstreamFixedHeaders(env),
   });
   const noiseKeys = noiseKeysFor(env, cacheDir, log, sgt);
+  const tracing = tracingSettings(env);
+  const telemetry = new Telemetry({
+    upstream: new URL(upstreamUrl).origin,
+    processMetrics: true,
+    transformQueueDepth: () => sgt.queuedTransforms,
+    tracing,
+  });
+  closers.push(() => telemetry.close());
+  log.info(
+    { traces_endpoint: tracing?.tracesUrl ?? null },
+    tracing ? 'tracing: OTLP/HTTP (JSON)' : 'tracing: off (OTEL_EXPORTER_OTLP_ENDPOINT is unset)',
+  );
   const app = createProxyApp({
     settings: {
       apiKey: env.SGP_API_KEY,
+      ...(env.SGP_METRICS_API_KEY === undefined ? {} : { metricsApiKey: env.SGP_METRICS_API_KEY }),
       upstreamBasicAuth: env.SGP_API_USERNAME !== undefined,
       maxNewTokens: env.SGP_MAX_NEW_TOKENS,
       maxRequestBytes: env.SGP_MAX_REQUEST_BYTES,
@@ -121,6 +136,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       clientKeyHeader: env.SG_CLIENT_PUBLIC_KEY_HEADER_NAME,
       serverKeyHeader: env.SG_SERVER_PUBLIC_KEY_HEADER_NAME,
       keyRefreshMs: env.SGP_EPHEMERAL_KEY_REFRESH_TIME_SECONDS * 1000,
+      onKeyRotation: telemetry.keyRotated,
     }),
     embedder: new PromptEmbedder(
       sgt,
@@ -131,6 +147,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
     ),
     upstream,
     logger: logging.forModule('proxy'),
+    telemetry,
   });
 
   const server = await listen(app.fetch, env.SGP_HOST, env.SGP_PORT, {

@@ -9,6 +9,7 @@ export type {
   Sgt,
   SpecialTokensInContent,
   TransformResult,
+  TransformTiming,
 } from './types.js';
 export {
   PromptTooLongError,

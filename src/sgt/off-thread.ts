@@ -14,7 +14,8 @@ import { WorkerPool, WorkerCallError } from '../internal/worker-pool.js';
 import { workerScript } from '../internal/worker-script.js';
 import type { SgtManifest } from './artifact.js';
 import type { BatchItem } from './batcher.js';
-import { PromptTooLongError, SgtInputError } from './errors.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError } from './errors.js';
+import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import type { TransformJob } from './transform-runner.js';
 import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
@@ -22,6 +23,8 @@ import type { ChatMessage, SpecialTokensInContent, TransformResult } from './typ
 /** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
 export interface BatchRunner {
   run(items: readonly BatchItem<TransformJob>[]): Promise<TransformResult[]>;
+  /** `Sgt.nearestTokens`: where the transform runs, since its index is ONNX Runtime work too. */
+  nearest(embeds: Float32Array, tokens: number): Promise<number[]>;
   release(): Promise<void>;
 }
 
@@ -34,17 +37,17 @@ export interface TokenizerPool {
 export interface SgtWorkerData {
   dir: string;
   manifest: SgtManifest;
+  embeddings: SafetensorsHeader;
   settings: SessionSettings;
 }
 
 export async function startWorkers(
-  dir: string,
-  manifest: SgtManifest,
-  settings: SessionSettings,
+  workerData: SgtWorkerData,
   tokenizerWorkers: number,
+  maxQueued: number,
   onCrash?: (error: Error) => void,
 ): Promise<{ runner: BatchRunner; tokenizers: TokenizerPool }> {
-  const workerData: SgtWorkerData = { dir, manifest, settings };
+  let tokenizing = 0;
   const transform = new WorkerPool({
     size: 1,
     script: workerScript(import.meta.url, 'transform-worker'),
@@ -72,13 +75,22 @@ export async function startWorkers(
           items.map(({ input, tokens, submittedAt }) => ({ input, tokens, submittedAt })),
           transferList(items),
         ),
+      nearest: (embeds, tokens) => transform.call('nearest', { embeds, tokens }),
       release: () => transform.close(),
     },
     tokenizers: {
-      encodeChat: (messages, special) =>
-        tokenize.call<number[]>('encodeChat', { messages, special }).catch((error: unknown) => {
+      encodeChat: async (messages, special) => {
+        // The same bound as the transform's queue: a flood of huge prompts is refused, not queued.
+        if (tokenizing >= maxQueued) throw new SgtOverloadedError(tokenizing, maxQueued, 1);
+        tokenizing++;
+        try {
+          return await tokenize.call<number[]>('encodeChat', { messages, special });
+        } catch (error) {
           throw sgtErrorOf(error);
-        }),
+        } finally {
+          tokenizing--;
+        }
+      },
       close: () => tokenize.close(),
     },
   };

@@ -8,23 +8,15 @@
  * the first T·H values of the N(0, 1) stream of its own seed, whatever batch it lands in, so a
  * seeded request gives the same embeddings alone or batched (tested element-wise).
  */
-import { join, resolve } from 'node:path';
-import PQueue from 'p-queue';
-import {
-  EMBEDDINGS_FILE,
-  EMBEDDINGS_TENSOR,
-  assertDirectory,
-  checkEmbeddings,
-  readManifest,
-  transformFingerprint,
-  type SgtManifest,
-} from './artifact.js';
+import { resolve } from 'node:path';
+import { assertDirectory, checkEmbeddings, readManifest, transformFingerprint, type SgtManifest } from './artifact.js';
 import { MicroBatcher, type BatchItem, type BatcherOptions } from './batcher.js';
 import { PromptTooLongError, SgtInputError } from './errors.js';
 import { assertNoiseKey, randomNoiseKey } from './noise/index.js';
 import { startWorkers, type BatchRunner, type TokenizerPool } from './off-thread.js';
-import { NearestTokenIndex } from './reconstruct.js';
-import { readSafetensorsFloatRows, type SafetensorsHeader } from './safetensors.js';
+import { WorkerCallError } from '../internal/worker-pool.js';
+import { NearestSearch } from './nearest-search.js';
+import type { SafetensorsHeader } from './safetensors.js';
 import { sessionSettings, type SessionSettings } from './session.js';
 import { loadSgtTokenizer, type SgtTokenizer } from './tokenizer.js';
 import { TransformRunner, type TransformJob } from './transform-runner.js';
@@ -74,10 +66,15 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const tokenizer = await loadSgtTokenizer(root, manifest.vocabSize);
   const threads =
     workers === 0
-      ? { runner: await TransformRunner.open(root, manifest, settings) }
-      : await startWorkers(root, manifest, settings, workers, options.onWorkerCrash);
+      ? { runner: await inThreadRunner(root, manifest, embeddings, settings) }
+      : await startWorkers(
+          { dir: root, manifest, embeddings, settings },
+          workers,
+          batching.maxQueued,
+          options.onWorkerCrash,
+        );
   const fingerprint = await transformFingerprint(root);
-  return new LoadedSgt(root, manifest, fingerprint, tokenizer, embeddings, threads, settings, batching);
+  return new LoadedSgt(root, manifest, fingerprint, tokenizer, threads, batching);
 }
 
 function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: number): BatcherOptions {
@@ -101,14 +98,34 @@ function batcherOptions(options: LoadSgtOptions, device: SgtDevice, hidden: numb
   };
 }
 
+async function inThreadRunner(
+  dir: string,
+  manifest: SgtManifest,
+  embeddings: SafetensorsHeader,
+  settings: SessionSettings,
+): Promise<BatchRunner> {
+  const runner = await TransformRunner.open(dir, manifest, settings);
+  const search = new NearestSearch(
+    dir,
+    embeddings,
+    { vocab: manifest.vocabSize, hidden: manifest.hiddenSize },
+    settings,
+  );
+  return {
+    run: (items) => runner.run(items),
+    nearest: (embeds, tokens) => search.nearest(embeds, tokens),
+    release: async () => {
+      await search.close();
+      await runner.release();
+    },
+  };
+}
+
 class LoadedSgt implements Sgt {
   readonly metadata: SgtMetadata;
   private readonly runner: BatchRunner;
   private readonly tokenizers: TokenizerPool | undefined;
   private readonly batcher: MicroBatcher<TransformJob, TransformResult>;
-  /** Nearest-token searches run one at a time: each materialises a bounded score matrix. */
-  private readonly nearestQueue = new PQueue({ concurrency: 1 });
-  private nearestIndex: Promise<NearestTokenIndex> | undefined;
   private closed = false;
 
   constructor(
@@ -116,9 +133,7 @@ class LoadedSgt implements Sgt {
     manifest: SgtManifest,
     readonly fingerprint: string,
     private readonly tokenizer: SgtTokenizer,
-    private readonly embeddingsHeader: SafetensorsHeader,
     threads: { runner: BatchRunner; tokenizers?: TokenizerPool },
-    private readonly settings: SessionSettings,
     batching: BatcherOptions,
   ) {
     this.runner = threads.runner;
@@ -130,6 +145,10 @@ class LoadedSgt implements Sgt {
       maxSequenceLength: manifest.maxSequenceLength,
     };
     this.batcher = new MicroBatcher((items) => this.runBatch(items), batching);
+  }
+
+  get queuedTransforms(): number {
+    return this.batcher.queued;
   }
 
   renderPrompt(messages: readonly ChatMessage[]): string {
@@ -197,17 +216,12 @@ class LoadedSgt implements Sgt {
         `nearestTokens takes at most ${limit} tokens (max_sequence_length) per call, got ${tokens}`,
       );
     }
-    // Built on first use and shared by concurrent callers; a failed build is retried next time.
-    this.nearestIndex ??= this.buildNearestIndex().catch((error: unknown) => {
-      this.nearestIndex = undefined;
-      throw error;
-    });
     try {
-      const index = await this.nearestIndex;
-      this.assertOpen(); // close() may have run while the index was being built
-      return await this.nearestQueue.add(() => index.nearest(embeds, tokens));
+      return await this.runner.nearest(embeds, tokens);
     } catch (error) {
-      if (error instanceof RangeError) throw new SgtInputError(error.message, { cause: error });
+      // The index's own argument checks (RangeError), also when raised in the transform worker.
+      const name = error instanceof WorkerCallError ? error.errorName : error instanceof Error ? error.name : '';
+      if (name === 'RangeError') throw new SgtInputError((error as Error).message, { cause: error });
       throw error;
     }
   }
@@ -215,22 +229,11 @@ class LoadedSgt implements Sgt {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const index = this.nearestIndex;
-    this.nearestIndex = undefined;
     // Releasing a session while a run is queued on it would free native memory under that run:
     // reject what waits, let what runs finish.
     await this.batcher.close();
-    await this.nearestQueue.onIdle();
     await this.runner.release();
     await this.tokenizers?.close();
-    if (index !== undefined) await (await index.catch(() => undefined))?.close();
-  }
-
-  private async buildNearestIndex(): Promise<NearestTokenIndex> {
-    const path = join(this.dir, EMBEDDINGS_FILE);
-    const readRows = (first: number, count: number): Promise<Float32Array> =>
-      readSafetensorsFloatRows(path, EMBEDDINGS_TENSOR, first, count, this.embeddingsHeader);
-    return NearestTokenIndex.build(readRows, this.metadata.vocabSize, this.metadata.hiddenSize, this.settings);
   }
 
   private checkIds(inputIds: readonly number[]): number {

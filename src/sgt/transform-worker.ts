@@ -2,14 +2,22 @@
 import { workerData } from 'node:worker_threads';
 import { serveWorkerCalls, transferring } from '../internal/worker-pool.js';
 import type { BatchItem } from './batcher.js';
+import { NearestSearch } from './nearest-search.js';
 import type { SgtWorkerData } from './off-thread.js';
 import { TransformRunner, type TransformJob } from './transform-runner.js';
 
-const { dir, manifest, settings } = workerData as SgtWorkerData; // posted by startWorkers, typed there
+const { dir, manifest, embeddings, settings } = workerData as SgtWorkerData; // posted by startWorkers, typed there
 
 await serveWorkerCalls(async () => {
   const runner = await TransformRunner.open(dir, manifest, settings);
+  const search = new NearestSearch(
+    dir,
+    embeddings,
+    { vocab: manifest.vocabSize, hidden: manifest.hiddenSize },
+    settings,
+  );
   return {
+    nearest: ({ embeds, tokens }: { embeds: Float32Array; tokens: number }) => search.nearest(embeds, tokens),
     run: async (items: BatchItem<TransformJob>[]) => {
       const results = await runner.run(items);
       const buffers = results.flatMap((r) => [r.embeds.buffer, r.plainEmbeds?.buffer]);

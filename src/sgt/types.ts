@@ -113,6 +113,8 @@ export interface Sgt {
   readonly metadata: SgtMetadata;
   /** SHA-256 (hex) of the files that define the transform: what the noise keys are bound to. */
   readonly fingerprint: string;
+  /** Transforms waiting for a batch (not counting the batch running): the queue depth metric. */
+  readonly queuedTransforms: number;
   /** Chat template with add_generation_prompt=true. */
   renderPrompt(messages: readonly ChatMessage[]): string;
   /** Ids of an already-templated text (no extra special tokens). */

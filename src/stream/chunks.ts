@@ -10,16 +10,15 @@ export interface CompletionChoice {
   index: number;
   text: string;
   finish_reason: string | null;
-  stop_reason?: string | number | null;
 }
 
-/** One event of vLLM's `/v1/completions` stream, or its whole non-stream body. */
+/** One event of vLLM's `/v1/completions` stream, or its whole non-stream body (`checkCompletionChunk`). */
 export interface CompletionChunk {
   id: string;
   created: number;
   model: string;
   choices: CompletionChoice[];
-  usage?: Usage | null;
+  usage?: Usage;
 }
 
 export interface ChatChunkChoice {
@@ -29,27 +28,30 @@ export interface ChatChunkChoice {
   finish_reason: string | null;
 }
 
+/**
+ * OpenAI's `CreateChatCompletionStreamResponse` as this proxy fills it. No `system_fingerprint`:
+ * OpenAI's schema has it a string when present, and the proxy has none to give.
+ */
 export interface ChatCompletionChunk {
   id: string;
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  system_fingerprint: null;
   choices: ChatChunkChoice[];
-  usage?: Usage | null;
+  usage?: Usage;
 }
 
+/** OpenAI's `CreateChatCompletionResponse`: `refusal` is required (null), `usage` present only when known. */
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  system_fingerprint: null;
   choices: {
     index: number;
-    message: { role: 'assistant'; content: string };
+    message: { role: 'assistant'; content: string; refusal: null };
     logprobs: null;
     finish_reason: string | null;
   }[];
-  usage: Usage | null;
+  usage?: Usage;
 }

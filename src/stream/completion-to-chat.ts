@@ -54,7 +54,6 @@ function chatChunk(
     object: 'chat.completion.chunk',
     created,
     model: options.model,
-    system_fingerprint: null,
     choices,
   };
 }
@@ -63,18 +62,18 @@ export function completionToChatCompletion(
   body: CompletionChunk,
   options: Omit<ChatMappingOptions, 'includeUsage'>,
 ): ChatCompletion {
-  return {
+  const completion: ChatCompletion = {
     id: options.id,
     object: 'chat.completion',
     created: body.created,
     model: options.model,
-    system_fingerprint: null,
     choices: body.choices.map((choice) => ({
       index: choice.index,
-      message: { role: 'assistant', content: choice.text },
+      message: { role: 'assistant', content: choice.text, refusal: null },
       logprobs: null,
-      finish_reason: choice.finish_reason ?? null,
+      finish_reason: choice.finish_reason,
     })),
-    usage: body.usage ?? null,
   };
+  if (body.usage) completion.usage = body.usage;
+  return completion;
 }

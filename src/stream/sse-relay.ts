@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { UpstreamProtocolError, toApiError, toErrorEnvelope, type ApiError } from '../errors/index.js';
+import { UpstreamTruncatedError, toApiError, toErrorEnvelope, type ApiError } from '../errors/index.js';
 import { createEventBound } from './event-bound.js';
 import { SSE_DONE, encodeSseComment, sseDataText } from './sse-encoder.js';
 
@@ -76,7 +76,7 @@ export function relaySse(
       if (finished) {
         parser.feed(decoder.decode());
         if (!done)
-          throw new UpstreamProtocolError('The upstream stream ended before [DONE]: the answer is incomplete.');
+          throw new UpstreamTruncatedError('The upstream stream ended before [DONE]: the answer is incomplete.');
         return 'end';
       }
       checkBound(value);

@@ -1,6 +1,6 @@
 import { UpstreamProtocolError } from '../errors/index.js';
 import { upstreamErrorFromPayload } from '../upstream/index.js';
-import type { CompletionChunk } from './chunks.js';
+import type { CompletionChoice, CompletionChunk, Usage } from './chunks.js';
 import { isObject } from '../internal/is-object.js';
 
 /**
@@ -28,32 +28,64 @@ export function parseCompletionEvent(data: string): CompletionChunk {
   return checkCompletionChunk(payload, 'an event');
 }
 
-/**
- * A completions chunk (a stream event or a whole non-stream body), checked field by field: an
- * upstream that sends `choices: [null]` or `"text": 5` gets a 502 naming the field, never a
- * TypeError later or a number relayed as text. `what` names it in the message ("an event").
- */
-export function checkCompletionChunk(payload: unknown, what: string): CompletionChunk {
+/** Checks one field of an upstream payload, or throws a 502 naming it and what it should have been. */
+interface FieldChecker {
+  bad(field: string, expected: string): UpstreamProtocolError;
+  string(value: unknown, field: string): string;
+  count(value: unknown, field: string): number;
+}
+
+function fieldChecker(what: string): FieldChecker {
   const bad = (field: string, expected: string): UpstreamProtocolError =>
     new UpstreamProtocolError(`The upstream sent ${what} whose ${field} is not ${expected}.`);
+  return {
+    bad,
+    string(value, field) {
+      if (typeof value !== 'string') throw bad(field, 'a string');
+      return value;
+    },
+    count(value, field) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+        throw bad(field, 'a non-negative integer');
+      return value;
+    },
+  };
+}
+
+/**
+ * A completions chunk (a stream event or a whole non-stream body), checked field by field and
+ * rebuilt from the checked fields only: an upstream that sends `choices: [null]`, `"text": 5` or a
+ * `created` that is not a timestamp gets a 502 naming the field, never a TypeError later or a
+ * number relayed as text. `what` names it in the message ("an event").
+ */
+export function checkCompletionChunk(payload: unknown, what: string): CompletionChunk {
+  const check = fieldChecker(what);
   if (!isObject(payload)) throw new UpstreamProtocolError(`The upstream sent ${what} that is not a JSON object.`);
-  if (!Array.isArray(payload.choices)) throw bad('choices', 'an array');
-  payload.choices.forEach((choice: unknown, i: number) => {
-    if (!isObject(choice)) throw bad(`choices[${i}]`, 'an object');
-    if (!Number.isSafeInteger(choice.index) || (choice.index as number) < 0)
-      throw bad(`choices[${i}].index`, 'a non-negative integer');
-    if (typeof choice.text !== 'string') throw bad(`choices[${i}].text`, 'a string');
-    if (choice.finish_reason != null && typeof choice.finish_reason !== 'string')
-      throw bad(`choices[${i}].finish_reason`, 'a string or null');
-  });
-  if (payload.usage != null) {
-    const usage = payload.usage;
-    if (!isObject(usage)) throw bad('usage', 'an object or null');
-    for (const key of ['prompt_tokens', 'completion_tokens', 'total_tokens']) {
-      if (usage[key] !== undefined && !(Number.isSafeInteger(usage[key]) && (usage[key] as number) >= 0))
-        throw bad(`usage.${key}`, 'a non-negative integer');
-    }
-  }
-  // Every field the pipeline reads was checked above; the rest (id, model) is passed through as sent.
-  return payload as unknown as CompletionChunk;
+  if (!Array.isArray(payload.choices)) throw check.bad('choices', 'an array');
+  const chunk: CompletionChunk = {
+    id: check.string(payload.id, 'id'),
+    created: check.count(payload.created, 'created'),
+    model: check.string(payload.model, 'model'),
+    choices: payload.choices.map((choice: unknown, i: number) => checkChoice(choice, `choices[${i}]`, check)),
+  };
+  if (payload.usage != null) chunk.usage = checkUsage(payload.usage, check);
+  return chunk;
+}
+
+function checkChoice(choice: unknown, field: string, check: FieldChecker): CompletionChoice {
+  if (!isObject(choice)) throw check.bad(field, 'an object');
+  const index = check.count(choice.index, `${field}.index`);
+  const text = check.string(choice.text, `${field}.text`);
+  const finish = choice.finish_reason ?? null;
+  if (finish !== null && typeof finish !== 'string') throw check.bad(`${field}.finish_reason`, 'a string or null');
+  return { index, text, finish_reason: finish };
+}
+
+function checkUsage(usage: unknown, check: FieldChecker): Usage {
+  if (!isObject(usage)) throw check.bad('usage', 'an object or null');
+  return {
+    prompt_tokens: check.count(usage.prompt_tokens, 'usage.prompt_tokens'),
+    completion_tokens: check.count(usage.completion_tokens, 'usage.completion_tokens'),
+    total_tokens: check.count(usage.total_tokens, 'usage.total_tokens'),
+  };
 }

@@ -3,6 +3,12 @@ import { UpstreamHttpError } from '../errors/index.js';
 import { isObject } from '../internal/is-object.js';
 
 /**
+ * vLLM's unknown model (`OpenAIServing._check_model`): a 404 "The model `x` does not exist.", with
+ * `param: "model"` in recent versions, without it in older ones. OpenAI calls it `model_not_found`.
+ */
+const MODEL_DOES_NOT_EXIST = /^The model `.*` does not exist\./s;
+
+/**
  * vLLM's error bodies come in two shapes across versions: `{"error": {message, type, code}}` and
  * the older top-level `{"object": "error", message, type, code}`. Both carry the message we relay.
  */
@@ -13,6 +19,9 @@ export function upstreamErrorFromPayload(payload: unknown, status: number, retry
       ? capped(inner.message)
       : 'The upstream reported an error.';
   const param = isObject(inner) && typeof inner.param === 'string' ? capped(inner.param) : null;
+  if (status === 404 && (param === 'model' || MODEL_DOES_NOT_EXIST.test(message))) {
+    return new UpstreamHttpError(status, message, { param: 'model', code: 'model_not_found', retryAfter });
+  }
   return new UpstreamHttpError(status, message, { param, code: 'upstream_error', retryAfter });
 }
 

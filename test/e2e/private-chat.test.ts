@@ -1,9 +1,9 @@
 import OpenAI from 'openai';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
+import type { RunningServer } from '../../src/reference-server/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
+import { startEchoReference } from '../support/reference-upstream.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { forwardTo, startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
@@ -23,14 +23,7 @@ interface Stack {
 
 async function startStack(sgtDir: string): Promise<Stack> {
   const sgt = await loadSgt(sgtDir);
-  const reference = await startReferenceServer({
-    sgt,
-    mode: 'echo',
-    tokenIntervalMs: 0,
-    logger: pino({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-  });
+  const reference = await startEchoReference(sgt);
   const tap = await startScriptedUpstream(forwardTo(reference.url));
   const proxy = await startProxy({ sgt, upstreamUrl: tap.url });
   const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });

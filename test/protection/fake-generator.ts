@@ -93,7 +93,6 @@ function chatChunk(
     object: 'chat.completion.chunk',
     created: 1,
     model: 'fake',
-    system_fingerprint: null,
     choices: [{ index, delta, logprobs: null, finish_reason: finish }],
   };
 }

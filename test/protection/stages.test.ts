@@ -34,7 +34,6 @@ const chat = (choices: ChatCompletionChunk['choices']): ChatCompletionChunk => (
   object: 'chat.completion.chunk',
   created: 1,
   model: 'm',
-  system_fingerprint: null,
   choices,
 });
 
@@ -213,11 +212,14 @@ describe('encryptBody / decryptBody', () => {
       object: 'chat.completion',
       created: 1,
       model: 'm',
-      system_fingerprint: null,
       choices: [
-        { index: 0, message: { role: 'assistant', content: 'réponse 😀' }, logprobs: null, finish_reason: 'stop' },
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'réponse 😀', refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
       ],
-      usage: null,
     };
     const sealed = encryptBody(body, sender);
     expect(sealed.choices[0]!.message.role).toBe('assistant');

@@ -66,8 +66,24 @@ describe('what goes upstream', () => {
     expect(sent.path).toBe('/v1/completions');
     expect(sent.raw.toString('utf8')).not.toContain('CANARY');
     const body = sent.json();
-    expect(Object.keys(body).sort()).toEqual(['max_tokens', 'model', 'prompt_embeds', 'seed', 'stream', 'temperature']);
-    expect(body).toMatchObject({ model: 'up-model', max_tokens: 512, stream: true, seed: 42, temperature: 0.5 });
+    expect(Object.keys(body).sort()).toEqual([
+      'max_tokens',
+      'model',
+      'prompt_embeds',
+      'seed',
+      'stream',
+      'stream_options',
+      'temperature',
+    ]);
+    // Usage is always asked for (the completion-token metric); the client gets it only when it asked.
+    expect(body).toMatchObject({
+      model: 'up-model',
+      max_tokens: 512,
+      stream: true,
+      stream_options: { include_usage: true },
+      seed: 42,
+      temperature: 0.5,
+    });
     expect(body.prompt_embeds).toMatch(/^[A-Za-z0-9+/]+=*$/);
   });
 

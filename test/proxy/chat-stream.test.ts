@@ -241,8 +241,14 @@ describe('non-stream mapping', () => {
       object: 'chat.completion',
       created: 7,
       model: 'client',
-      system_fingerprint: null,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, logprobs: null, finish_reason: 'length' }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'hi', refusal: null },
+          logprobs: null,
+          finish_reason: 'length',
+        },
+      ],
       usage,
     });
   });

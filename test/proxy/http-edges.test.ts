@@ -131,6 +131,27 @@ describe('request bodies', () => {
       expect(logs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
     });
   });
+
+  it('a body is read as JSON whatever its Content-Type, or without one, on a real socket', async () => {
+    await withProxy({}, async (proxy) => {
+      const { host } = new URL(proxy.url);
+      for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', undefined]) {
+        for (const [body, status] of [
+          [JSON.stringify(chatBody({ stream: true })), 200],
+          ['{"messages": [', 400],
+        ] as const) {
+          const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n${type ? `content-type: ${type}\r\n` : ''}`;
+          const { response } = await rawExchange(
+            proxy.url,
+            `${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          );
+          expect(response, `${type} ${body}`).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+          if (status === 400) expect(response).toContain('"code":"invalid_json"');
+          else expect(response).toContain('data: [DONE]');
+        }
+      }
+    });
+  });
 });
 
 describe('upstream error answers', () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePromptEmbeds } from '../../src/embeds/index.js';
-import { PromptTooLongError, SgtInputError, loadSgt, type Sgt } from '../../src/sgt/index.js';
+import { PromptTooLongError, SgtInputError, SgtOverloadedError, loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { testNoiseKey } from '../support/noise.js';
 import { SAMPLE_CONVERSATIONS } from '../support/sample-prompts.js';
@@ -58,5 +58,38 @@ describe('the SGT on worker threads', () => {
       PromptTooLongError,
     );
     await expect(offThread.transform([], {})).rejects.toBeInstanceOf(SgtInputError);
+  });
+});
+
+describe('the nearest-token search on the transform worker', () => {
+  it('reads back the same ids as on the calling thread', async () => {
+    const ids = here.tokenizeChat(SAMPLE_CONVERSATIONS[1]!);
+    const { plainEmbeds } = await here.transform(ids, { noise: testNoiseKey(7100) });
+    const [a, b] = await Promise.all([
+      here.nearestTokens(plainEmbeds!, ids.length),
+      offThread.nearestTokens(plainEmbeds!.slice(), ids.length),
+    ]);
+    expect(b).toEqual(a);
+    expect(a).toEqual(ids);
+  });
+
+  it("keeps the index's argument errors as SgtInputError", async () => {
+    await expect(offThread.nearestTokens(new Float32Array(3), 1)).rejects.toBeInstanceOf(SgtInputError);
+  });
+});
+
+describe('the tokenizer pool under a flood', () => {
+  it('refuses calls beyond maxQueuedRequests at once, with SgtOverloadedError', async () => {
+    const small = await loadSgt(DEMO_SGT_DIR, { workers: 1, maxQueuedRequests: 2 });
+    try {
+      const chat = [{ role: 'user' as const, content: 'hello '.repeat(2000) }];
+      const calls = Array.from({ length: 5 }, () => small.tokenizeChatOffThread(chat));
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(2);
+      for (const o of outcomes.filter((o) => o.status === 'rejected'))
+        expect((o as PromiseRejectedResult).reason).toBeInstanceOf(SgtOverloadedError);
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -7,9 +7,11 @@ import type { ListenOptions } from '../../src/http/index.js';
 import { NoiseKeys, type NoiseMode, type Sgt } from '../../src/sgt/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import type { Logger } from '../../src/logging/index.js';
+import { Telemetry, type TracingSettings } from '../../src/telemetry/index.js';
 
 export interface ProxyUnderTest {
   app: ReturnType<typeof createProxyApp>;
+  telemetry: Telemetry;
   server: RunningServer;
   url: string;
   close(): Promise<void>;
@@ -30,10 +32,19 @@ export interface ProxyTestOptions {
   listen?: ListenOptions;
   /** The key rotation's clock (ms), for tests that move time instead of waiting for it. */
   clock?: () => number;
+  /** Spans to this OTLP receiver; unset: tracing off, as without OTEL_EXPORTER_OTLP_ENDPOINT. */
+  tracing?: TracingSettings;
 }
 
 /** The proxy app wired as `serve` wires it, listening on an ephemeral loopback port. */
 export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderTest> {
+  // Process metrics stay off: many proxies share a test process, and `serve` is where they are tested.
+  const telemetry = new Telemetry({
+    upstream: new URL(options.upstreamUrl).origin,
+    processMetrics: false,
+    transformQueueDepth: () => options.sgt.queuedTransforms,
+    tracing: options.tracing,
+  });
   const app = createProxyApp({
     settings: {
       upstreamBasicAuth: false,
@@ -51,6 +62,7 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
         clientKeyHeader: 'x-client-public-key',
         serverKeyHeader: 'x-server-public-key',
         keyRefreshMs: 3_600_000,
+        onKeyRotation: telemetry.keyRotated,
         ...options.protection,
       },
       options.clock,
@@ -70,9 +82,19 @@ export async function startProxy(options: ProxyTestOptions): Promise<ProxyUnderT
       fixedHeaders: options.fixedHeaders ?? {},
     }),
     logger: options.logger ?? pino({ level: 'silent' }),
+    telemetry,
   });
   const server = await listen(app.fetch, '127.0.0.1', 0, options.listen);
-  return { app, server, url: server.url, close: () => server.close() };
+  return {
+    app,
+    telemetry,
+    server,
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await telemetry.close();
+    },
+  };
 }
 
 export function chatBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
