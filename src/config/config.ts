@@ -85,6 +85,32 @@ const upstreamUrls = z.string().transform((raw, ctx) => {
   return urls;
 });
 
+/** An origin exactly as a browser sends it in `Origin`: the only form a comparison can match. */
+function isSerialisedOrigin(item: string): boolean {
+  return /^https?:\/\//.test(item) && URL.canParse(item) && new URL(item).origin === item;
+}
+
+/** `*`, or a comma-separated list of exact origins (duplicates dropped). */
+const corsOrigins = z.string().transform((raw, ctx): '*' | string[] => {
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  if (items.length === 0) return fail('a comma-separated list of origins (https://app.example.com), or *');
+  if (items.includes('*')) return items.length === 1 ? '*' : fail('* stands alone, not in a list of origins');
+  const bad = items.findIndex((item) => !isSerialisedOrigin(item));
+  // Not echoed, like every value here: the message says what the item should look like instead.
+  if (bad >= 0)
+    return fail(
+      `item ${bad + 1} is not an origin as browsers send it: http(s)://host[:port] in lower case, without a default port, a path or a trailing slash`,
+    );
+  return [...new Set(items)];
+});
+
 const otlpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 // The exporter the package ships speaks OTLP/HTTP with JSON bodies; any other protocol is refused, not ignored.
 const otlpProtocol = z.enum(['http/json'], {
@@ -115,6 +141,7 @@ export const envSchema = z.object({
   SG_CLIENT_PUBLIC_KEY_HEADER_NAME: headerName.default('x-client-public-key'),
   SG_SERVER_PUBLIC_KEY_HEADER_NAME: headerName.default('x-server-public-key'),
   // Not in the product documents; operational knobs a gateway needs (README, configuration table).
+  SGP_CORS_ORIGINS: corsOrigins.optional(),
   SGP_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   SGP_UPSTREAM_TIMEOUT_SECONDS: timerSeconds.default(300),
   SGP_UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(100).default(1),

@@ -47,6 +47,17 @@ export class PayloadTooLargeError extends ApiError {
   }
 }
 
+/**
+ * A JSON route got a body of another media type. Browsers send `text/plain`, form and multipart
+ * bodies (and bodies with no type) cross-origin without a CORS preflight, so accepting them would
+ * let any web page drive requests through the proxy.
+ */
+export class UnsupportedMediaTypeError extends ApiError {
+  constructor(message: string) {
+    super(415, 'invalid_request_error', message, { code: 'unsupported_media_type' });
+  }
+}
+
 export class AuthenticationError extends ApiError {
   constructor(message = 'Invalid or missing API key. Send it as "Authorization: Bearer <key>".') {
     super(401, 'authentication_error', message, { code: 'invalid_api_key' });

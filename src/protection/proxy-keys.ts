@@ -82,6 +82,11 @@ export class ProxyOutputProtection {
     this.keys = settings.decrypt ? new RotatingKeyPair(settings.keyRefreshMs, now, settings.onKeyRotation) : undefined;
   }
 
+  /** The configured header names (a browser on another origin needs them allowed and exposed). */
+  get headerNames(): { clientKey: string; serverKey: string } {
+    return { clientKey: this.settings.clientKeyHeader, serverKey: this.settings.serverKeyHeader };
+  }
+
   begin(clientHeaders: Headers): ProtectedCall {
     return this.keys ? this.decrypting(this.keys.current()) : this.passingThrough(clientHeaders);
   }

@@ -5,6 +5,7 @@ import {
   NotFoundError,
   OverloadedError,
   PayloadTooLargeError,
+  UnsupportedMediaTypeError,
   UpstreamHttpError,
   UpstreamProtocolError,
   toApiError,
@@ -17,8 +18,11 @@ import { readAnswerJson, type UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { requireJsonContentType } from './content-type.js';
+import { cors, type CorsOrigins } from './cors.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
+import { playground } from './playground/index.js';
 import { readiness } from './readiness.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
 import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
@@ -39,6 +43,8 @@ export interface ProxySettings {
   /** Largest upstream SSE event accepted (the rest of the stream is then an error event). */
   maxUpstreamEventBytes: number;
   defaultModel: string;
+  /** SGP_CORS_ORIGINS; unset: no CORS headers, and an OPTIONS is routed like any request. */
+  corsOrigins?: CorsOrigins;
 }
 
 export interface ProxyAppDeps {
@@ -57,13 +63,17 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
 
   app.use('*', requestContext(deps.logger));
   app.use('*', deps.telemetry.middleware);
+  // Before authentication: a browser's preflight never carries the API key.
+  if (settings.corsOrigins !== undefined) app.use('*', cors(settings.corsOrigins, deps.protection.headerNames));
   if (settings.apiKey !== undefined) app.use('/v1/*', requireBearerKey(settings.apiKey));
   const metricsKey = settings.metricsApiKey ?? settings.apiKey;
   if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
   app.get('/metrics', () => deps.telemetry.scrape());
   for (const route of [chatCompletionsRoute, stainedGlassRoute]) {
-    app.on(route.method, route.getRoutingPath(), boundedBody(settings.maxRequestBytes));
+    app.on(route.method, route.getRoutingPath(), requireJsonContentType(), boundedBody(settings.maxRequestBytes));
   }
+
+  app.get('/', playground({ apiKeyRequired: settings.apiKey !== undefined }));
 
   app.openapi(livezRoute, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyzRoute, async (c) => {
@@ -119,9 +129,9 @@ function errorResponse(err: unknown, c: Context, fallback: Logger): Response {
   const headers: Record<string, string> = {};
   if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (error instanceof UpstreamHttpError && error.retryAfter !== undefined) headers['retry-after'] = error.retryAfter;
-  // The rest of an oversized body is never read: keeping the connection would leave it unread on the
+  // The rest of an oversized body (or of one refused for its type) is never read: keeping the connection would leave it unread on the
   // socket, which Node then resets under the client's next request. Closing says so first.
-  if (error instanceof PayloadTooLargeError) headers.connection = 'close';
+  if (error instanceof PayloadTooLargeError || error instanceof UnsupportedMediaTypeError) headers.connection = 'close';
   return toErrorResponse(error, headers);
 }
 

@@ -62,9 +62,9 @@ export function boundedBody(maxBytes: number): MiddlewareHandler {
     // validator then parses what was read here. Its BodyCache type names the value, not the promise
     // it really holds (hono/dist/request.js, #cachedBody), hence Object.assign rather than `=`.
     Object.assign(c.req.bodyCache, { text: Promise.resolve(new TextDecoder().decode(body.bytes)) });
-    // The body is JSON whatever Content-Type came with it (`fetch` with a string body says text/plain),
-    // as the routes have always read it; zod-openapi's validators go by the header (415, or no
-    // validation, otherwise), so the header is made to say how the body is read.
+    // requireJsonContentType (content-type.ts) has let only application/json through, in any case and
+    // with any parameters; zod-openapi's validators match a narrower spelling of it (415, or no
+    // validation, otherwise), so the header is made to say exactly how the body is read.
     c.req.raw.headers.set('content-type', 'application/json');
     await next();
   };

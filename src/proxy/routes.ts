@@ -7,6 +7,7 @@ import {
   InvalidRequestError,
   OverloadedError,
   PayloadTooLargeError,
+  UnsupportedMediaTypeError,
   UpstreamHttpError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
@@ -74,6 +75,13 @@ const UPSTREAM_401 = "; or the upstream's 401, relayed";
 const tooLarge = errorResponse(
   'A body over SGP_MAX_REQUEST_BYTES (`request_too_large`); sent with `Connection: close`.',
   new PayloadTooLargeError(1048576),
+);
+
+const wrongMediaType = errorResponse(
+  'A body sent with another Content-Type than application/json, or with none (`unsupported_media_type`), refused before it is read; sent with `Connection: close`.',
+  new UnsupportedMediaTypeError(
+    'This endpoint takes a JSON body sent with "Content-Type: application/json"; the request has Content-Type text/plain.',
+  ),
 );
 
 const clientClosed = errorResponse(
@@ -150,6 +158,7 @@ export const chatCompletionsRoute = createRoute({
       new UpstreamHttpError(404, 'The model `gpt-4o` does not exist.', { param: 'model', code: 'model_not_found' }),
     ),
     413: tooLarge,
+    415: wrongMediaType,
     ...upstreamResponses,
     499: clientClosed,
     500: internal,
@@ -184,6 +193,7 @@ export const stainedGlassRoute = createRoute({
     ),
     401: unauthorized(),
     413: tooLarge,
+    415: wrongMediaType,
     499: clientClosed,
     500: internal,
     503: transformOverloaded(', or over SGP_MAX_CONNECTIONS open connections'),

@@ -1,10 +1,10 @@
+import { mediaTypeOf } from '../internal/media-type.js';
 import { readAtMost } from '../internal/read-at-most.js';
 import { payloadTooLarge, requestValidationError } from './vllm-errors.js';
 
 /** vLLM's `validate_json_request` dependency: anything but application/json is a 400. */
 export function requireJsonContentType(contentType: string | undefined): void {
-  const mediaType = (contentType ?? '').toLowerCase().split(';', 1)[0]?.trim();
-  if (mediaType !== 'application/json') {
+  if (mediaTypeOf(contentType) !== 'application/json') {
     throw requestValidationError("Unsupported Media Type: Only 'application/json' is allowed");
   }
 }

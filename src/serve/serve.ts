@@ -137,6 +137,7 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       keepAliveIntervalMs: env.SGP_KEEPALIVE_INTERVAL_SECONDS * 1000,
       maxUpstreamEventBytes: env.SGP_MAX_UPSTREAM_EVENT_BYTES,
       defaultModel: sgt.metadata.baseModel,
+      corsOrigins: env.SGP_CORS_ORIGINS,
     },
     sgt,
     protection: new ProxyOutputProtection({

@@ -61,6 +61,15 @@ describe('parseEnv', () => {
     ['SGP_INFERENCE_SERVICE_HOST', 'http://vllm-a:8000,vllm-b:8000'],
     ['SGP_UPSTREAM_RETRIES', '-1'],
     ['SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS', '0'],
+    ['SGP_CORS_ORIGINS', 'app.example.com'],
+    ['SGP_CORS_ORIGINS', 'https://app.example.com/'],
+    ['SGP_CORS_ORIGINS', 'https://app.example.com/chat'],
+    ['SGP_CORS_ORIGINS', 'https://App.example.com'],
+    ['SGP_CORS_ORIGINS', 'https://app.example.com:443'],
+    ['SGP_CORS_ORIGINS', 'null'],
+    ['SGP_CORS_ORIGINS', 'file:///tmp/page.html'],
+    ['SGP_CORS_ORIGINS', '*, https://app.example.com'],
+    ['SGP_CORS_ORIGINS', ' , '],
   ])('a bad %s stops start-up with one line naming it', (name, value) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     try {
@@ -70,6 +79,22 @@ describe('parseEnv', () => {
       expect(message).toMatch(new RegExp(`^invalid configuration: ${name}: `));
       expect(message.split('\n')).toHaveLength(1);
     }
+  });
+
+  it('SGP_CORS_ORIGINS: unset is off; * alone, or a list of exact origins with duplicates dropped', () => {
+    expect(parseEnv({}).SGP_CORS_ORIGINS).toBeUndefined();
+    expect(parseEnv({ SGP_CORS_ORIGINS: ' * ' }).SGP_CORS_ORIGINS).toBe('*');
+    expect(
+      parseEnv({ SGP_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173,,https://app.example.com' })
+        .SGP_CORS_ORIGINS,
+    ).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(parseEnv({ SGP_CORS_ORIGINS: 'http://[::1]:8080' }).SGP_CORS_ORIGINS).toEqual(['http://[::1]:8080']);
+  });
+
+  it('a bad SGP_CORS_ORIGINS item is named by position and the expected form, not echoed', () => {
+    expect(() => parseEnv({ SGP_CORS_ORIGINS: 'https://ok.example.com,https://bad.example.com/' })).toThrow(
+      /^invalid configuration: SGP_CORS_ORIGINS: item 2 is not an origin as browsers send it: http\(s\):\/\/host\[:port\] in lower case, without a default port, a path or a trailing slash$/,
+    );
   });
 
   it('never echoes a secret value in its error', () => {

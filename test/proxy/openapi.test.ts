@@ -14,6 +14,7 @@ import { jsonBody, startScriptedUpstream, type ScriptedUpstream } from '../suppo
 import { sseDataEvents } from '../support/streams.js';
 
 const KEY = { authorization: 'Bearer proxy-key' };
+const ROUTES_WITH_BODY = ['/v1/chat/completions', '/v1/stainedglass'];
 
 let sgt: Sgt;
 let reference: RunningServer;
@@ -76,10 +77,10 @@ describe('the documented examples', () => {
     ]);
     const statuses = (method: string, path: string) => Object.keys(doc.paths[path]![method]!.responses).sort();
     expect(statuses('post', '/v1/chat/completions')).toEqual(
-      ['200', '400', '401', '404', '408', '413', '431', '499', '4XX', '500', '502', '503', '504'].sort(),
+      ['200', '400', '401', '404', '408', '413', '415', '431', '499', '4XX', '500', '502', '503', '504'].sort(),
     );
     expect(statuses('post', '/v1/stainedglass')).toEqual(
-      ['200', '400', '401', '408', '413', '431', '499', '500', '503'].sort(),
+      ['200', '400', '401', '408', '413', '415', '431', '499', '500', '503'].sort(),
     );
   });
 
@@ -170,6 +171,20 @@ describe('every answer is documented', () => {
     ],
     ['stainedglass, no key', '/v1/stainedglass', () => postJson(`${proxy.url}/v1/stainedglass`, chat()), 401],
     ['stainedglass, too large', '/v1/stainedglass', () => postJson(`${proxy.url}/v1/stainedglass`, big, KEY), 413],
+    ...ROUTES_WITH_BODY.map(
+      (path) =>
+        [
+          `${path.slice(4)}, text/plain`,
+          path,
+          () =>
+            fetch(`${proxy.url}${path}`, {
+              method: 'POST',
+              headers: { ...KEY, 'content-type': 'text/plain' },
+              body: JSON.stringify(chat()),
+            }),
+          415,
+        ] as [string, string, () => Promise<Response>, number],
+    ),
   ];
 
   it.each(cases)('%s → %s', async (_name, path, send, status) => {

@@ -33,6 +33,7 @@ describe('transform queue full', () => {
     overloaded = true;
     const response = await proxy.app.request('/v1/chat/completions', {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(chatBody({ stream: true })),
     });
     expect(response.status).toBe(503);
@@ -42,6 +43,7 @@ describe('transform queue full', () => {
     overloaded = false;
     const ok = await proxy.app.request('/v1/chat/completions', {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(chatBody({ stream: true })),
     });
     expect(ok.status).toBe(200);

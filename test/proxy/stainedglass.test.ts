@@ -150,7 +150,11 @@ describe('POST /v1/stainedglass', () => {
   });
 
   it('invalid JSON → 400', async () => {
-    const response = await demoProxy.app.request('/v1/stainedglass', { method: 'POST', body: '{' });
+    const response = await demoProxy.app.request('/v1/stainedglass', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
     expect(response.status).toBe(400);
   });
 });
