@@ -92,8 +92,10 @@ export const SHUTDOWN_GRACE_MS = 20_000;
 function untilSignal(server: RunningServer, logging: RootLogger): Promise<number> {
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
+      // close() stops listening at once: logged after it, the line is true when a reader sees it.
+      const closed = server.close(SHUTDOWN_GRACE_MS);
       logging.logger.info({ signal }, 'shutting down');
-      void server.close(SHUTDOWN_GRACE_MS).then(() => resolve(0));
+      void closed.then(() => resolve(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
