@@ -17,6 +17,7 @@ import { readAnswerJson, type UpstreamClient } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { DEFAULT_CHAT_OPTIONS, type ChatOptions } from './chat-options.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
@@ -35,6 +36,8 @@ export interface ProxySettings {
   /** Largest upstream SSE event accepted (the rest of the stream is then an error event). */
   maxUpstreamEventBytes: number;
   defaultModel: string;
+  /** Output parsing and structured outputs (SGP_TOOL_PARSER, …); defaults: chat-options.ts. */
+  chat?: Partial<ChatOptions>;
 }
 
 export interface ProxyAppDeps {
@@ -72,6 +75,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
     maxNewTokens: settings.maxNewTokens,
     keepAliveIntervalMs: settings.keepAliveIntervalMs,
     maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
+    chat: { ...DEFAULT_CHAT_OPTIONS, ...settings.chat },
   };
   app.openapi(chatCompletionsRoute, (c) =>
     chatCompletions(chatDeps, {

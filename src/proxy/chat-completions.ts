@@ -5,7 +5,9 @@ import {
   checkCompletionChunk,
   completionToChatCompletion,
   type CompletionChunk,
+  type OutputPlan,
 } from '../stream/index.js';
+import { planChat, type ChatOptions, type ChatPlan } from './chat-options.js';
 import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
@@ -21,6 +23,7 @@ export interface ChatCompletionsDeps {
   maxNewTokens: number;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
+  chat: ChatOptions;
 }
 
 export interface ChatCall {
@@ -38,9 +41,11 @@ function upstreamBody(
   model: string,
   promptEmbeds: string,
   maxNewTokens: number,
+  plan: ChatPlan,
 ): Record<string, unknown> {
   const stream = request.stream === true;
   const body: Record<string, unknown> = {
+    ...plan.upstreamFields,
     model,
     prompt_embeds: promptEmbeds,
     max_tokens: request.max_completion_tokens ?? request.max_tokens ?? maxNewTokens,
@@ -68,22 +73,25 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   const model = request.model ?? deps.defaultModel;
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
+  const plan = planChat(request, deps.chat);
   const started = performance.now();
-  const prompt = await deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal);
+  const prompt = await deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal, plan.template);
   const transformMs = performance.now() - started;
   call.logger.debug({ prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) }, 'prompt transformed');
 
   const upstream = await deps.upstream.postJson(
     '/v1/completions',
-    upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens),
+    upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens, plan),
     { headers: { ...call.upstreamHeaders, ...protectedCall.upstreamHeaders }, signal: call.signal },
   );
   const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
   const id = `chatcmpl-${randomUUID()}`;
+  const output = readableOutput(plan, answer, call.logger);
   if (request.stream === true) {
     return streamResponse(upstream, answer, {
       id,
       model,
+      output,
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
@@ -92,7 +100,22 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   }
   const sealed = await readCompletionBody(upstream);
   const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
-  return Response.json(completionToChatCompletion(body, { id, model }), { headers: answer.clientHeaders });
+  return Response.json(completionToChatCompletion(body, { id, model, output }), { headers: answer.clientHeaders });
+}
+
+/**
+ * The output plan when the proxy reads the answer (plaintext, or decrypted here); when it relays
+ * ciphertext (the client's own key) the text is opaque to it, and the client parses it itself.
+ */
+function readableOutput(plan: ChatPlan, answer: ProtectedAnswer, logger: Logger): OutputPlan {
+  const readable = answer.recipient !== undefined || Object.keys(answer.clientHeaders).length === 0;
+  if (!readable) return { parallelToolCalls: true };
+  return {
+    ...plan.output,
+    // Without the block's text: it is model output.
+    onMalformedToolCall: (problem) =>
+      logger.warn(problem, 'a tool-call block is not a valid call: passed on as content'),
+  };
 }
 
 /** An answer we refuse (e.g. not protected) must still free the upstream connection. */
@@ -108,6 +131,7 @@ function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnsw
 interface StreamOptions {
   id: string;
   model: string;
+  output: OutputPlan;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
@@ -119,6 +143,7 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
   const body = chatStreamBody(upstream.body, {
     id: options.id,
     model: options.model,
+    output: options.output,
     includeUsage: options.includeUsage,
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,

@@ -18,7 +18,7 @@ import { PromptTooLongError, SgtInputError } from './errors.js';
 import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import type { TransformJob } from './transform-runner.js';
-import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
+import type { ChatMessage, ChatTemplateInput, SpecialTokensInContent, TransformResult } from './types.js';
 
 /** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
 export interface BatchRunner {
@@ -29,7 +29,11 @@ export interface BatchRunner {
 }
 
 export interface TokenizerPool {
-  encodeChat(messages: readonly ChatMessage[], special: SpecialTokensInContent): Promise<number[]>;
+  encodeChat(
+    messages: readonly ChatMessage[],
+    special: SpecialTokensInContent,
+    template: ChatTemplateInput,
+  ): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -77,8 +81,8 @@ export async function startWorkers(
       release: () => transform.close(),
     },
     tokenizers: {
-      encodeChat: (messages, special) =>
-        tokenize.call<number[]>('encodeChat', { messages, special }).catch((error: unknown) => {
+      encodeChat: (messages, special, template) =>
+        tokenize.call<number[]>('encodeChat', { messages, special, template }).catch((error: unknown) => {
           throw sgtErrorOf(error);
         }),
       close: () => tokenize.close(),

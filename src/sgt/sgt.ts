@@ -26,7 +26,8 @@ import type {
   Sgt,
   SgtDevice,
   SgtMetadata,
-  SpecialTokensInContent,
+  ChatTemplateInput,
+  TokenizeChatOptions,
   TransformOptions,
   TransformResult,
 } from './types.js';
@@ -142,8 +143,8 @@ class LoadedSgt implements Sgt {
     this.batcher = new MicroBatcher((items) => this.runBatch(items), batching);
   }
 
-  renderPrompt(messages: readonly ChatMessage[]): string {
-    return this.tokenizer.renderPrompt(messages);
+  renderPrompt(messages: readonly ChatMessage[], template?: ChatTemplateInput): string {
+    return this.tokenizer.renderPrompt(messages, template);
   }
 
   tokenize(text: string): number[] {
@@ -151,20 +152,19 @@ class LoadedSgt implements Sgt {
     return this.tokenizer.encode(text);
   }
 
-  tokenizeChat(
-    messages: readonly ChatMessage[],
-    options: { specialTokensInContent?: SpecialTokensInContent } = {},
-  ): number[] {
-    return this.tokenizer.encodeChat(messages, this.metadata.maxSequenceLength, options.specialTokensInContent);
+  tokenizeChat(messages: readonly ChatMessage[], options: TokenizeChatOptions = {}): number[] {
+    return this.tokenizer.encodeChat(
+      messages,
+      this.metadata.maxSequenceLength,
+      options.specialTokensInContent,
+      options.template,
+    );
   }
 
-  async tokenizeChatOffThread(
-    messages: readonly ChatMessage[],
-    options: { specialTokensInContent?: SpecialTokensInContent } = {},
-  ): Promise<number[]> {
+  async tokenizeChatOffThread(messages: readonly ChatMessage[], options: TokenizeChatOptions = {}): Promise<number[]> {
     this.assertOpen();
     if (this.tokenizers === undefined) return this.tokenizeChat(messages, options);
-    return this.tokenizers.encodeChat(messages, options.specialTokensInContent ?? 'text');
+    return this.tokenizers.encodeChat(messages, options.specialTokensInContent ?? 'text', options.template ?? {});
   }
 
   decode(ids: readonly number[]): string {

@@ -21,9 +21,40 @@ export interface CompletionChunk {
   usage?: Usage;
 }
 
+/** A streamed call's piece: the first names it (id, type, name), the rest add argument text. */
+export interface ChatToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+export interface ChatDelta {
+  role?: 'assistant';
+  content?: string;
+  /** vLLM's name for the model's thinking (SGP_REASONING_PARSER). */
+  reasoning_content?: string;
+  tool_calls?: ChatToolCallDelta[];
+}
+
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatMessageOut {
+  role: 'assistant';
+  /** `null` when the answer is only tool calls, as OpenAI's. */
+  content: string | null;
+  refusal: null;
+  reasoning_content?: string;
+  tool_calls?: ChatToolCall[];
+}
+
 export interface ChatChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string };
+  delta: ChatDelta;
   logprobs: null;
   finish_reason: string | null;
 }
@@ -49,7 +80,7 @@ export interface ChatCompletion {
   model: string;
   choices: {
     index: number;
-    message: { role: 'assistant'; content: string; refusal: null };
+    message: ChatMessageOut;
     logprobs: null;
     finish_reason: string | null;
   }[];
