@@ -12,6 +12,7 @@ import { readAnswerJson, type UpstreamClient, type UpstreamResponse } from '../u
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
+import { InvalidRequestError } from '../errors/index.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
 
@@ -52,6 +53,7 @@ function upstreamBody(
     stream,
   };
   if (stream && request.stream_options?.include_usage) body.stream_options = { include_usage: true };
+  if (request.logprobs === true) body.logprobs = request.top_logprobs ?? 0;
   for (const key of [
     'temperature',
     'top_p',
@@ -73,6 +75,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   const model = request.model ?? deps.defaultModel;
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
+  refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
   const plan = planChat(request, deps.chat);
   const started = performance.now();
   const prompt = await deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal, plan.template);
@@ -92,6 +95,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       id,
       model,
       output,
+      ...logprobsOption(request),
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
@@ -100,7 +104,26 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   }
   const sealed = await readCompletionBody(upstream);
   const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
-  return Response.json(completionToChatCompletion(body, { id, model, output }), { headers: answer.clientHeaders });
+  return Response.json(completionToChatCompletion(body, { id, model, output, ...logprobsOption(request) }), {
+    headers: answer.clientHeaders,
+  });
+}
+
+function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
+  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
+}
+
+/**
+ * Logprobs carry every token of the answer in plaintext, outside the encrypted text: with output
+ * protection on (the proxy's key or the client's goes upstream) they are refused until the
+ * protected wire format carries them.
+ */
+function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeaders: Record<string, string>): void {
+  if (request.logprobs !== true || Object.keys(protectionHeaders).length === 0) return;
+  throw new InvalidRequestError(
+    "'logprobs' is not available while output protection is on: the tokens would leave the upstream in plaintext.",
+    { param: 'logprobs', code: 'unsupported_parameter' },
+  );
 }
 
 /**
@@ -132,6 +155,7 @@ interface StreamOptions {
   id: string;
   model: string;
   output: OutputPlan;
+  topLogprobs?: number;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
@@ -144,6 +168,7 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     id: options.id,
     model: options.model,
     output: options.output,
+    ...(options.topLogprobs !== undefined ? { topLogprobs: options.topLogprobs } : {}),
     includeUsage: options.includeUsage,
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,

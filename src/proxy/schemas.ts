@@ -60,9 +60,10 @@ const refused = (name: string) =>
  * them being the error reported whatever else is wrong.
  */
 const refusedParameters = Object.fromEntries(
-  ['functions', 'function_call', 'logprobs', 'top_logprobs', 'logit_bias', 'audio', 'modalities', 'prediction'].map(
-    (name) => [name, refused(name)],
-  ),
+  ['functions', 'function_call', 'logit_bias', 'audio', 'modalities', 'prediction'].map((name) => [
+    name,
+    refused(name),
+  ]),
 );
 
 export const chatCompletionRequestSchema = z
@@ -85,6 +86,10 @@ export const chatCompletionRequestSchema = z
     tool_choice: toolChoiceSchema.nullish(),
     parallel_tool_calls: z.boolean().nullish().openapi({ description: '`false`: only the first call is returned.' }),
     response_format: responseFormatSchema.nullish(),
+    logprobs: z.boolean().nullish().openapi({
+      description: 'Refused (400) when the answer is protected (output protection on): the tokens would be plaintext.',
+    }),
+    top_logprobs: nullableNumber(z.number().int().min(0).max(20)),
     chat_template_kwargs: z
       .record(z.string(), z.unknown())
       .nullish()
@@ -94,6 +99,9 @@ export const chatCompletionRequestSchema = z
   .superRefine((request, ctx) => {
     checkToolNames(request.tools, ctx);
     checkToolChoice(request, ctx);
+    if (request.top_logprobs != null && request.logprobs !== true) {
+      ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: "needs 'logprobs': true" });
+    }
   })
   .openapi('ChatCompletionRequest', { example: CHAT_REQUEST_EXAMPLE });
 
@@ -141,6 +149,15 @@ const finishReason = z.string().openapi({
   description: '`stop` or `length` as the upstream reports it, or `tool_calls` when the answer calls tools.',
 });
 
+const tokenLogprob = z.object({ token: z.string(), logprob: z.number(), bytes: z.array(z.int()) });
+const chatLogprobs = z
+  .object({
+    content: z.array(tokenLogprob.extend({ top_logprobs: z.array(tokenLogprob) })),
+    refusal: z.null(),
+  })
+  .nullable()
+  .openapi({ description: 'With `logprobs: true` (plaintext answers only); otherwise null.' });
+
 const toolCallOut = z.object({
   id: z.string(),
   type: z.literal('function'),
@@ -170,7 +187,7 @@ export const chatCompletionSchema = z
           reasoning_content: z.string().optional().openapi({ description: 'With SGP_REASONING_PARSER.' }),
           tool_calls: z.array(toolCallOut).optional(),
         }),
-        logprobs: z.null(),
+        logprobs: chatLogprobs,
         finish_reason: finishReason,
       }),
     ),
@@ -193,7 +210,7 @@ export const chatCompletionChunkSchema = z
           reasoning_content: z.string().optional(),
           tool_calls: z.array(toolCallDelta).optional(),
         }),
-        logprobs: z.null(),
+        logprobs: chatLogprobs,
         finish_reason: finishReason.nullable(),
       }),
     ),

@@ -6,10 +6,32 @@ export interface Usage {
   total_tokens: number;
 }
 
+/** vLLM's completions `logprobs` (`logprobs: k`): one entry per token. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  /** Per token, the top candidates: token → logprob (null where vLLM has none). */
+  top_logprobs: (Record<string, number> | null)[];
+}
+
 export interface CompletionChoice {
   index: number;
   text: string;
   finish_reason: string | null;
+  logprobs?: CompletionLogprobs;
+}
+
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
+/** OpenAI's chat `logprobs`: `refusal` is required (null: the proxy never refuses). */
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[];
+  refusal: null;
 }
 
 /** One event of vLLM's `/v1/completions` stream, or its whole non-stream body (`checkCompletionChunk`). */
@@ -55,7 +77,7 @@ export interface ChatMessageOut {
 export interface ChatChunkChoice {
   index: number;
   delta: ChatDelta;
-  logprobs: null;
+  logprobs: ChatLogprobs | null;
   finish_reason: string | null;
 }
 
@@ -81,7 +103,7 @@ export interface ChatCompletion {
   choices: {
     index: number;
     message: ChatMessageOut;
-    logprobs: null;
+    logprobs: ChatLogprobs | null;
     finish_reason: string | null;
   }[];
   usage?: Usage;

@@ -1,5 +1,13 @@
 import { foldOutputEvents, type OutputEvent } from '../chat-output/index.js';
-import type { ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatDelta, CompletionChunk } from './chunks.js';
+import { chatLogprobs, chatLogprobsOf } from './chat-logprobs.js';
+import type {
+  ChatChunkChoice,
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatDelta,
+  ChatTokenLogprob,
+  CompletionChunk,
+} from './chunks.js';
 import { ChoiceOutput, type OutputPlan } from './choice-output.js';
 
 export interface ChatMappingOptions {
@@ -9,6 +17,8 @@ export interface ChatMappingOptions {
   includeUsage: boolean;
   /** How the text becomes reasoning, content and tool calls; absent: all content. */
   output?: OutputPlan;
+  /** Set when the request asked for `logprobs`: how many `top_logprobs` per token (0 to 20). */
+  topLogprobs?: number;
 }
 
 const PLAIN: OutputPlan = { parallelToolCalls: true };
@@ -21,10 +31,17 @@ const PLAIN: OutputPlan = { parallelToolCalls: true };
  */
 export function chatChunkMapper(options: ChatMappingOptions): (chunk: CompletionChunk) => ChatCompletionChunk[] {
   const outputs = new Map<number, ChoiceOutput>();
+  // A choice's token logprobs not yet sent: they go on its next chunk (text held back by a parser has none yet).
+  const pendingLogprobs = new Map<number, ChatTokenLogprob[]>();
   return (chunk) => {
     const out: ChatCompletionChunk[] = [];
     const push = (choice: ChatChunkChoice) => out.push(chatChunk(options, chunk.created, [choice]));
     for (const choice of chunk.choices) {
+      if (options.topLogprobs !== undefined && choice.logprobs) {
+        const pending = pendingLogprobs.get(choice.index) ?? [];
+        pending.push(...chatLogprobs(choice.logprobs, options.topLogprobs));
+        pendingLogprobs.set(choice.index, pending);
+      }
       let output = outputs.get(choice.index);
       if (output === undefined) {
         output = new ChoiceOutput(options.output ?? PLAIN);
@@ -41,7 +58,10 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
       if (finish !== null && events.length === 0) events.push({ kind: 'content', text: '' });
       for (const [i, event] of events.entries()) {
         const last = i === events.length - 1;
-        push({ index: choice.index, delta: eventDelta(event), logprobs: null, finish_reason: last ? finish : null });
+        const pending = pendingLogprobs.get(choice.index);
+        pendingLogprobs.delete(choice.index);
+        const logprobs = options.topLogprobs === undefined ? null : chatLogprobsOf(pending ?? []);
+        push({ index: choice.index, delta: eventDelta(event), logprobs, finish_reason: last ? finish : null });
       }
     }
     if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
@@ -106,7 +126,10 @@ export function completionToChatCompletion(
           ...(folded.reasoning !== null ? { reasoning_content: folded.reasoning } : {}),
           ...(calls.length > 0 ? { tool_calls: calls } : {}),
         },
-        logprobs: null,
+        logprobs:
+          options.topLogprobs === undefined
+            ? null
+            : chatLogprobsOf(choice.logprobs ? chatLogprobs(choice.logprobs, options.topLogprobs) : []),
         finish_reason: end.finish,
       };
     }),

@@ -22,6 +22,7 @@ let reference: RunningServer | undefined;
 let tap: ScriptedUpstream;
 let proxy: ProxyUnderTest;
 let reasoningProxy: ProxyUnderTest;
+let plaintextProxy: ProxyUnderTest;
 const logLines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
@@ -45,9 +46,12 @@ beforeAll(async () => {
     protection: { decrypt: true },
     settings: { chat: { reasoningParser: 'qwen3' } },
   });
+  // SGP_OUTPUT_DECRYPTION=false and no client key: a plaintext answer, the one set-up with logprobs.
+  plaintextProxy = await startProxy({ sgt, upstreamUrl: tap.url });
 });
 
 afterAll(async () => {
+  await plaintextProxy?.close();
   await reasoningProxy?.close();
   await proxy?.close();
   await tap?.close();
@@ -315,6 +319,37 @@ describe('the openai SDK with tools through the private path', () => {
     }
     expect(reasoning).toBe('Use the tool.');
     expect(names).toBe('get_weather');
+  });
+
+  it('logprobs with output protection on: a 400 naming logprobs, before anything goes upstream', async () => {
+    await replyWith({ text: 'ok' });
+    const refused = client().chat.completions.create({
+      model: sgt.metadata.baseModel,
+      messages: [ASK],
+      logprobs: true,
+    });
+    await expect(refused).rejects.toMatchObject({ status: 400, param: 'logprobs', code: 'unsupported_parameter' });
+    expect(tap.requests).toHaveLength(0);
+  });
+
+  it('logprobs with a plaintext upstream: the SDK reads token, logprob, bytes and top_logprobs', async () => {
+    await replyWith({ text: 'Sunny and mild.' }, { text: 'Sunny and mild.' });
+    const ask = { model: sgt.metadata.baseModel, messages: [ASK], logprobs: true, top_logprobs: 2 };
+    const completion = await client(plaintextProxy).chat.completions.create(ask);
+    const content = completion.choices[0]!.logprobs!.content!;
+    expect(content.map((t) => t.token).join('')).toBe('Sunny and mild.');
+    for (const token of content) {
+      expect(token.bytes).toEqual([...Buffer.from(token.token, 'utf8')]);
+      expect(token.top_logprobs.length).toBeGreaterThan(0);
+      expect(token.top_logprobs.length).toBeLessThanOrEqual(2);
+      expect(token.top_logprobs[0]).toMatchObject({ token: token.token, logprob: token.logprob });
+    }
+    expect(tap.requests[0]!.json()).toMatchObject({ logprobs: 2 });
+    const stream = await client(plaintextProxy).chat.completions.create({ ...ask, stream: true });
+    let streamed = '';
+    for await (const chunk of stream)
+      streamed += (chunk.choices[0]?.logprobs?.content ?? []).map((t) => t.token).join('');
+    expect(streamed).toBe('Sunny and mild.');
   });
 
   it('chat_template_kwargs reach the chat template (enable_thinking: false renders an empty think block)', async () => {

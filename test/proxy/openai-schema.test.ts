@@ -103,6 +103,27 @@ describe("answers conform to OpenAI's schemas", () => {
     expect(body.error).toMatchObject({ param: 'response_format.json_schema' });
   });
 
+  it('logprobs (plaintext upstream): choices[].logprobs.content conforms, stream and non-stream', async () => {
+    const whole = await postJson(`${proxy.url}/v1/chat/completions`, chat({ logprobs: true, top_logprobs: 2 }), auth);
+    expect(whole.status).toBe(200);
+    const body = (await whole.json()) as {
+      choices: { message: { content: string }; logprobs: { content: { token: string; top_logprobs: unknown[] }[] } }[];
+    };
+    expect(conformsTo('CreateChatCompletionResponse', body)).toBe('');
+    const tokens = body.choices[0]!.logprobs.content;
+    expect(tokens.map((t) => t.token).join('')).toBe(body.choices[0]!.message.content);
+    expect(tokens.every((t) => t.top_logprobs.length <= 2)).toBe(true);
+
+    const chunks = await chatChunks({ logprobs: true, top_logprobs: 1 });
+    for (const chunk of chunks) expect(conformsTo('CreateChatCompletionStreamResponse', chunk)).toBe('');
+    const streamedTokens = chunks.flatMap((chunk) =>
+      (chunk.choices as { logprobs: { content: { token: string }[] } | null }[]).flatMap(
+        (choice) => choice.logprobs?.content.map((t) => t.token) ?? [],
+      ),
+    );
+    expect(streamedTokens.join('')).toBe(body.choices[0]!.message.content);
+  });
+
   it('answers with tool calls: message.tool_calls and streamed delta.tool_calls conform, finish_reason tool_calls', async () => {
     const call = 'Checking.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
     const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { chatChunkMapper, completionToChatCompletion, type OutputPlan } from '../../src/stream/index.js';
+import {
+  chatChunkMapper,
+  completionToChatCompletion,
+  parseCompletionEvent,
+  type OutputPlan,
+} from '../../src/stream/index.js';
 
 /** The chat answer a stream of `pieces` maps to, folded back the way an SDK folds it. */
 function streamed(plan: OutputPlan, pieces: string[], finish = 'stop') {
@@ -101,6 +106,50 @@ describe('a choice’s output under each tool plan, at every split point', () =>
       content: 'Hi there',
       calls: [],
       finishes: ['stop'],
+    });
+  });
+});
+
+describe('upstream logprobs are checked before they are mapped', () => {
+  const event = (logprobs: unknown) =>
+    JSON.stringify({
+      id: 'u',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, text: 'a', finish_reason: null, logprobs }],
+    });
+  it.each([
+    ['not an object', 5, 'choices[0].logprobs'],
+    ['tokens not strings', { tokens: [1], token_logprobs: [0], top_logprobs: [null] }, 'choices[0].logprobs.tokens'],
+    [
+      'one logprob short',
+      { tokens: ['a'], token_logprobs: [], top_logprobs: [null] },
+      'choices[0].logprobs.token_logprobs',
+    ],
+    ['a top entry not a number', { tokens: ['a'], token_logprobs: [0], top_logprobs: [{ a: 'x' }] }, 'top_logprobs'],
+  ])('%s → 502 naming the field', (_name, logprobs, field) => {
+    expect(() => parseCompletionEvent(event(logprobs))).toThrow(field);
+  });
+
+  it('a well-formed one maps to the chat shape: bytes, top candidates highest first, at most top_logprobs', () => {
+    const chunk = parseCompletionEvent(
+      event({ tokens: ['é'], token_logprobs: [-0.5], top_logprobs: [{ x: -3, é: -0.5, y: -1 }] }),
+    );
+    const map = chatChunkMapper({ id: 'c', model: 'm', includeUsage: false, topLogprobs: 2 });
+    const chunks = map(chunk);
+    expect(chunks.at(-1)!.choices[0]!.logprobs).toEqual({
+      content: [
+        {
+          token: 'é',
+          logprob: -0.5,
+          bytes: [0xc3, 0xa9],
+          top_logprobs: [
+            { token: 'é', logprob: -0.5, bytes: [0xc3, 0xa9] },
+            { token: 'y', logprob: -1, bytes: [0x79] },
+          ],
+        },
+      ],
+      refusal: null,
     });
   });
 });
