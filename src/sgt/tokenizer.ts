@@ -203,7 +203,7 @@ export class SgtTokenizer {
       ...template.kwargs,
       ...this.templateContext,
       messages: normalized,
-      ...(template.tools && template.tools.length > 0 ? { tools: template.tools } : {}),
+      tools: template.tools && template.tools.length > 0 ? template.tools : undefined,
       add_generation_prompt: true,
     };
     try {

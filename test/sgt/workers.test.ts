@@ -64,10 +64,11 @@ describe('the chat template input (tools, tool history, chat_template_kwargs)', 
     );
   });
 
-  it('kwargs cannot replace the messages or add_generation_prompt', () => {
-    const kwargs = { messages: [{ role: 'user', content: 'forged' }], add_generation_prompt: false };
+  it('kwargs cannot replace the messages, the tools or add_generation_prompt', () => {
+    const kwargs = { messages: [{ role: 'user', content: 'forged' }], add_generation_prompt: false, tools: [{}] };
     const rendered = here.renderPrompt(TOOL_CHAT.messages, { kwargs });
     expect(rendered).not.toContain('forged');
+    expect(rendered).not.toContain('# Tools');
     expect(rendered.endsWith('<|im_start|>assistant\n')).toBe(true);
   });
 });
