@@ -14,6 +14,9 @@ describe('parseEnv', () => {
       SG_CLIENT_PUBLIC_KEY_HEADER_NAME: 'x-client-public-key',
       SG_SERVER_PUBLIC_KEY_HEADER_NAME: 'x-server-public-key',
       SGP_REQUEST_HEADERS_TO_ADD: [],
+      SGP_TOOL_PARSER: 'hermes',
+      SGP_REASONING_PARSER: 'none',
+      SGP_STRUCTURED_OUTPUTS: 'structured_outputs',
     });
     expect(env.SGP_INFERENCE_SERVICE_HOST).toBeUndefined();
     expect(env.SGP_OUTPUT_DECRYPTION).toBeUndefined();
@@ -52,6 +55,9 @@ describe('parseEnv', () => {
     ['SGP_MAX_NEW_TOKENS', '0'],
     ['SGP_OUTPUT_DECRYPTION', 'maybe'],
     ['SGP_EMBEDS_DTYPE', 'int8'],
+    ['SGP_TOOL_PARSER', 'mistral'],
+    ['SGP_REASONING_PARSER', 'qwen2'],
+    ['SGP_STRUCTURED_OUTPUTS', 'guided_json'],
     ['SGP_REQUEST_HEADERS_TO_ADD', 'no-equals-sign'],
     ['SG_SERVER_PUBLIC_KEY_HEADER_NAME', 'bad header'],
     ['SGP_INFERENCE_SERVICE_HOST', 'http://user:secret@vllm:8000'],
