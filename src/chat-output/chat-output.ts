@@ -72,8 +72,12 @@ export interface ChatOutput {
 /** A whole (non-stream) output: exactly what the stream of the same text adds up to. */
 export function parseChatOutput(text: string, options: ChatOutputOptions = {}): ChatOutput {
   const parser = new ChatOutputParser(options);
-  const events = [...parser.feed(text), ...parser.end().events];
-  return { ...collectEvents(events), reasoning: parser.reasoned ? joinText(events, 'reasoning') : null };
+  return foldOutputEvents([...parser.feed(text), ...parser.end().events], parser.reasoned);
+}
+
+/** All of one output's events as the whole answer; `reasoned`: whether it had a reasoning part. */
+export function foldOutputEvents(events: readonly OutputEvent[], reasoned: boolean): ChatOutput {
+  return { ...collectEvents(events), reasoning: reasoned ? joinText(events, 'reasoning') : null };
 }
 
 function collectEvents(events: readonly OutputEvent[]): Omit<ChatOutput, 'reasoning'> {

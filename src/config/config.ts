@@ -137,6 +137,11 @@ export const envSchema = z.object({
   SGP_NOISE_SECRET: z.string().min(16, 'at least 16 characters').optional(),
   SGP_NOISE_MODE: z.enum(['prefix', 'fresh']).default('prefix'),
   SGP_SPECIAL_TOKENS_IN_CONTENT: z.enum(['text', 'control']).default('text'),
+  // Chat output parsing (docs/chat-output.md): the names are src/chat-output's parsers.
+  SGP_TOOL_PARSER: z.enum(['hermes', 'none']).default('hermes'),
+  SGP_REASONING_PARSER: z.enum(['qwen3', 'deepseek_r1', 'none']).default('none'),
+  // How the upstream is told about JSON output: vLLM >= 0.10.2 `structured_outputs`, older `guided_json`.
+  SGP_STRUCTURED_OUTPUTS: z.enum(['structured_outputs', 'guided']).default('structured_outputs'),
   SGP_EMBEDS_DTYPE: z.enum(['bfloat16', 'float16', 'float32']).default('bfloat16'),
   SG_CLIENT_PUBLIC_KEY_HEADER_NAME: headerName.default('x-client-public-key'),
   SG_SERVER_PUBLIC_KEY_HEADER_NAME: headerName.default('x-server-public-key'),

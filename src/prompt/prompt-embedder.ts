@@ -5,6 +5,7 @@ import {
   SgtInputError,
   SgtOverloadedError,
   type ChatMessage,
+  type ChatTemplateInput,
   type NoiseKeys,
   type NoiseMode,
   type Sgt,
@@ -35,8 +36,13 @@ export class PromptEmbedder {
   ) {}
 
   /** The `prompt_embeds` of a chat, encoded where the transform ran (a worker thread, when the SGT has them). */
-  async embed(messages: ChatMessage[], seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
-    const { result } = await this.transform(messages, seed, signal, this.dtype);
+  async embed(
+    messages: ChatMessage[],
+    seed: number | null | undefined,
+    signal?: AbortSignal,
+    template?: ChatTemplateInput,
+  ): Promise<EmbeddedPrompt> {
+    const { result } = await this.transform(messages, seed, signal, this.dtype, template);
     // TransformOptions.encode was set: the result carries its encoding.
     return {
       promptEmbeds: result.promptEmbeds as string,
@@ -55,10 +61,12 @@ export class PromptEmbedder {
     seed: number | null | undefined,
     signal?: AbortSignal,
     encode?: EmbedsDtype,
+    template?: ChatTemplateInput,
   ): Promise<{ ids: number[]; result: TransformResult }> {
     try {
       const ids = await this.sgt.tokenizeChatOffThread(messages, {
         specialTokensInContent: this.specialTokensInContent,
+        ...(template ? { template } : {}),
       });
       if (signal?.aborted) throw new ClientClosedError();
       const noise = this.noiseKeys.forRequest(this.noiseMode, seed);

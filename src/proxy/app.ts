@@ -20,6 +20,7 @@ import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
 import { requireJsonContentType } from './content-type.js';
 import { cors, type CorsOrigins } from './cors.js';
+import { DEFAULT_CHAT_OPTIONS, type ChatOptions } from './chat-options.js';
 import { registerDocs } from './docs.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { playground } from './playground/index.js';
@@ -45,6 +46,8 @@ export interface ProxySettings {
   defaultModel: string;
   /** SGP_CORS_ORIGINS; unset: no CORS headers, and an OPTIONS is routed like any request. */
   corsOrigins?: CorsOrigins;
+  /** Output parsing and structured outputs (SGP_TOOL_PARSER, …); defaults: chat-options.ts. */
+  chat?: Partial<ChatOptions>;
 }
 
 export interface ProxyAppDeps {
@@ -89,6 +92,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
     maxNewTokens: settings.maxNewTokens,
     keepAliveIntervalMs: settings.keepAliveIntervalMs,
     maxUpstreamEventBytes: settings.maxUpstreamEventBytes,
+    chat: { ...DEFAULT_CHAT_OPTIONS, ...settings.chat },
   };
   app.openapi(chatCompletionsRoute, (c) =>
     chatCompletions(chatDeps, {

@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logging/index.js';
 import {
   SSE_HEADERS,
   checkCompletionChunk,
   completionToChatCompletion,
   type CompletionChunk,
+  type OutputPlan,
 } from '../stream/index.js';
 import type { RequestContext } from '../http/index.js';
+import { planChat, type ChatOptions, type ChatPlan } from './chat-options.js';
 import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
 import { decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
+import { InvalidRequestError } from '../errors/index.js';
 import type { PromptEmbedder } from '../prompt/index.js';
 import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
 import type { ChatTelemetry, GenAiRequestFacts, RequestTelemetry } from '../telemetry/index.js';
@@ -22,6 +26,7 @@ export interface ChatCompletionsDeps {
   maxNewTokens: number;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
+  chat: ChatOptions;
 }
 
 export interface ChatCall {
@@ -45,9 +50,11 @@ function upstreamBody(
   model: string,
   promptEmbeds: string,
   maxNewTokens: number,
+  plan: ChatPlan,
 ): Record<string, unknown> {
   const stream = request.stream === true;
   const body: Record<string, unknown> = {
+    ...plan.upstreamFields,
     model,
     prompt_embeds: promptEmbeds,
     max_tokens: maxTokensOf(request, maxNewTokens),
@@ -55,6 +62,7 @@ function upstreamBody(
   };
   // Always asked for, so that completion tokens are counted; the client gets the usage chunk only when it asked.
   if (stream) body.stream_options = { include_usage: true };
+  if (request.logprobs === true) body.logprobs = request.top_logprobs ?? 0;
   for (const key of [
     'temperature',
     'top_p',
@@ -79,9 +87,11 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
+  refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
+  const plan = planChat(request, deps.chat);
   const started = performance.now();
   const prompt = await telemetry.transform(() =>
-    deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal),
+    deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal, plan.template),
   );
   const transformMs = performance.now() - started;
   call.context.logger.debug(
@@ -89,7 +99,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     'prompt transformed',
   );
 
-  const body = upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens);
+  const body = upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens, plan);
   const upstream = await telemetry.upstreamCall('text_completion', (traceHeaders) =>
     deps.upstream.postJson('/v1/completions', body, {
       headers: { ...call.upstreamHeaders, ...traceHeaders, ...protectedCall.upstreamHeaders },
@@ -97,10 +107,13 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     }),
   );
   const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
+  const output = readableOutput(plan, answer, call.context.logger);
   if (request.stream === true) {
     return streamResponse(upstream, answer, {
       id,
       model,
+      output,
+      ...logprobsOption(request),
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
@@ -109,7 +122,9 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     });
   }
   const opened = await readAnswer(upstream, answer, telemetry);
-  return Response.json(completionToChatCompletion(opened, { id, model }), { headers: answer.clientHeaders });
+  return Response.json(completionToChatCompletion(opened, { id, model, output, ...logprobsOption(request) }), {
+    headers: answer.clientHeaders,
+  });
 }
 
 /** What the span records of the request: the sampling parameters as sent upstream, never the messages. */
@@ -144,6 +159,38 @@ async function readAnswer(
   }
 }
 
+function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
+  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
+}
+
+/**
+ * Logprobs carry every token of the answer in plaintext, outside the encrypted text: with output
+ * protection on (the proxy's key or the client's goes upstream) they are refused until the
+ * protected wire format carries them.
+ */
+function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeaders: Record<string, string>): void {
+  if (request.logprobs !== true || Object.keys(protectionHeaders).length === 0) return;
+  throw new InvalidRequestError(
+    "'logprobs' is not available while output protection is on: the tokens would leave the upstream in plaintext.",
+    { param: 'logprobs', code: 'unsupported_parameter' },
+  );
+}
+
+/**
+ * The output plan when the proxy reads the answer (plaintext, or decrypted here); when it relays
+ * ciphertext (the client's own key) the text is opaque to it, and the client parses it itself.
+ */
+function readableOutput(plan: ChatPlan, answer: ProtectedAnswer, logger: Logger): OutputPlan {
+  const readable = answer.recipient !== undefined || Object.keys(answer.clientHeaders).length === 0;
+  if (!readable) return { parallelToolCalls: true };
+  return {
+    ...plan.output,
+    // Without the block's text: it is model output.
+    onMalformedToolCall: (problem) =>
+      logger.warn(problem, 'a tool-call block is not a valid call: passed on as content'),
+  };
+}
+
 /** An answer we refuse (e.g. not protected) must still free the upstream connection. */
 function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnswer): ProtectedAnswer {
   try {
@@ -157,6 +204,8 @@ function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnsw
 interface StreamOptions {
   id: string;
   model: string;
+  output: OutputPlan;
+  topLogprobs?: number;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
@@ -176,6 +225,8 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
   const body = chatStreamBody(upstream.body, {
     id: options.id,
     model: options.model,
+    output: options.output,
+    ...(options.topLogprobs !== undefined ? { topLogprobs: options.topLogprobs } : {}),
     includeUsage: options.includeUsage,
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,

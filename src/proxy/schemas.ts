@@ -1,5 +1,4 @@
 import { z } from '@hono/zod-openapi';
-import { isObject } from '../internal/is-object.js';
 import type { ChatMessage } from '../sgt/index.js';
 import {
   CHAT_COMPLETION_CHUNK_EXAMPLE,
@@ -10,6 +9,15 @@ import {
   STAINED_GLASS_REQUEST_EXAMPLE,
   STAINED_GLASS_RESPONSE_EXAMPLE,
 } from './examples.js';
+import {
+  checkToolChoice,
+  checkToolNames,
+  responseFormatSchema,
+  templateArguments,
+  toolCallSchema,
+  toolChoiceSchema,
+  toolSchema,
+} from './tool-schemas.js';
 
 /** Request and response schemas of the proxy: the routes validate with them and /openapi.json is made of them. */
 
@@ -18,8 +26,18 @@ const textPart = z.object({ type: z.literal('text'), text: z.string() });
 export const chatMessageSchema = z
   .object({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-    content: z.union([z.string(), z.array(textPart)]).nullable(),
+    content: z.union([z.string(), z.array(textPart)]).nullish(),
     name: z.string().optional(),
+    tool_calls: z.array(toolCallSchema).nullish().openapi({ description: "An assistant turn's calls." }),
+    tool_call_id: z.string().nullish().openapi({ description: 'A `tool` turn: the id of the call it answers.' }),
+  })
+  .superRefine((message, ctx) => {
+    if (message.role === 'tool' && !message.tool_call_id) {
+      ctx.addIssue({ code: 'custom', path: ['tool_call_id'], message: "a 'tool' message needs 'tool_call_id'" });
+    }
+    if (message.tool_calls?.length && message.role !== 'assistant') {
+      ctx.addIssue({ code: 'custom', path: ['tool_calls'], message: "only an 'assistant' message has 'tool_calls'" });
+    }
   })
   .openapi('ChatMessage', { example: { role: 'user', content: 'Hello!' } });
 
@@ -27,21 +45,6 @@ const nullableNumber = (schema: z.ZodNumber) => schema.nullish();
 
 /** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
 const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
-
-/** `{"type": "text"}` is OpenAI's default and what the proxy does; JSON modes it cannot promise. */
-const responseFormat = z
-  .unknown()
-  .refine((value) => isUnset(value) || (isObject(value) && value.type === 'text'), {
-    error: `'response_format' is not supported by sgt-proxy beyond {"type": "text"}, the default.`,
-    params: { code: 'unsupported_parameter' },
-  })
-  .optional()
-  .openapi({
-    type: 'object',
-    properties: { type: { type: 'string', enum: ['text'] } },
-    description: '`{"type": "text"}` (the default) only: `json_object` and `json_schema` are refused (400).',
-    example: { type: 'text' },
-  });
 
 const refused = (name: string) =>
   z
@@ -52,24 +55,15 @@ const refused = (name: string) =>
 
 /**
  * OpenAI parameters this proxy cannot honour. Accepting them silently would give a wrong answer
- * (a tool call that never comes, JSON mode that isn't), so they are refused by name (400
- * `unsupported_parameter`, the issue's own code: see request-validation.ts), the first of them
- * being the error reported whatever else is wrong.
+ * (the deprecated `functions` that never get called, logprobs that aren't), so they are refused by
+ * name (400 `unsupported_parameter`, the issue's own code: see request-validation.ts), the first of
+ * them being the error reported whatever else is wrong.
  */
 const refusedParameters = Object.fromEntries(
-  [
-    'tools',
-    'tool_choice',
-    'functions',
-    'function_call',
-    'response_format',
-    'logprobs',
-    'top_logprobs',
-    'logit_bias',
-    'audio',
-    'modalities',
-    'prediction',
-  ].map((name) => [name, name === 'response_format' ? responseFormat : refused(name)]),
+  ['functions', 'function_call', 'logit_bias', 'audio', 'modalities', 'prediction'].map((name) => [
+    name,
+    refused(name),
+  ]),
 );
 
 export const chatCompletionRequestSchema = z
@@ -88,7 +82,26 @@ export const chatCompletionRequestSchema = z
     presence_penalty: nullableNumber(z.number().min(-2).max(2)),
     frequency_penalty: nullableNumber(z.number().min(-2).max(2)),
     user: z.string().nullish(),
+    tools: z.array(toolSchema).max(128).nullish(),
+    tool_choice: toolChoiceSchema.nullish(),
+    parallel_tool_calls: z.boolean().nullish().openapi({ description: '`false`: only the first call is returned.' }),
+    response_format: responseFormatSchema.nullish(),
+    logprobs: z.boolean().nullish().openapi({
+      description: 'Refused (400) when the answer is protected (output protection on): the tokens would be plaintext.',
+    }),
+    top_logprobs: nullableNumber(z.number().int().min(0).max(20)),
+    chat_template_kwargs: z
+      .record(z.string(), z.unknown())
+      .nullish()
+      .openapi({ description: 'vLLM\'s extension: extra chat-template variables, e.g. `{"enable_thinking": false}`.' }),
     ...refusedParameters,
+  })
+  .superRefine((request, ctx) => {
+    checkToolNames(request.tools, ctx);
+    checkToolChoice(request, ctx);
+    if (request.top_logprobs != null && request.logprobs !== true) {
+      ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: "needs 'logprobs': true" });
+    }
   })
   .openapi('ChatCompletionRequest', { example: CHAT_REQUEST_EXAMPLE });
 
@@ -96,11 +109,25 @@ export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
 /** The request's messages as the chat template takes them: text parts joined. */
 export function toChatMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
-  return messages.map((message) => ({
-    role: message.role,
-    content:
-      typeof message.content === 'string' ? message.content : (message.content ?? []).map((part) => part.text).join(''),
-  }));
+  return messages.map((message) => {
+    const out: ChatMessage = {
+      role: message.role,
+      content:
+        typeof message.content === 'string'
+          ? message.content
+          : (message.content ?? []).map((part) => part.text).join(''),
+    };
+    if (message.name) out.name = message.name;
+    if (message.tool_call_id) out.tool_call_id = message.tool_call_id;
+    if (message.tool_calls?.length) {
+      out.tool_calls = message.tool_calls.map((call) => ({
+        id: call.id,
+        type: 'function',
+        function: { name: call.function.name, arguments: templateArguments(call.function.arguments) },
+      }));
+    }
+    return out;
+  });
 }
 
 export const errorEnvelopeSchema = z
@@ -118,7 +145,31 @@ const usageSchema = z
   .object({ prompt_tokens: z.int(), completion_tokens: z.int(), total_tokens: z.int() })
   .openapi('CompletionUsage');
 
-const finishReason = z.string().openapi({ description: '`stop` or `length`, as the upstream reports it.' });
+const finishReason = z.string().openapi({
+  description: '`stop` or `length` as the upstream reports it, or `tool_calls` when the answer calls tools.',
+});
+
+const tokenLogprob = z.object({ token: z.string(), logprob: z.number(), bytes: z.array(z.int()) });
+const chatLogprobs = z
+  .object({
+    content: z.array(tokenLogprob.extend({ top_logprobs: z.array(tokenLogprob) })),
+    refusal: z.null(),
+  })
+  .nullable()
+  .openapi({ description: 'With `logprobs: true` (plaintext answers only); otherwise null.' });
+
+const toolCallOut = z.object({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+const toolCallDelta = z.object({
+  index: z.int(),
+  id: z.string().optional(),
+  type: z.literal('function').optional(),
+  function: z.object({ name: z.string().optional(), arguments: z.string() }),
+});
 
 export const chatCompletionSchema = z
   .object({
@@ -129,8 +180,14 @@ export const chatCompletionSchema = z
     choices: z.array(
       z.object({
         index: z.int(),
-        message: z.object({ role: z.literal('assistant'), content: z.string(), refusal: z.null() }),
-        logprobs: z.null(),
+        message: z.object({
+          role: z.literal('assistant'),
+          content: z.string().nullable(),
+          refusal: z.null(),
+          reasoning_content: z.string().optional().openapi({ description: 'With SGP_REASONING_PARSER.' }),
+          tool_calls: z.array(toolCallOut).optional(),
+        }),
+        logprobs: chatLogprobs,
         finish_reason: finishReason,
       }),
     ),
@@ -147,8 +204,13 @@ export const chatCompletionChunkSchema = z
     choices: z.array(
       z.object({
         index: z.int(),
-        delta: z.object({ role: z.literal('assistant').optional(), content: z.string().optional() }),
-        logprobs: z.null(),
+        delta: z.object({
+          role: z.literal('assistant').optional(),
+          content: z.string().optional(),
+          reasoning_content: z.string().optional(),
+          tool_calls: z.array(toolCallDelta).optional(),
+        }),
+        logprobs: chatLogprobs,
         finish_reason: finishReason.nullable(),
       }),
     ),

@@ -138,6 +138,11 @@ export async function startProxyServer(env: Env, logging: RootLogger): Promise<P
       maxUpstreamEventBytes: env.SGP_MAX_UPSTREAM_EVENT_BYTES,
       defaultModel: sgt.metadata.baseModel,
       corsOrigins: env.SGP_CORS_ORIGINS,
+      chat: {
+        toolParser: env.SGP_TOOL_PARSER === 'none' ? undefined : env.SGP_TOOL_PARSER,
+        reasoningParser: env.SGP_REASONING_PARSER === 'none' ? undefined : env.SGP_REASONING_PARSER,
+        structuredOutputs: env.SGP_STRUCTURED_OUTPUTS,
+      },
     },
     sgt,
     protection: new ProxyOutputProtection({

@@ -5,6 +5,7 @@
 export type {
   BatchPadding,
   ChatMessage,
+  ChatTemplateInput,
   LoadSgtOptions,
   Sgt,
   SpecialTokensInContent,

@@ -19,7 +19,7 @@ import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import { NearestSearch } from './nearest-search.js';
 import { TransformRunner, type TransformJob } from './transform-runner.js';
-import type { ChatMessage, SpecialTokensInContent, TransformResult } from './types.js';
+import type { ChatMessage, ChatTemplateInput, SpecialTokensInContent, TransformResult } from './types.js';
 
 /** Runs one micro-batch (transform-runner.ts), here or in the transform worker. */
 export interface BatchRunner {
@@ -30,7 +30,11 @@ export interface BatchRunner {
 }
 
 export interface TokenizerPool {
-  encodeChat(messages: readonly ChatMessage[], special: SpecialTokensInContent): Promise<number[]>;
+  encodeChat(
+    messages: readonly ChatMessage[],
+    special: SpecialTokensInContent,
+    template: ChatTemplateInput,
+  ): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -95,12 +99,12 @@ export async function startWorkers(
       release: () => transform.close(),
     },
     tokenizers: {
-      encodeChat: async (messages, special) => {
+      encodeChat: async (messages, special, template) => {
         // The same bound as the transform's queue: a flood of huge prompts is refused, not queued.
         if (tokenizing >= maxQueued) throw new SgtOverloadedError(tokenizing, maxQueued, 1);
         tokenizing++;
         try {
-          return await tokenize.call<number[]>('encodeChat', { messages, special });
+          return await tokenize.call<number[]>('encodeChat', { messages, special, template });
         } catch (error) {
           throw sgtErrorOf(error);
         } finally {

@@ -24,7 +24,8 @@ import type {
   Sgt,
   SgtDevice,
   SgtMetadata,
-  SpecialTokensInContent,
+  ChatTemplateInput,
+  TokenizeChatOptions,
   TransformOptions,
   TransformResult,
 } from './types.js';
@@ -126,8 +127,8 @@ class LoadedSgt implements Sgt {
     return this.batcher.queued;
   }
 
-  renderPrompt(messages: readonly ChatMessage[]): string {
-    return this.tokenizer.renderPrompt(messages);
+  renderPrompt(messages: readonly ChatMessage[], template?: ChatTemplateInput): string {
+    return this.tokenizer.renderPrompt(messages, template);
   }
 
   tokenize(text: string): number[] {
@@ -135,20 +136,19 @@ class LoadedSgt implements Sgt {
     return this.tokenizer.encode(text);
   }
 
-  tokenizeChat(
-    messages: readonly ChatMessage[],
-    options: { specialTokensInContent?: SpecialTokensInContent } = {},
-  ): number[] {
-    return this.tokenizer.encodeChat(messages, this.metadata.maxSequenceLength, options.specialTokensInContent);
+  tokenizeChat(messages: readonly ChatMessage[], options: TokenizeChatOptions = {}): number[] {
+    return this.tokenizer.encodeChat(
+      messages,
+      this.metadata.maxSequenceLength,
+      options.specialTokensInContent,
+      options.template,
+    );
   }
 
-  async tokenizeChatOffThread(
-    messages: readonly ChatMessage[],
-    options: { specialTokensInContent?: SpecialTokensInContent } = {},
-  ): Promise<number[]> {
+  async tokenizeChatOffThread(messages: readonly ChatMessage[], options: TokenizeChatOptions = {}): Promise<number[]> {
     this.assertOpen();
     if (this.tokenizers === undefined) return this.tokenizeChat(messages, options);
-    return this.tokenizers.encodeChat(messages, options.specialTokensInContent ?? 'text');
+    return this.tokenizers.encodeChat(messages, options.specialTokensInContent ?? 'text', options.template ?? {});
   }
 
   decode(ids: readonly number[]): string {

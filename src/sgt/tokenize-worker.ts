@@ -4,16 +4,24 @@ import { serveWorkerCalls } from '../internal/worker-pool.js';
 import { PromptTooLongError } from './errors.js';
 import type { SgtWorkerData } from './off-thread.js';
 import { loadSgtTokenizer } from './tokenizer.js';
-import type { ChatMessage, SpecialTokensInContent } from './types.js';
+import type { ChatMessage, ChatTemplateInput, SpecialTokensInContent } from './types.js';
 
 const { dir, manifest } = workerData as SgtWorkerData; // posted by startWorkers, typed there
 
 await serveWorkerCalls(async () => {
   const tokenizer = await loadSgtTokenizer(dir, manifest.vocabSize);
   return {
-    encodeChat: ({ messages, special }: { messages: ChatMessage[]; special: SpecialTokensInContent }) => {
+    encodeChat: ({
+      messages,
+      special,
+      template,
+    }: {
+      messages: ChatMessage[];
+      special: SpecialTokensInContent;
+      template: ChatTemplateInput;
+    }) => {
       try {
-        return tokenizer.encodeChat(messages, manifest.maxSequenceLength, special);
+        return tokenizer.encodeChat(messages, manifest.maxSequenceLength, special, template);
       } catch (error) {
         // The fields the caller rebuilds the error from (off-thread.ts).
         if (error instanceof PromptTooLongError)

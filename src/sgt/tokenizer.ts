@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { PromptTooLongError, SgtArtifactError, SgtInputError } from './errors.js';
-import type { ChatMessage, SpecialTokensInContent } from './types.js';
+import type { ChatMessage, ChatTemplateInput, SpecialTokensInContent } from './types.js';
 import { isObject } from '../internal/is-object.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -206,8 +206,13 @@ export class SgtTokenizer {
    * Template + tokenize a chat. A rendered text longer than `maxTokens` of the longest token could
    * cover is refused before tokenizing: tokenizing 1 MB of one "word" takes ~10 s, to find it too long.
    */
-  encodeChat(messages: readonly ChatMessage[], maxTokens: number, special: SpecialTokensInContent = 'text'): number[] {
-    const rendered = this.renderPrompt(messages);
+  encodeChat(
+    messages: readonly ChatMessage[],
+    maxTokens: number,
+    special: SpecialTokensInContent = 'text',
+    template: ChatTemplateInput = {},
+  ): number[] {
+    const rendered = this.renderPrompt(messages, template);
     this.checkLength(rendered, maxTokens);
     const budget = new TokenBudget(maxTokens);
     if (special === 'control') return this.encodeBounded(rendered, budget);
@@ -245,11 +250,19 @@ export class SgtTokenizer {
    * name of `system`; templates written before it (Qwen3's included) silently drop unknown roles,
    * so it is passed as `system` rather than lost.
    */
-  renderPrompt(messages: readonly ChatMessage[]): string {
+  renderPrompt(messages: readonly ChatMessage[], template: ChatTemplateInput = {}): string {
     if (messages.length === 0) throw new SgtInputError('a chat needs at least one message');
-    const normalized = messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }));
+    const normalized = messages.map((m) => ({ ...m, role: m.role === 'developer' ? 'system' : m.role }));
+    // The kwargs cannot replace what the proxy itself passes (vLLM's own keys win there too).
+    const context = {
+      ...template.kwargs,
+      ...this.templateContext,
+      messages: normalized,
+      tools: template.tools && template.tools.length > 0 ? template.tools : undefined,
+      add_generation_prompt: true,
+    };
     try {
-      return this.template.render({ ...this.templateContext, messages: normalized, add_generation_prompt: true });
+      return this.template.render(context);
     } catch (error) {
       throw new SgtInputError(`chat template failed: ${(error as Error).message}`, { cause: error });
     }

@@ -4,9 +4,38 @@ import type { NoiseKey } from './noise/index.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool' | 'developer';
 
+/** A call an earlier assistant turn made, as the chat template renders it. */
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  /** `arguments`: the parsed JSON object when it parses (what vLLM gives templates), else the string. */
+  function: { name: string; arguments: unknown };
+}
+
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  name?: string;
+  /** An assistant turn's calls. */
+  tool_calls?: ChatToolCall[];
+  /** A `tool` turn: the call it answers. */
+  tool_call_id?: string;
+}
+
+/**
+ * What the chat template takes beside the messages. Plain JSON data only: it is posted to the
+ * tokenizer worker (structured clone).
+ */
+export interface ChatTemplateInput {
+  /** OpenAI `tools` (`[{type: "function", function: {name, description, parameters}}]`). */
+  tools?: readonly unknown[];
+  /** vLLM's `chat_template_kwargs`: extra template variables (`enable_thinking`). */
+  kwargs?: Readonly<Record<string, unknown>>;
+}
+
+export interface TokenizeChatOptions {
+  specialTokensInContent?: SpecialTokensInContent;
+  template?: ChatTemplateInput;
 }
 
 export interface SgtMetadata {
@@ -116,7 +145,7 @@ export interface Sgt {
   /** Transforms waiting for a batch (not counting the batch running): the queue depth metric. */
   readonly queuedTransforms: number;
   /** Chat template with add_generation_prompt=true. */
-  renderPrompt(messages: readonly ChatMessage[]): string;
+  renderPrompt(messages: readonly ChatMessage[], template?: ChatTemplateInput): string;
   /** Ids of an already-templated text (no extra special tokens). */
   tokenize(text: string): number[];
   /**
@@ -124,15 +153,9 @@ export interface Sgt {
    * strings inside message contents as plain text; `control` lets them become control tokens, as
    * vLLM's own chat endpoint does.
    */
-  tokenizeChat(
-    messages: readonly ChatMessage[],
-    options?: { specialTokensInContent?: SpecialTokensInContent },
-  ): number[];
+  tokenizeChat(messages: readonly ChatMessage[], options?: TokenizeChatOptions): number[];
   /** `tokenizeChat` on a worker thread when the SGT has them (LoadSgtOptions.workers), else here. */
-  tokenizeChatOffThread(
-    messages: readonly ChatMessage[],
-    options?: { specialTokensInContent?: SpecialTokensInContent },
-  ): Promise<number[]>;
+  tokenizeChatOffThread(messages: readonly ChatMessage[], options?: TokenizeChatOptions): Promise<number[]>;
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */

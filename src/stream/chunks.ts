@@ -6,10 +6,32 @@ export interface Usage {
   total_tokens: number;
 }
 
+/** vLLM's completions `logprobs` (`logprobs: k`): one entry per token. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  /** Per token, the top candidates: token → logprob (null where vLLM has none). */
+  top_logprobs: (Record<string, number> | null)[];
+}
+
 export interface CompletionChoice {
   index: number;
   text: string;
   finish_reason: string | null;
+  logprobs?: CompletionLogprobs;
+}
+
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
+/** OpenAI's chat `logprobs`: `refusal` is required (null: the proxy never refuses). */
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[];
+  refusal: null;
 }
 
 /** One event of vLLM's `/v1/completions` stream, or its whole non-stream body (`checkCompletionChunk`). */
@@ -21,10 +43,41 @@ export interface CompletionChunk {
   usage?: Usage;
 }
 
+/** A streamed call's piece: the first names it (id, type, name), the rest add argument text. */
+export interface ChatToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+export interface ChatDelta {
+  role?: 'assistant';
+  content?: string;
+  /** vLLM's name for the model's thinking (SGP_REASONING_PARSER). */
+  reasoning_content?: string;
+  tool_calls?: ChatToolCallDelta[];
+}
+
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatMessageOut {
+  role: 'assistant';
+  /** `null` when the answer is only tool calls, as OpenAI's. */
+  content: string | null;
+  refusal: null;
+  reasoning_content?: string;
+  tool_calls?: ChatToolCall[];
+}
+
 export interface ChatChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string };
-  logprobs: null;
+  delta: ChatDelta;
+  logprobs: ChatLogprobs | null;
   finish_reason: string | null;
 }
 
@@ -49,8 +102,8 @@ export interface ChatCompletion {
   model: string;
   choices: {
     index: number;
-    message: { role: 'assistant'; content: string; refusal: null };
-    logprobs: null;
+    message: ChatMessageOut;
+    logprobs: ChatLogprobs | null;
     finish_reason: string | null;
   }[];
   usage?: Usage;

@@ -1,47 +1,91 @@
-import type { ChatCompletion, ChatCompletionChunk, CompletionChunk } from './chunks.js';
+import { foldOutputEvents, type OutputEvent } from '../chat-output/index.js';
+import { chatLogprobs, chatLogprobsOf } from './chat-logprobs.js';
+import type {
+  ChatChunkChoice,
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatDelta,
+  ChatTokenLogprob,
+  CompletionChunk,
+} from './chunks.js';
+import { ChoiceOutput, type OutputPlan } from './choice-output.js';
 
 export interface ChatMappingOptions {
   /** The id and model the client sees (the upstream's own id is an implementation detail). */
   id: string;
   model: string;
   includeUsage: boolean;
+  /** How the text becomes reasoning, content and tool calls; absent: all content. */
+  output?: OutputPlan;
+  /** Set when the request asked for `logprobs`: how many `top_logprobs` per token (0 to 20). */
+  topLogprobs?: number;
 }
+
+const PLAIN: OutputPlan = { parallelToolCalls: true };
 
 /**
  * Maps vLLM completion chunks, one at a time, to chat completion chunks. The first chunk of each
- * choice carries `delta.role`, as OpenAI's does; the usage chunk (`choices: []`) is relayed only
- * when asked for.
+ * choice carries `delta.role`, as OpenAI's does; each output event (content, reasoning, a call's
+ * start or argument text) is one chunk, the last of a choice carrying its finish reason; the usage
+ * chunk (`choices: []`) is relayed only when asked for.
  */
 export function chatChunkMapper(options: ChatMappingOptions): (chunk: CompletionChunk) => ChatCompletionChunk[] {
-  const started = new Set<number>();
+  const outputs = new Map<number, ChoiceOutput>();
+  // A choice's token logprobs not yet sent: they go on its next chunk (text held back by a parser has none yet).
+  const pendingLogprobs = new Map<number, ChatTokenLogprob[]>();
   return (chunk) => {
     const out: ChatCompletionChunk[] = [];
+    const push = (choice: ChatChunkChoice) => out.push(chatChunk(options, chunk.created, [choice]));
     for (const choice of chunk.choices) {
-      if (!started.has(choice.index)) {
-        started.add(choice.index);
-        out.push(
-          chatChunk(options, chunk.created, [
-            { index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
-          ]),
-        );
+      if (options.topLogprobs !== undefined && choice.logprobs) {
+        const pending = pendingLogprobs.get(choice.index) ?? [];
+        pending.push(...chatLogprobs(choice.logprobs, options.topLogprobs));
+        pendingLogprobs.set(choice.index, pending);
       }
-      if (choice.text === '' && choice.finish_reason === null) continue;
-      out.push(
-        chatChunk(options, chunk.created, [
-          {
-            index: choice.index,
-            delta: { content: choice.text },
-            logprobs: null,
-            finish_reason: choice.finish_reason ?? null,
-          },
-        ]),
-      );
+      let output = outputs.get(choice.index);
+      if (output === undefined) {
+        output = new ChoiceOutput(options.output ?? PLAIN);
+        outputs.set(choice.index, output);
+        push({ index: choice.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
+      }
+      const events = output.feed(choice.text);
+      let finish: string | null = null;
+      if (choice.finish_reason !== null) {
+        const end = output.end(choice.finish_reason);
+        events.push(...end.events);
+        finish = end.finish;
+      }
+      if (finish !== null && events.length === 0) events.push({ kind: 'content', text: '' });
+      for (const [i, event] of events.entries()) {
+        const last = i === events.length - 1;
+        const pending = pendingLogprobs.get(choice.index);
+        pendingLogprobs.delete(choice.index);
+        const logprobs = options.topLogprobs === undefined ? null : chatLogprobsOf(pending ?? []);
+        push({ index: choice.index, delta: eventDelta(event), logprobs, finish_reason: last ? finish : null });
+      }
     }
     if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
       out.push({ ...chatChunk(options, chunk.created, []), usage: chunk.usage });
     }
     return out;
   };
+}
+
+function eventDelta(event: OutputEvent): ChatDelta {
+  switch (event.kind) {
+    case 'content':
+      return { content: event.text };
+    case 'reasoning':
+      return { reasoning_content: event.text };
+    case 'tool-call-start':
+      return {
+        tool_calls: [
+          { index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } },
+        ],
+      };
+    case 'tool-call-arguments':
+      return { tool_calls: [{ index: event.index, function: { arguments: event.fragment } }] };
+  }
 }
 
 function chatChunk(
@@ -67,12 +111,28 @@ export function completionToChatCompletion(
     object: 'chat.completion',
     created: body.created,
     model: options.model,
-    choices: body.choices.map((choice) => ({
-      index: choice.index,
-      message: { role: 'assistant', content: choice.text, refusal: null },
-      logprobs: null,
-      finish_reason: choice.finish_reason,
-    })),
+    choices: body.choices.map((choice) => {
+      const output = new ChoiceOutput(options.output ?? PLAIN);
+      const events = output.feed(choice.text);
+      const end = output.end(choice.finish_reason);
+      const folded = foldOutputEvents([...events, ...end.events], output.reasoned);
+      const calls = folded.toolCalls.filter((call) => call !== undefined);
+      return {
+        index: choice.index,
+        message: {
+          role: 'assistant',
+          content: folded.content === '' && calls.length > 0 ? null : folded.content,
+          refusal: null,
+          ...(folded.reasoning !== null ? { reasoning_content: folded.reasoning } : {}),
+          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+        },
+        logprobs:
+          options.topLogprobs === undefined
+            ? null
+            : chatLogprobsOf(choice.logprobs ? chatLogprobs(choice.logprobs, options.topLogprobs) : []),
+        finish_reason: end.finish,
+      };
+    }),
   };
   if (body.usage) completion.usage = body.usage;
   return completion;

@@ -1,6 +1,6 @@
 import { UpstreamProtocolError } from '../errors/index.js';
 import { upstreamErrorFromPayload } from '../upstream/index.js';
-import type { CompletionChoice, CompletionChunk, Usage } from './chunks.js';
+import type { CompletionChoice, CompletionChunk, CompletionLogprobs, Usage } from './chunks.js';
 import { isObject } from '../internal/is-object.js';
 
 /**
@@ -78,7 +78,28 @@ function checkChoice(choice: unknown, field: string, check: FieldChecker): Compl
   const text = check.string(choice.text, `${field}.text`);
   const finish = choice.finish_reason ?? null;
   if (finish !== null && typeof finish !== 'string') throw check.bad(`${field}.finish_reason`, 'a string or null');
-  return { index, text, finish_reason: finish };
+  const out: CompletionChoice = { index, text, finish_reason: finish };
+  if (choice.logprobs != null) out.logprobs = checkLogprobs(choice.logprobs, `${field}.logprobs`, check);
+  return out;
+}
+
+function checkLogprobs(value: unknown, field: string, check: FieldChecker): CompletionLogprobs {
+  if (!isObject(value)) throw check.bad(field, 'an object or null');
+  const { tokens, token_logprobs: logprobs, top_logprobs: top } = value;
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
+    throw check.bad(`${field}.tokens`, 'an array of strings');
+  const sameLength = (a: unknown): a is unknown[] => Array.isArray(a) && a.length === tokens.length;
+  if (!sameLength(logprobs) || !logprobs.every((l) => l === null || typeof l === 'number'))
+    throw check.bad(`${field}.token_logprobs`, 'numbers, one per token');
+  const isTop = (t: unknown) => t === null || (isObject(t) && Object.values(t).every((l) => typeof l === 'number'));
+  if (!sameLength(top) || !top.every(isTop))
+    throw check.bad(`${field}.top_logprobs`, 'objects of numbers, one per token');
+  // Checked just above, element by element.
+  return {
+    tokens: tokens as string[],
+    token_logprobs: logprobs as (number | null)[],
+    top_logprobs: top as (Record<string, number> | null)[],
+  };
 }
 
 function checkUsage(usage: unknown, check: FieldChecker): Usage {

@@ -16,6 +16,9 @@ describe('parseEnv', () => {
       SGP_REQUEST_HEADERS_TO_ADD: [],
       SGP_UPSTREAM_RETRIES: 1,
       SGP_UPSTREAM_HEALTH_INTERVAL_SECONDS: 5,
+      SGP_TOOL_PARSER: 'hermes',
+      SGP_REASONING_PARSER: 'none',
+      SGP_STRUCTURED_OUTPUTS: 'structured_outputs',
     });
     expect(env.SGP_INFERENCE_SERVICE_HOST).toBeUndefined();
     expect(env.SGP_OUTPUT_DECRYPTION).toBeUndefined();
@@ -54,6 +57,9 @@ describe('parseEnv', () => {
     ['SGP_MAX_NEW_TOKENS', '0'],
     ['SGP_OUTPUT_DECRYPTION', 'maybe'],
     ['SGP_EMBEDS_DTYPE', 'int8'],
+    ['SGP_TOOL_PARSER', 'mistral'],
+    ['SGP_REASONING_PARSER', 'qwen2'],
+    ['SGP_STRUCTURED_OUTPUTS', 'guided_json'],
     ['SGP_REQUEST_HEADERS_TO_ADD', 'no-equals-sign'],
     ['SG_SERVER_PUBLIC_KEY_HEADER_NAME', 'bad header'],
     ['SGP_INFERENCE_SERVICE_HOST', 'http://user:secret@vllm:8000'],

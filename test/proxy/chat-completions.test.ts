@@ -14,6 +14,12 @@ import {
 } from '../support/scripted-upstream.js';
 import { sseDataEvents } from '../support/streams.js';
 
+const tool = (name: string, parameters: Record<string, unknown> = { type: 'object' }) => ({
+  type: 'function',
+  function: { name, description: 'd', parameters },
+});
+const named = (name: string) => ({ type: 'function', function: { name } });
+
 let sgt: Sgt;
 let upstream: ScriptedUpstream;
 let proxy: ProxyUnderTest;
@@ -166,7 +172,28 @@ describe('request validation', () => {
     ['max_tokens not an integer', chatBody({ max_tokens: 1.5 }), 'max_tokens'],
     ['temperature out of range', chatBody({ temperature: 3 }), 'temperature'],
     ['stream not a boolean', chatBody({ stream: 'yes' }), 'stream'],
-    ['tools (unsupported)', chatBody({ tools: [{ type: 'function' }] }), 'tools'],
+    ['malformed tools', chatBody({ tools: [{ type: 'function' }] }), 'tools[0].function'],
+    ['a tool name with spaces', chatBody({ tools: [tool('get weather')] }), 'tools[0].function.name'],
+    ['a tool named twice', chatBody({ tools: [tool('f'), tool('f')] }), 'tools[1].function.name'],
+    ['tool_choice naming an unknown tool', chatBody({ tools: [tool('f')], tool_choice: named('g') }), 'tool_choice'],
+    ['tool_choice required without tools', chatBody({ tool_choice: 'required' }), 'tool_choice'],
+    ['tool_choice of an unknown kind', chatBody({ tools: [tool('f')], tool_choice: 'sometimes' }), 'tool_choice'],
+    [
+      'tool parameters that are not a JSON schema',
+      chatBody({ tools: [tool('f', { type: 'objekt' })] }),
+      'tools[0].function.parameters',
+    ],
+    [
+      'an invalid JSON schema in response_format',
+      chatBody({ response_format: { type: 'json_schema', json_schema: { name: 's', schema: { minLength: -1 } } } }),
+      'response_format.json_schema.schema',
+    ],
+    [
+      'a tool message without tool_call_id',
+      { messages: [{ role: 'tool', content: '{}' }] },
+      'messages[0].tool_call_id',
+    ],
+    ['functions (deprecated, unsupported)', chatBody({ functions: [{ name: 'f' }] }), 'functions'],
   ])('%s → 400 naming the field', async (_name, body, param) => {
     const error = await expectError(await postJson(endpoint, body), 400, param);
     expect(error.type).toBe('invalid_request_error');

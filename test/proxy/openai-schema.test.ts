@@ -16,6 +16,7 @@ import {
   sse,
   startScriptedUpstream,
   streamThenStall,
+  streamTokens,
   type ScriptedUpstream,
 } from '../support/scripted-upstream.js';
 import { sseDataEvents } from '../support/streams.js';
@@ -85,17 +86,85 @@ describe("answers conform to OpenAI's schemas", () => {
     expect(withUsage.slice(0, -1).filter((chunk) => 'usage' in chunk)).toEqual([]);
   });
 
-  it('response_format {"type": "text"} is the default and is accepted; JSON modes are refused', async () => {
-    const text = await postJson(`${proxy.url}/v1/chat/completions`, chat({ response_format: { type: 'text' } }), auth);
-    expect(text.status).toBe(200);
-    expect(conformsTo('CreateChatCompletionResponse', await text.json())).toBe('');
-    for (const type of ['json_object', 'json_schema']) {
-      const refused = await postJson(`${proxy.url}/v1/chat/completions`, chat({ response_format: { type } }), auth);
-      expect(refused.status).toBe(400);
-      const body = (await refused.json()) as { error: object };
-      expect(conformsTo('ErrorResponse', body)).toBe('');
-      expect(body.error).toMatchObject({ param: 'response_format', code: 'unsupported_parameter' });
+  it('response_format text and json_object are accepted; json_schema without its schema is a 400 naming it', async () => {
+    for (const type of ['text', 'json_object']) {
+      const ok = await postJson(`${proxy.url}/v1/chat/completions`, chat({ response_format: { type } }), auth);
+      expect(ok.status).toBe(200);
+      expect(conformsTo('CreateChatCompletionResponse', await ok.json())).toBe('');
     }
+    const bad = await postJson(
+      `${proxy.url}/v1/chat/completions`,
+      chat({ response_format: { type: 'json_schema' } }),
+      auth,
+    );
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { error: object };
+    expect(conformsTo('ErrorResponse', body)).toBe('');
+    expect(body.error).toMatchObject({ param: 'response_format.json_schema' });
+  });
+
+  it('logprobs (plaintext upstream): choices[].logprobs.content conforms, stream and non-stream', async () => {
+    const whole = await postJson(`${proxy.url}/v1/chat/completions`, chat({ logprobs: true, top_logprobs: 2 }), auth);
+    expect(whole.status).toBe(200);
+    const body = (await whole.json()) as {
+      choices: { message: { content: string }; logprobs: { content: { token: string; top_logprobs: unknown[] }[] } }[];
+    };
+    expect(conformsTo('CreateChatCompletionResponse', body)).toBe('');
+    const tokens = body.choices[0]!.logprobs.content;
+    expect(tokens.map((t) => t.token).join('')).toBe(body.choices[0]!.message.content);
+    expect(tokens.every((t) => t.top_logprobs.length <= 2)).toBe(true);
+
+    const chunks = await chatChunks({ logprobs: true, top_logprobs: 1 });
+    for (const chunk of chunks) expect(conformsTo('CreateChatCompletionStreamResponse', chunk)).toBe('');
+    const streamedTokens = chunks.flatMap((chunk) =>
+      (chunk.choices as { logprobs: { content: { token: string }[] } | null }[]).flatMap(
+        (choice) => choice.logprobs?.content.map((t) => t.token) ?? [],
+      ),
+    );
+    expect(streamedTokens.join('')).toBe(body.choices[0]!.message.content);
+  });
+
+  it('answers with tool calls: message.tool_calls and streamed delta.tool_calls conform, finish_reason tool_calls', async () => {
+    const call = 'Checking.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    scripted.setBehaviour(jsonBody(200, completionChunk(call, 'stop')));
+    const whole = await postJson(`${scriptedProxy.url}/v1/chat/completions`, chatBody({ tools }));
+    expect(whole.status).toBe(200);
+    const body = (await whole.json()) as { choices: { message: object; finish_reason: string }[] };
+    expect(conformsTo('CreateChatCompletionResponse', body)).toBe('');
+    expect(body.choices[0]).toMatchObject({
+      finish_reason: 'tool_calls',
+      message: {
+        content: 'Checking.',
+        tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }],
+      },
+    });
+
+    scripted.setBehaviour(
+      streamTokens(['Checking.', '<tool_call>\n{"name": "get_weather", ', '"arguments": {}}</tool_call>']),
+    );
+    const streamed = await postJson(`${scriptedProxy.url}/v1/chat/completions`, chatBody({ tools, stream: true }));
+    const chunks = sseDataEvents(await streamed.text())
+      .slice(0, -1)
+      .map(
+        (event) => JSON.parse(event) as { choices: { delta: Record<string, unknown>; finish_reason: string | null }[] },
+      );
+    for (const chunk of chunks) expect(conformsTo('CreateChatCompletionStreamResponse', chunk)).toBe('');
+    const deltas = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.delta));
+    expect(deltas.filter((delta) => 'tool_calls' in delta)).toMatchObject([
+      {
+        tool_calls: [
+          {
+            index: 0,
+            id: expect.stringMatching(/^chatcmpl-tool-/),
+            type: 'function',
+            function: { name: 'get_weather' },
+          },
+        ],
+      },
+      { tool_calls: [{ index: 0, function: { arguments: '{}' } }] },
+    ]);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('tool_calls');
   });
 });
 

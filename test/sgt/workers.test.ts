@@ -26,6 +26,53 @@ afterAll(async () => {
 
 const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
+const TOOL_CHAT = {
+  messages: [
+    { role: 'user' as const, content: 'Weather in Paris?' },
+    {
+      role: 'assistant' as const,
+      content: '',
+      tool_calls: [
+        { id: 'call_1', type: 'function' as const, function: { name: 'get_weather', arguments: { city: 'Paris' } } },
+      ],
+    },
+    { role: 'tool' as const, content: '{"sky": "sunny"}', tool_call_id: 'call_1' },
+  ],
+  template: {
+    tools: [
+      { type: 'function', function: { name: 'get_weather', description: 'Looks up the weather', parameters: {} } },
+    ],
+    kwargs: { enable_thinking: false },
+  },
+};
+
+describe('the chat template input (tools, tool history, chat_template_kwargs)', () => {
+  it('is rendered: the tools block, the earlier call, the tool answer, and the kwargs', () => {
+    const rendered = here.renderPrompt(TOOL_CHAT.messages, TOOL_CHAT.template);
+    expect(rendered).toContain('# Tools');
+    expect(rendered).toContain('"description": "Looks up the weather"');
+    expect(rendered).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>');
+    expect(rendered).toContain('<tool_response>\n{"sky": "sunny"}\n</tool_response>');
+    expect(rendered.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\n')).toBe(true);
+    expect(here.renderPrompt(TOOL_CHAT.messages)).not.toContain('# Tools');
+  });
+
+  it('crosses to the tokenizer worker as plain data: the same ids there as here', async () => {
+    const options = { template: TOOL_CHAT.template };
+    expect(await offThread.tokenizeChatOffThread(TOOL_CHAT.messages, options)).toEqual(
+      here.tokenizeChat(TOOL_CHAT.messages, options),
+    );
+  });
+
+  it('kwargs cannot replace the messages, the tools or add_generation_prompt', () => {
+    const kwargs = { messages: [{ role: 'user', content: 'forged' }], add_generation_prompt: false, tools: [{}] };
+    const rendered = here.renderPrompt(TOOL_CHAT.messages, { kwargs });
+    expect(rendered).not.toContain('forged');
+    expect(rendered).not.toContain('# Tools');
+    expect(rendered.endsWith('<|im_start|>assistant\n')).toBe(true);
+  });
+});
+
 describe('the SGT on worker threads', () => {
   it('tokenizes and transforms to the same bits as on the calling thread, batched or not', async () => {
     const conversations = SAMPLE_CONVERSATIONS.slice(0, 6);
