@@ -92,6 +92,8 @@ describe('sgt-proxy serve with metrics and tracing on', () => {
       const child = await receiver.waitForSpan((s) => s.name === name);
       expect(child.parentSpanId).toBe(root.spanId);
     }
-    expect(upstream.requests[0]!.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(upstream.requests.find((r) => r.path === '/v1/completions')!.headers.traceparent).toMatch(
+      /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/,
+    );
   });
 });
