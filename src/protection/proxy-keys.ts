@@ -87,6 +87,11 @@ export class ProxyOutputProtection {
     return { clientKey: this.settings.clientKeyHeader, serverKey: this.settings.serverKeyHeader };
   }
 
+  /** The proxy holds the key (SGP_OUTPUT_DECRYPTION): it asks for the newest wire format and opens it. */
+  get decrypts(): boolean {
+    return this.keys !== undefined;
+  }
+
   begin(clientHeaders: Headers): ProtectedCall {
     return this.keys ? this.decrypting(this.keys.current()) : this.passingThrough(clientHeaders);
   }

@@ -87,7 +87,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
-  refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
+  if (!deps.protection.decrypts) refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
   const plan = planChat(request, deps.chat);
   const started = performance.now();
   const prompt = await telemetry.transform(() =>
@@ -164,9 +164,9 @@ function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number 
 }
 
 /**
- * Logprobs carry every token of the answer in plaintext, outside the encrypted text: with output
- * protection on (the proxy's key or the client's goes upstream) they are refused until the
- * protected wire format carries them.
+ * Logprobs are answer tokens. When the proxy decrypts, it asks for wire format v2, which seals them
+ * (a v1 upstream refuses logprobs rather than send them in clear). When it relays the client's key,
+ * the answer is the client's to open and the proxy cannot map sealed logprobs: refused.
  */
 function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeaders: Record<string, string>): void {
   if (request.logprobs !== true || Object.keys(protectionHeaders).length === 0) return;

@@ -321,15 +321,29 @@ describe('the openai SDK with tools through the private path', () => {
     expect(names).toBe('get_weather');
   });
 
-  it('logprobs with output protection on: a 400 naming logprobs, before anything goes upstream', async () => {
-    await replyWith({ text: 'ok' });
-    const refused = client().chat.completions.create({
+  it('logprobs with the proxy decrypting: sealed upstream (wire format v2), opened and mapped for the SDK', async () => {
+    await replyWith({ text: 'Sunny and mild.' });
+    const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       logprobs: true,
+      top_logprobs: 2,
     });
-    await expect(refused).rejects.toMatchObject({ status: 400, param: 'logprobs', code: 'unsupported_parameter' });
-    expect(tap.requests).toHaveLength(0);
+    const content = completion.choices[0]!.logprobs!.content!;
+    expect(content.map((t) => t.token).join('')).toBe('Sunny and mild.');
+    expect(tap.requests[0]!.headers['x-output-protection-version']).toBe('2');
+    expect(tap.requests[0]!.json()).toMatchObject({ logprobs: 2 });
+    await replyWith({ text: 'Sunny and mild.' });
+    const stream = await client().chat.completions.create({
+      model: sgt.metadata.baseModel,
+      messages: [ASK],
+      logprobs: true,
+      stream: true,
+    });
+    let streamed = '';
+    for await (const chunk of stream)
+      streamed += (chunk.choices[0]?.logprobs?.content ?? []).map((t) => t.token).join('');
+    expect(streamed).toBe('Sunny and mild.');
   });
 
   it('logprobs with a plaintext upstream: the SDK reads token, logprob, bytes and top_logprobs', async () => {
