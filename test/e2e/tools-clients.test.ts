@@ -1,13 +1,12 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, jsonSchema, streamText, tool } from 'ai';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
-import { forwardTo, startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { scriptedReference } from '../support/scripted-reference.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
 /**
  * The Vercel AI SDK (`ai` with the OpenAI-compatible provider) and LangChain's ChatOpenAI against
@@ -15,16 +14,15 @@ import { forwardTo, startScriptedUpstream, type ScriptedUpstream } from '../supp
  * arguments as objects, finish reason), not just a 200.
  */
 
-type Reply = { text: string } | { tokens: string[] };
-
 let sgt: Sgt;
-let reference: RunningServer | undefined;
+let reference: ReturnType<typeof scriptedReference>;
 let tap: ScriptedUpstream;
 let proxy: ProxyUnderTest;
 
 beforeAll(async () => {
   sgt = await loadSgt(DEMO_SGT_DIR);
   tap = await startScriptedUpstream(() => undefined);
+  reference = scriptedReference(sgt, tap);
   proxy = await startProxy({ sgt, upstreamUrl: tap.url, protection: { decrypt: true } });
 });
 
@@ -34,21 +32,6 @@ afterAll(async () => {
   await reference?.close();
   await sgt?.close();
 });
-
-async function replyWith(...replies: Reply[]): Promise<void> {
-  await reference?.close();
-  reference = await startReferenceServer({
-    sgt,
-    mode: 'scripted',
-    replies: { replies },
-    tokenIntervalMs: 0,
-    logger: pino({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-  });
-  tap.setBehaviour(forwardTo(reference.url));
-  tap.requests.length = 0;
-}
 
 const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
 const PARAMETERS: {
@@ -74,7 +57,7 @@ describe('the Vercel AI SDK (ai + @ai-sdk/openai-compatible)', () => {
   };
 
   it('generateText with a tool(): the call, its input as an object, finishReason tool-calls', async () => {
-    await replyWith({ text: CALL_TEXT });
+    await reference.replyWith({ text: CALL_TEXT });
     const result = await generateText({ model: model(), prompt: 'Weather in Paris?', tools, maxRetries: 0 });
     expect(result.finishReason).toBe('tool-calls');
     expect(result.toolCalls).toHaveLength(1);
@@ -83,7 +66,7 @@ describe('the Vercel AI SDK (ai + @ai-sdk/openai-compatible)', () => {
   });
 
   it('streamText with a tool(): the streamed call is assembled', async () => {
-    await replyWith({
+    await reference.replyWith({
       tokens: [
         'One moment. ',
         '<tool_call>\n{"name": "get_weather", ',
@@ -114,7 +97,7 @@ describe("LangChain's ChatOpenAI", () => {
   };
 
   it('bindTools: tool_calls with args as an object, finish_reason tool_calls', async () => {
-    await replyWith({ text: CALL_TEXT });
+    await reference.replyWith({ text: CALL_TEXT });
     const message = await llm().bindTools([WEATHER]).invoke('Weather in Paris?');
     expect(message.tool_calls).toHaveLength(1);
     expect(message.tool_calls![0]).toMatchObject({ name: 'get_weather', args: { city: 'Paris' }, type: 'tool_call' });
@@ -122,14 +105,14 @@ describe("LangChain's ChatOpenAI", () => {
   });
 
   it('withStructuredOutput (jsonSchema method): the parsed object; the schema went as structured_outputs', async () => {
-    await replyWith({ text: '{"city": "Paris"}' });
+    await reference.replyWith({ text: '{"city": "Paris"}' });
     const structured = llm().withStructuredOutput(PARAMETERS, { name: 'weather', method: 'jsonSchema' });
     expect(await structured.invoke('Weather in Paris?')).toEqual({ city: 'Paris' });
     expect(tap.requests[0]!.json().structured_outputs).toEqual({ json: PARAMETERS });
   });
 
   it('withStructuredOutput (functionCalling method): a named tool_choice, parsed from the forced arguments', async () => {
-    await replyWith({ text: '{"city": "Paris"}' });
+    await reference.replyWith({ text: '{"city": "Paris"}' });
     const structured = llm().withStructuredOutput(PARAMETERS, { name: 'weather', method: 'functionCalling' });
     expect(await structured.invoke('Weather in Paris?')).toEqual({ city: 'Paris' });
     expect(tap.requests[0]!.json().structured_outputs).toEqual({ json: PARAMETERS });

@@ -1,12 +1,11 @@
 import OpenAI from 'openai';
-import { pino } from 'pino';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
-import { forwardTo, startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { scriptedReference } from '../support/scripted-reference.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
 /**
  * Tools, structured outputs and reasoning end to end with the official OpenAI SDK: SDK → proxy
@@ -15,30 +14,24 @@ import { forwardTo, startScriptedUpstream, type ScriptedUpstream } from '../supp
  * reference server the model output it should "generate"; the tap shows what left the proxy.
  */
 
-type Reply = { text: string } | { tokens: string[] };
-
 let sgt: Sgt;
-let reference: RunningServer | undefined;
+let reference: ReturnType<typeof scriptedReference>;
 let tap: ScriptedUpstream;
 let proxy: ProxyUnderTest;
 let reasoningProxy: ProxyUnderTest;
 let plaintextProxy: ProxyUnderTest;
-const logLines: Record<string, unknown>[] = [];
+const logs = captureLogger();
+const logLines = logs.lines;
 
 beforeAll(async () => {
   sgt = await loadSgt(DEMO_SGT_DIR);
   tap = await startScriptedUpstream(() => undefined);
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
-      done();
-    },
-  });
+  reference = scriptedReference(sgt, tap);
   proxy = await startProxy({
     sgt,
     upstreamUrl: tap.url,
     protection: { decrypt: true },
-    logger: pino({ level: 'warn' }, sink),
+    logger: logs.logger,
   });
   reasoningProxy = await startProxy({
     sgt,
@@ -58,22 +51,6 @@ afterAll(async () => {
   await reference?.close();
   await sgt?.close();
 });
-
-/** The reference server answers every prompt with these replies, in turn. */
-async function replyWith(...replies: Reply[]): Promise<void> {
-  await reference?.close();
-  reference = await startReferenceServer({
-    sgt,
-    mode: 'scripted',
-    replies: { replies },
-    tokenIntervalMs: 0,
-    logger: pino({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-  });
-  tap.setBehaviour(forwardTo(reference.url));
-  tap.requests.length = 0;
-}
 
 const client = (through = proxy) => new OpenAI({ baseURL: `${through.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
 
@@ -111,7 +88,7 @@ function functionCall(call: OpenAI.ChatCompletionMessageToolCall | undefined): {
 
 describe('the openai SDK with tools through the private path', () => {
   it('non-stream: the model’s call block becomes message.tool_calls, finish_reason tool_calls', async () => {
-    await replyWith({ text: CALL_TEXT });
+    await reference.replyWith({ text: CALL_TEXT });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -131,7 +108,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('a two-turn tool loop: the call and the tool result go back in the history', async () => {
-    await replyWith({ text: CALL_TEXT }, { text: 'It is sunny in the harbour.' });
+    await reference.replyWith({ text: CALL_TEXT }, { text: 'It is sunny in the harbour.' });
     const first = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -158,7 +135,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('stream: delta.tool_calls carries index, id, type and name, then the arguments; finish_reason tool_calls', async () => {
-    await replyWith({
+    await reference.replyWith({
       tokens: [
         'Let me check. ',
         '<tool_',
@@ -202,7 +179,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('tool_choice naming a function: the output is its arguments (structured outputs), finish_reason stop', async () => {
-    await replyWith({ text: '{"city": "Paris"}' });
+    await reference.replyWith({ text: '{"city": "Paris"}' });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -218,7 +195,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('tool_choice required: the forced [{name, parameters}] array becomes calls, finish_reason tool_calls', async () => {
-    await replyWith({ text: '[{"name": "get_weather", "parameters": {"city": "Paris"}}]' });
+    await reference.replyWith({ text: '[{"name": "get_weather", "parameters": {"city": "Paris"}}]' });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -233,7 +210,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('response_format json_schema: forwarded as structured_outputs.json; the SDK reads the JSON content', async () => {
-    await replyWith({ text: '{"city": "Paris", "celsius": 21}' });
+    await reference.replyWith({ text: '{"city": "Paris", "celsius": 21}' });
     const schema = {
       type: 'object',
       properties: { city: { type: 'string' }, celsius: { type: 'number' } },
@@ -251,7 +228,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('response_format json_object: structured_outputs.json_object', async () => {
-    await replyWith({ text: '{"ok": true}' });
+    await reference.replyWith({ text: '{"ok": true}' });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -262,7 +239,9 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('a call block that is not JSON stays content, with a warning that does not carry the text', async () => {
-    await replyWith({ text: 'Sure: <tool_call>{"name": "get_weather", "arguments": {city: Paris}}</tool_call>' });
+    await reference.replyWith({
+      text: 'Sure: <tool_call>{"name": "get_weather", "arguments": {city: Paris}}</tool_call>',
+    });
     logLines.length = 0;
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
@@ -281,7 +260,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('tool_choice none: the block is left as content, no parsing', async () => {
-    await replyWith({ text: CALL_TEXT });
+    await reference.replyWith({ text: CALL_TEXT });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -293,7 +272,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('SGP_REASONING_PARSER=qwen3: thinking goes to reasoning_content, stream and non-stream, before tool parsing', async () => {
-    await replyWith({ tokens: ['<think>', 'Use the ', 'tool.', '</think>', '\n\n', CALL_TEXT] });
+    await reference.replyWith({ tokens: ['<think>', 'Use the ', 'tool.', '</think>', '\n\n', CALL_TEXT] });
     const completion = await client(reasoningProxy).chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -322,7 +301,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('logprobs with the proxy decrypting: sealed upstream (wire format v2), opened and mapped for the SDK', async () => {
-    await replyWith({ text: 'Sunny and mild.' });
+    await reference.replyWith({ text: 'Sunny and mild.' });
     const completion = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -333,7 +312,7 @@ describe('the openai SDK with tools through the private path', () => {
     expect(content.map((t) => t.token).join('')).toBe('Sunny and mild.');
     expect(tap.requests[0]!.headers['x-output-protection-version']).toBe('2');
     expect(tap.requests[0]!.json()).toMatchObject({ logprobs: 2 });
-    await replyWith({ text: 'Sunny and mild.' });
+    await reference.replyWith({ text: 'Sunny and mild.' });
     const stream = await client().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
@@ -347,7 +326,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('logprobs with a plaintext upstream: the SDK reads token, logprob, bytes and top_logprobs', async () => {
-    await replyWith({ text: 'Sunny and mild.' }, { text: 'Sunny and mild.' });
+    await reference.replyWith({ text: 'Sunny and mild.' }, { text: 'Sunny and mild.' });
     const ask = { model: sgt.metadata.baseModel, messages: [ASK], logprobs: true, top_logprobs: 2 };
     const completion = await client(plaintextProxy).chat.completions.create(ask);
     const content = completion.choices[0]!.logprobs!.content!;
@@ -367,7 +346,7 @@ describe('the openai SDK with tools through the private path', () => {
   });
 
   it('chat_template_kwargs reach the chat template (enable_thinking: false renders an empty think block)', async () => {
-    await replyWith({ text: 'ok' }, { text: 'ok' });
+    await reference.replyWith({ text: 'ok' }, { text: 'ok' });
     const ask = { model: sgt.metadata.baseModel, messages: [ASK] };
     await client().chat.completions.create(ask);
     await client().chat.completions.create({ ...ask, chat_template_kwargs: { enable_thinking: false } } as typeof ask);
