@@ -17,7 +17,7 @@ import type { Sgt } from '../sgt/index.js';
 import { readAnswerJson, type UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
-import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { chatCompletions, type ChatCall, type ChatCompletionsDeps } from './chat-completions.js';
 import { requireJsonContentType } from './content-type.js';
 import { cors, type CorsOrigins } from './cors.js';
 import { DEFAULT_CHAT_OPTIONS, type ChatOptions } from './chat-options.js';
@@ -26,7 +26,15 @@ import type { PromptEmbedder } from '../prompt/index.js';
 import { playground } from './playground/index.js';
 import { readiness } from './readiness.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
-import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
+import { responses } from './responses.js';
+import {
+  chatCompletionsRoute,
+  livezRoute,
+  modelsRoute,
+  readyzRoute,
+  responsesRoute,
+  stainedGlassRoute,
+} from './routes.js';
 import { modelListSchema } from './schemas.js';
 import { stainedGlass } from './stainedglass.js';
 import { telemetryOf, type Telemetry } from '../telemetry/index.js';
@@ -72,7 +80,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const metricsKey = settings.metricsApiKey ?? settings.apiKey;
   if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
   app.get('/metrics', () => deps.telemetry.scrape());
-  for (const route of [chatCompletionsRoute, stainedGlassRoute]) {
+  for (const route of [chatCompletionsRoute, responsesRoute, stainedGlassRoute]) {
     app.on(route.method, route.getRoutingPath(), requireJsonContentType(), boundedBody(settings.maxRequestBytes));
   }
 
@@ -95,15 +103,9 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
     chat: { ...DEFAULT_CHAT_OPTIONS, ...settings.chat },
   };
   app.openapi(chatCompletionsRoute, (c) =>
-    chatCompletions(chatDeps, {
-      request: c.req.valid('json'),
-      upstreamHeaders: upstreamHeaders(c, settings),
-      clientHeaders: c.req.raw.headers,
-      signal: c.req.raw.signal,
-      context: requestContextOf(c),
-      telemetry: telemetryOf(c),
-    }),
+    chatCompletions(chatDeps, { request: c.req.valid('json'), ...callOf(c, settings) }),
   );
+  app.openapi(responsesRoute, (c) => responses(chatDeps, { request: c.req.valid('json'), ...callOf(c, settings) }));
 
   app.openapi(stainedGlassRoute, async (c) =>
     c.json(await stainedGlass(deps.sgt, deps.embedder, c.req.valid('json'), c.req.raw.signal), 200),
@@ -146,6 +148,17 @@ function checkModelList(payload: unknown): z.infer<typeof modelListSchema> {
     throw new UpstreamProtocolError('The upstream answered /v1/models with something that is not a model list.');
   }
   return result.data;
+}
+
+/** What a chat-shaped route's handler needs of its request, besides the validated body. */
+function callOf(c: Context, settings: ProxySettings): Omit<ChatCall, 'request'> {
+  return {
+    upstreamHeaders: upstreamHeaders(c, settings),
+    clientHeaders: c.req.raw.headers,
+    signal: c.req.raw.signal,
+    context: requestContextOf(c),
+    telemetry: telemetryOf(c),
+  };
 }
 
 function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, string> {

@@ -4,6 +4,8 @@ import {
   SSE_HEADERS,
   checkCompletionChunk,
   completionToChatCompletion,
+  type ChatCompletion,
+  type ChatPresenter,
   type CompletionChunk,
   type OutputPlan,
 } from '../stream/index.js';
@@ -79,10 +81,22 @@ function upstreamBody(
   return body;
 }
 
-export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
+/** A chat request sent: the upstream's answer accepted, with what reading it needs. */
+export interface SentChat {
+  model: string;
+  upstream: UpstreamResponse;
+  answer: ProtectedAnswer;
+  output: OutputPlan;
+  telemetry: ChatTelemetry;
+}
+
+/**
+ * The private path every chat-shaped request takes (chat completions, the Responses API): the
+ * prompt through the transform, the embeddings upstream, the answer's protection checked.
+ */
+export async function sendChat(deps: ChatCompletionsDeps, call: ChatCall, id: string): Promise<SentChat> {
   const { request } = call;
   const model = request.model ?? deps.defaultModel;
-  const id = `chatcmpl-${randomUUID()}`;
   const telemetry = call.telemetry.chat('chat', model);
   telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
@@ -107,24 +121,39 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     }),
   );
   const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
-  const output = readableOutput(plan, answer, call.context.logger);
+  return { model, upstream, answer, output: readableOutput(plan, answer, call.context.logger), telemetry };
+}
+
+export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
+  const { request } = call;
+  const id = `chatcmpl-${randomUUID()}`;
+  const sent = await sendChat(deps, call, id);
   if (request.stream === true) {
-    return streamResponse(upstream, answer, {
+    return streamResponse(sent, call.context, {
       id,
-      model,
-      output,
-      ...logprobsOption(request),
       includeUsage: request.stream_options?.include_usage === true,
-      keepAliveIntervalMs: deps.keepAliveIntervalMs,
-      maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
-      context: call.context,
-      telemetry,
+      ...logprobsOption(request),
+      ...streamSettings(deps),
     });
   }
-  const opened = await readAnswer(upstream, answer, telemetry);
-  return Response.json(completionToChatCompletion(opened, { id, model, output, ...logprobsOption(request) }), {
-    headers: answer.clientHeaders,
-  });
+  return Response.json(await readChatCompletion(sent, id, request), { headers: sent.answer.clientHeaders });
+}
+
+/** A non-stream answer read, (with the proxy's key) opened, and in the chat shape. */
+export async function readChatCompletion(
+  sent: SentChat,
+  id: string,
+  request: ChatCompletionRequest,
+): Promise<ChatCompletion> {
+  const opened = await readAnswer(sent.upstream, sent.answer, sent.telemetry);
+  return completionToChatCompletion(opened, { id, model: sent.model, output: sent.output, ...logprobsOption(request) });
+}
+
+/** The relay settings a streamed answer takes from the deployment. */
+export function streamSettings(
+  deps: ChatCompletionsDeps,
+): Pick<StreamOptions<unknown>, 'keepAliveIntervalMs' | 'maxUpstreamEventBytes'> {
+  return { keepAliveIntervalMs: deps.keepAliveIntervalMs, maxUpstreamEventBytes: deps.maxUpstreamEventBytes };
 }
 
 /** What the span records of the request: the sampling parameters as sent upstream, never the messages. */
@@ -159,7 +188,7 @@ async function readAnswer(
   }
 }
 
-function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
+export function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
   return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
 }
 
@@ -201,36 +230,29 @@ function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnsw
   }
 }
 
-interface StreamOptions {
+export interface StreamOptions<P> {
   id: string;
-  model: string;
-  output: OutputPlan;
   topLogprobs?: number;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
-  context: RequestContext;
-  telemetry: ChatTelemetry;
+  /** Another API's events made of the chat chunks (the Responses API); absent: chat chunks. */
+  presenter?: ChatPresenter<P>;
 }
 
 /**
  * The streamed answer. Its end goes on the request's one access line (outcome, chunks, first token);
  * a stream that ended with an error event also gets a warning line with the error's code.
  */
-function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, options: StreamOptions): Response {
-  const { context } = options;
-  const observer = options.telemetry.streamStarted();
+export function streamResponse<P>(sent: SentChat, context: RequestContext, options: StreamOptions<P>): Response {
+  const observer = sent.telemetry.streamStarted();
   let ended!: (fields: Record<string, unknown>) => void;
   context.streamEnd = new Promise((resolve) => (ended = resolve));
-  const body = chatStreamBody(upstream.body, {
-    id: options.id,
-    model: options.model,
-    output: options.output,
-    ...(options.topLogprobs !== undefined ? { topLogprobs: options.topLogprobs } : {}),
-    includeUsage: options.includeUsage,
-    ...(answer.recipient ? { recipient: answer.recipient } : {}),
-    keepAliveIntervalMs: options.keepAliveIntervalMs,
-    maxUpstreamEventBytes: options.maxUpstreamEventBytes,
+  const body = chatStreamBody(sent.upstream.body, {
+    ...options,
+    model: sent.model,
+    output: sent.output,
+    ...(sent.answer.recipient ? { recipient: sent.answer.recipient } : {}),
     onChunk: (chunk) => {
       if (context.firstTokenAt === undefined && chunk.choices.some((choice) => choice.text !== ''))
         context.firstTokenAt = performance.now();
@@ -246,7 +268,7 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
       );
     },
   });
-  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });
+  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...sent.answer.clientHeaders } });
 }
 
 async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {

@@ -1,6 +1,7 @@
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
   chatChunkMapper,
+  type ChatPresenter,
   type CompletionChunk,
   parseCompletionEvent,
   relaySse,
@@ -8,7 +9,7 @@ import {
   type StreamEnd,
 } from '../stream/index.js';
 
-export interface ChatStreamOptions extends ChatMappingOptions {
+export interface ChatStreamOptions<P = unknown> extends ChatMappingOptions {
   /** Set when the proxy holds the key (SGP_OUTPUT_DECRYPTION): each event is opened before mapping. */
   recipient?: HpkeRecipientContext;
   keepAliveIntervalMs: number;
@@ -16,31 +17,32 @@ export interface ChatStreamOptions extends ChatMappingOptions {
   /** Each upstream event, opened, before it is mapped (telemetry: token timing, usage). */
   onChunk?: (chunk: CompletionChunk) => void;
   onEnd?: (end: StreamEnd) => void;
+  /** Another API's stream made of the chat chunks (the Responses API); absent: the chat chunks themselves. */
+  presenter?: ChatPresenter<P>;
 }
 
 /**
- * The streamed chat answer: vLLM completion events → [decrypt] → chat chunks → SSE, one
- * synchronous function per event inside the one relay. The only place this chain is assembled.
+ * The streamed chat answer: vLLM completion events → [decrypt] → chat chunks → [presenter] → SSE,
+ * one synchronous function per event inside the one relay. The only place this chain is assembled.
  */
-export function chatStreamBody(
+export function chatStreamBody<P>(
   upstream: ReadableStream<Uint8Array>,
-  options: ChatStreamOptions,
+  options: ChatStreamOptions<P>,
 ): ReadableStream<Uint8Array> {
   const open = options.recipient ? chunkOpener(options.recipient) : undefined;
   const toChat = chatChunkMapper(options);
-  const { onChunk } = options;
-  return relaySse(
-    upstream,
-    (data) => {
-      const parsed = parseCompletionEvent(data);
-      const chunk = open ? open(parsed) : parsed;
-      onChunk?.(chunk);
-      return toChat(chunk);
-    },
-    {
-      keepAliveIntervalMs: options.keepAliveIntervalMs,
-      maxEventBytes: options.maxUpstreamEventBytes,
-      onEnd: options.onEnd,
-    },
-  );
+  const { onChunk, presenter } = options;
+  const relayOptions = {
+    keepAliveIntervalMs: options.keepAliveIntervalMs,
+    maxEventBytes: options.maxUpstreamEventBytes,
+    onEnd: options.onEnd,
+  };
+  const chatChunks = (data: string) => {
+    const parsed = parseCompletionEvent(data);
+    const chunk = open ? open(parsed) : parsed;
+    onChunk?.(chunk);
+    return toChat(chunk);
+  };
+  if (presenter === undefined) return relaySse(upstream, chatChunks, relayOptions);
+  return relaySse(upstream, (data) => presenter.present(chatChunks(data)), { ...relayOptions, dialect: presenter });
 }

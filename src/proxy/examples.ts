@@ -69,3 +69,51 @@ export const ERROR_EXAMPLE = {
     code: 'invalid_value',
   },
 };
+
+export const RESPONSES_REQUEST_EXAMPLE = {
+  instructions: 'You are a helpful assistant.',
+  input: 'Say hello in five words.',
+  max_output_tokens: 32,
+};
+
+export const RESPONSES_STREAM_REQUEST_EXAMPLE = { ...RESPONSES_REQUEST_EXAMPLE, stream: true };
+
+export const RESPONSE_EXAMPLE = {
+  id: 'resp_6f1c0e0a8b0e4c1e9d8a2f0d3c5b7a91',
+  object: 'response',
+  created_at: 1741570283,
+  status: 'completed',
+  completed_at: 1741570284,
+  error: null,
+  incomplete_details: null,
+  model: 'base-model',
+  instructions: 'You are a helpful assistant.',
+  output: [
+    {
+      type: 'message',
+      id: 'msg_0d6c2b1a9f8e4d7c8b6a5f4e3d2c1b0a',
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: 'Hello there, nice to meet!', annotations: [], logprobs: [] }],
+    },
+  ],
+  tools: [],
+  tool_choice: 'auto',
+  parallel_tool_calls: true,
+  temperature: null,
+  top_p: null,
+  max_output_tokens: 32,
+  top_logprobs: null,
+  metadata: null,
+  text: { format: { type: 'text' } },
+  store: false,
+  truncation: 'disabled',
+  previous_response_id: null,
+  usage: {
+    input_tokens: 27,
+    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    output_tokens: 6,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: 33,
+  },
+};

@@ -1,4 +1,4 @@
-import type { Hook, z } from '@hono/zod-openapi';
+import { z, type Hook } from '@hono/zod-openapi';
 import type { Env, MiddlewareHandler } from 'hono';
 import type { HTTPException } from 'hono/http-exception';
 import { ApiError, ClientClosedError, InvalidRequestError, PayloadTooLargeError } from '../errors/index.js';
@@ -81,4 +81,25 @@ export function fromHttpException(err: HTTPException): ApiError {
   if (err.status === 400) return new InvalidRequestError(NOT_JSON, { code: 'invalid_json' });
   const type = err.status < 500 ? 'invalid_request_error' : 'server_error';
   return new ApiError(err.status, type, err.message);
+}
+
+/** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
+const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
+
+/**
+ * A parameter the proxy cannot honour: refused by name (400 `unsupported_parameter`, reported
+ * before any other issue) unless it is unset, with the reason when there is more to say.
+ */
+export function refused(name: string, why?: string) {
+  const reason = why === undefined ? '.' : `: ${why}.`;
+  return z
+    .unknown()
+    .refine(isUnset, {
+      error: `'${name}' is not supported by sgt-proxy${reason}`,
+      params: { code: 'unsupported_parameter' },
+    })
+    .optional()
+    .openapi({
+      description: `Not supported${why === undefined ? '' : ` (${why})`}: refused (400 \`unsupported_parameter\`) unless null or false.`,
+    });
 }

@@ -14,7 +14,14 @@ import {
   toErrorEnvelope,
 } from '../errors/index.js';
 import { readinessSchema } from './readiness.js';
-import { CHAT_REQUEST_EXAMPLE, CHAT_STREAM_REQUEST_EXAMPLE, STAINED_GLASS_REQUEST_EXAMPLE } from './examples.js';
+import {
+  CHAT_REQUEST_EXAMPLE,
+  CHAT_STREAM_REQUEST_EXAMPLE,
+  RESPONSES_REQUEST_EXAMPLE,
+  RESPONSES_STREAM_REQUEST_EXAMPLE,
+  STAINED_GLASS_REQUEST_EXAMPLE,
+} from './examples.js';
+import { responseSchema, responseStreamEventSchema, responsesRequestSchema } from './responses-schemas.js';
 import {
   chatCompletionChunkSchema,
   chatCompletionRequestSchema,
@@ -117,6 +124,23 @@ const upstreamResponses = {
   ),
 };
 
+/** What a route that takes the private path (transform, then upstream) can answer besides its 200 and 400. */
+const privatePathResponses = {
+  401: unauthorized(UPSTREAM_401),
+  404: errorResponse(
+    'The upstream does not serve `model` (`model_not_found`, its message relayed).',
+    new UpstreamHttpError(404, 'The model `gpt-4o` does not exist.', { param: 'model', code: 'model_not_found' }),
+  ),
+  413: tooLarge,
+  415: wrongMediaType,
+  ...upstreamResponses,
+  499: clientClosed,
+  500: internal,
+  503: transformOverloaded(
+    ', the upstream answered 503 (relayed with its Retry-After), or over SGP_MAX_CONNECTIONS open connections',
+  ),
+};
+
 /** With SGP_API_KEY set, `/v1/*` needs the key; without, nothing (the empty requirement). */
 const bearer: Record<string, string[]>[] = [{ bearerAuth: [] }, {}];
 
@@ -152,19 +176,43 @@ export const chatCompletionsRoute = createRoute({
     ...serverResponses(
       "A field with a bad value (named in `param`, `invalid_value`), a refused parameter (`unsupported_parameter`), a body that is not JSON (`invalid_json`) or not an object, a prompt over the artifact's max_sequence_length (`context_length_exceeded`), a bad client public key header; or the upstream's 400, relayed. ",
     ),
-    401: unauthorized(UPSTREAM_401),
-    404: errorResponse(
-      'The upstream does not serve `model` (`model_not_found`, its message relayed).',
-      new UpstreamHttpError(404, 'The model `gpt-4o` does not exist.', { param: 'model', code: 'model_not_found' }),
+    ...privatePathResponses,
+  },
+});
+
+export const responsesRoute = createRoute({
+  method: 'post',
+  path: '/v1/responses',
+  summary: "OpenAI's Responses API through the Stained Glass Transform",
+  description:
+    'The same private path as chat completions (the transform, output protection, tool and reasoning parsing), answered as a Response. Stateless: nothing is stored (`store` is false), so `previous_response_id` and item references are refused; send earlier turns as input items. With `stream: true` the answer is named server-sent events (`event: response.created` …), ending with `response.completed` or `response.incomplete`; a failure once the stream has started is one `error` event, the last. Not available with a client-held output-protection key (the proxy cannot read the answer).',
+  security: bearer,
+  request: {
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: responsesRequestSchema,
+          examples: {
+            answer: { summary: 'One answer (JSON)', value: RESPONSES_REQUEST_EXAMPLE },
+            stream: { summary: 'Streamed (server-sent events)', value: RESPONSES_STREAM_REQUEST_EXAMPLE },
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: 'The Response (JSON), or its events (text/event-stream)',
+      content: {
+        'application/json': { schema: responseSchema },
+        'text/event-stream': { schema: responseStreamEventSchema },
+      },
+    },
+    ...serverResponses(
+      "A field with a bad value (named in `param`, `invalid_value`), a refused parameter or input item (`unsupported_parameter`: `previous_response_id`, `store: true`, item references, non-function tools, non-text input…), a body that is not JSON (`invalid_json`) or not an object, a prompt over the artifact's max_sequence_length (`context_length_exceeded`), a client-held output-protection key; or the upstream's 400, relayed. ",
     ),
-    413: tooLarge,
-    415: wrongMediaType,
-    ...upstreamResponses,
-    499: clientClosed,
-    500: internal,
-    503: transformOverloaded(
-      ', the upstream answered 503 (relayed with its Retry-After), or over SGP_MAX_CONNECTIONS open connections',
-    ),
+    ...privatePathResponses,
   },
 });
 

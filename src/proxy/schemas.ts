@@ -9,6 +9,7 @@ import {
   STAINED_GLASS_REQUEST_EXAMPLE,
   STAINED_GLASS_RESPONSE_EXAMPLE,
 } from './examples.js';
+import { refused } from './request-validation.js';
 import {
   checkToolChoice,
   checkToolNames,
@@ -43,16 +44,6 @@ export const chatMessageSchema = z
 
 const nullableNumber = (schema: z.ZodNumber) => schema.nullish();
 
-/** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
-const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
-
-const refused = (name: string) =>
-  z
-    .unknown()
-    .refine(isUnset, { error: `'${name}' is not supported by sgt-proxy.`, params: { code: 'unsupported_parameter' } })
-    .optional()
-    .openapi({ description: 'Not supported: refused (400 `unsupported_parameter`) unless null or false.' });
-
 /**
  * OpenAI parameters this proxy cannot honour. Accepting them silently would give a wrong answer
  * (the deprecated `functions` that never get called, logprobs that aren't), so they are refused by
@@ -65,6 +56,11 @@ const refusedParameters = Object.fromEntries(
     refused(name),
   ]),
 );
+
+export const chatTemplateKwargsSchema = z
+  .record(z.string(), z.unknown())
+  .nullish()
+  .openapi({ description: 'vLLM\'s extension: extra chat-template variables, e.g. `{"enable_thinking": false}`.' });
 
 export const chatCompletionRequestSchema = z
   .object({
@@ -90,10 +86,7 @@ export const chatCompletionRequestSchema = z
       description: 'Refused (400) when the answer is protected (output protection on): the tokens would be plaintext.',
     }),
     top_logprobs: nullableNumber(z.number().int().min(0).max(20)),
-    chat_template_kwargs: z
-      .record(z.string(), z.unknown())
-      .nullish()
-      .openapi({ description: 'vLLM\'s extension: extra chat-template variables, e.g. `{"enable_thinking": false}`.' }),
+    chat_template_kwargs: chatTemplateKwargsSchema,
     ...refusedParameters,
   })
   .superRefine((request, ctx) => {

@@ -22,7 +22,7 @@ export const jsonSchemaObject = z
   })
   .openapi({ type: 'object', description: 'A JSON Schema (draft 2020-12 or earlier), checked before it is used.' });
 
-const functionName = z
+export const functionName = z
   .string()
   .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a function name of 1 to 64 letters, digits, underscores or dashes');
 

@@ -7,16 +7,42 @@ import { SSE_DONE, encodeSseComment, sseDataText } from './sse-encoder.js';
  * One upstream event's `data` → the payloads sent to the client for it (often one, sometimes none
  * or two). It is a plain synchronous function: it throws an ApiError to end the stream.
  */
-export type EventStage = (data: string) => readonly unknown[];
+export type EventStage<P = unknown> = (data: string) => readonly P[];
 
-export interface RelayOptions {
+export interface RelayOptions<P = unknown> {
   /** While no payload has been sent, a comment line goes out this often so idle-timeout proxies keep the stream. */
   keepAliveIntervalMs: number;
   /** The bound on one upstream event (SGP_MAX_UPSTREAM_EVENT_BYTES), checked on the bytes. */
   maxEventBytes: number;
   /** Told once how the stream ended, and after how many payloads (for logging). */
   onEnd?: (end: StreamEnd) => void;
+  /** How payloads are written and the stream ends; default: chat completions' (`data:` lines, `[DONE]`). */
+  dialect?: SseDialect<P>;
 }
+
+/**
+ * What differs between the SSE APIs the proxy answers: chat completions end with `data: [DONE]`
+ * and fail with an error envelope; the Responses API names each event and ends with its own
+ * final event.
+ */
+export interface SseDialect<P = unknown> {
+  /** One payload as SSE text. */
+  encode(payload: P): string;
+  /** The payloads to send once the upstream's `[DONE]` has arrived. */
+  done(): readonly P[];
+  /** The last payload of a stream that failed. */
+  error(error: ApiError): P;
+  /** Bytes that end the stream after its last payload, if the dialect has any. */
+  terminator?: Uint8Array;
+}
+
+/** Chat completions' SSE, as OpenAI and vLLM write it. */
+export const CHAT_SSE: SseDialect = {
+  encode: sseDataText,
+  done: () => [],
+  error: toErrorEnvelope,
+  terminator: SSE_DONE,
+};
 
 export type StreamEnd =
   | { outcome: 'completed'; chunks: number }
@@ -31,15 +57,17 @@ const encoder = new TextEncoder();
  * Per network read there is one bound check, one decode, one push into the SSE parser, the stage
  * run on each complete event, and one enqueue of everything it produced: Web Streams only at the
  * two edges (the upstream body, this stream). `[DONE]` is required, so a truncated answer never
- * looks finished; any failure becomes one error event and `[DONE]`, what vLLM does and what OpenAI
- * SDKs raise as an exception. Cancelling (client disconnect) cancels the upstream body.
+ * looks finished; any failure becomes one error event (and, for chat, `[DONE]`), what vLLM does
+ * and what OpenAI SDKs raise as an exception. Cancelling (client disconnect) cancels the upstream body.
  */
-export function relaySse(
+export function relaySse<P = unknown>(
   upstream: ReadableStream<Uint8Array>,
-  stage: EventStage,
-  options: RelayOptions,
+  stage: EventStage<P>,
+  options: RelayOptions<P>,
 ): ReadableStream<Uint8Array> {
   const reader = upstream.getReader();
+  // Sound: chat's dialect encodes any payload, and what its done() and error() make only reaches its own encode.
+  const dialect = options.dialect ?? (CHAT_SSE as SseDialect<P>);
   const checkBound = createEventBound(options.maxEventBytes);
   const decoder = new TextDecoder();
   let out = '';
@@ -50,14 +78,18 @@ export function relaySse(
       if (done) return; // vLLM sends nothing after [DONE]; anything that does is ignored, not relayed.
       if (event.data === '[DONE]') {
         done = true;
+        add(dialect.done());
         return;
       }
-      for (const payload of stage(event.data)) {
-        out += sseDataText(payload);
-        sent += 1;
-      }
+      add(stage(event.data));
     },
   });
+  function add(payloads: readonly P[]): void {
+    for (const payload of payloads) {
+      out += dialect.encode(payload);
+      sent += 1;
+    }
+  }
 
   let keepAlive: NodeJS.Timeout | undefined;
   let ended = false;
@@ -99,16 +131,16 @@ export function relaySse(
             out = '';
           }
           if (state === 'end') {
-            controller.enqueue(SSE_DONE);
+            if (dialect.terminator) controller.enqueue(dialect.terminator);
             controller.close();
             end({ outcome: 'completed', chunks: sent });
           }
         } catch (err) {
           const error = toApiError(err);
           // What the events before the failing one produced was sound: it goes out first.
-          controller.enqueue(encoder.encode(out + sseDataText(toErrorEnvelope(error))));
+          controller.enqueue(encoder.encode(out + dialect.encode(dialect.error(error))));
           out = '';
-          controller.enqueue(SSE_DONE);
+          if (dialect.terminator) controller.enqueue(dialect.terminator);
           controller.close();
           end({ outcome: 'failed', chunks: sent, error });
           // The upstream may still be sending (a bound or protocol error): free its connection.

@@ -54,9 +54,11 @@ async function undocumented(method: string, path: string, response: Response): P
   const text = await response.text();
   if (mediaType !== 'text/event-stream') return conforms(method, path, response.status, mediaType, JSON.parse(text));
   const events = sseDataEvents(text);
-  if (events.at(-1) !== '[DONE]') return 'the stream does not end with [DONE]';
+  // Chat completions end with [DONE]; the Responses API ends with its own final event.
+  const chat = path !== '/v1/responses';
+  if (chat && events.at(-1) !== '[DONE]') return 'the stream does not end with [DONE]';
   const found = events
-    .slice(0, -1)
+    .slice(0, chat ? -1 : undefined)
     .map((event) => conforms(method, path, response.status, mediaType, JSON.parse(event)));
   return found.filter(Boolean).join('\n');
 }
@@ -73,6 +75,7 @@ describe('the documented examples', () => {
       ['get', '/readyz'],
       ['get', '/v1/models'],
       ['post', '/v1/chat/completions'],
+      ['post', '/v1/responses'],
       ['post', '/v1/stainedglass'],
     ]);
     const statuses = (method: string, path: string) => Object.keys(doc.paths[path]![method]!.responses).sort();
@@ -95,7 +98,7 @@ describe('the documented examples', () => {
         posted++;
       }
     }
-    expect(posted).toBe(3); // chat (answer, stream) and stainedglass
+    expect(posted).toBe(5); // chat and responses (answer, stream each) and stainedglass
   });
 
   it('each example in the document conforms to the schema it illustrates, and OpenAI’s for the chat shapes', () => {
