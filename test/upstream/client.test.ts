@@ -20,10 +20,10 @@ describe('the upstream body idle deadline', () => {
       res.write('data: one\n\n'); // then nothing, connection held open
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
-    const reader = (await client.postJson('/v1/completions', {}, call())).body.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: one\n\n');
+    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    expect(new TextDecoder().decode(await body.read())).toBe('data: one\n\n');
     const aborted = upstream.nextAbort();
-    await expect(reader.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(body.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
     await aborted;
   });
 
@@ -36,11 +36,10 @@ describe('the upstream body idle deadline', () => {
     // Faked before the call, so that the body's own deadline timer is a fake one.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const body = (await client.postJson('/v1/completions', {}, call())).body;
-    const reader = body.getReader();
-    let text = new TextDecoder().decode((await reader.read()).value);
+    let text = new TextDecoder().decode(await body.read());
     // A slow client: many deadlines pass while nobody reads. The timer fires, finds no read waiting.
     await vi.advanceTimersByTimeAsync(TIMEOUT_MS * 10);
-    for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
+    for (let c = await body.read(); c !== undefined; c = await body.read()) text += new TextDecoder().decode(c);
     expect(text).toBe('data: one\n\ndata: two\n\n');
   });
 });
