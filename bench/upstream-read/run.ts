@@ -1,7 +1,8 @@
 /**
- * `npm run bench:upstream-read`: the upstream read path, measured three ways in one run — Node's
- * fetch (what src/upstream/client.ts uses), undici's `request()` (the npm package), and node:http
- * with a keep-alive agent. A child process serves SSE streams shaped like vLLM's (one ~170-byte
+ * `npm run bench:upstream-read`: the upstream read path, measured four ways in one run — Node's
+ * fetch (what src/upstream/client.ts used), undici's `request()` (the npm package), node:http
+ * with a keep-alive agent, and the product's own UpstreamClient (node:http since, its body read
+ * as a ByteSource, with its deadlines and abort wiring). A child process serves SSE streams shaped like vLLM's (one ~170-byte
  * completion event per write, each write in its own turn of its event loop, so the reader sees many
  * small reads, as with real token pacing); this process reads them, C at a time, and reports its
  * own CPU per 1,000 events and the wall time, alternating the clients over several rounds.
@@ -9,6 +10,7 @@
 import { fork } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { request as undiciRequest, Agent as UndiciAgent } from 'undici';
+import { UpstreamClient } from '../../src/upstream/index.js';
 import { distribution } from '../lib/stats.js';
 
 const EVENTS = 200;
@@ -62,6 +64,18 @@ function nodeHttpReader(): Reader {
     });
 }
 
+function upstreamClientReader(): Reader {
+  let client: UpstreamClient | undefined;
+  return async (url) => {
+    const { origin, pathname } = new URL(url);
+    client ??= new UpstreamClient({ baseUrl: origin, timeoutMs: 60_000, fixedHeaders: {} });
+    const { body } = await client.postJson(pathname, {}, { headers: {}, signal: new AbortController().signal });
+    let bytes = 0;
+    for (let chunk = await body.read(); chunk !== undefined; chunk = await body.read()) bytes += chunk.length;
+    return bytes;
+  };
+}
+
 async function runClient(read: Reader, url: string): Promise<{ cpuMsPer1000: number; wallMs: number }> {
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -92,6 +106,7 @@ async function main(): Promise<void> {
     fetch: fetchReader,
     'undici.request': undiciReader(),
     'node:http': nodeHttpReader(),
+    UpstreamClient: upstreamClientReader(),
   };
   const results: Record<string, { cpu: number[]; wall: number[] }> = {};
   for (const name of Object.keys(clients)) await runClient(clients[name]!, url); // warm-up

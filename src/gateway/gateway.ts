@@ -11,7 +11,9 @@ import {
   type OutputProtectionEnv,
 } from '../protection/index.js';
 import { parseEventObject, relaySse } from '../stream/index.js';
-import { UpstreamClient, readAnswerJson } from '../upstream/index.js';
+import { UpstreamClient, readAnswerJson, type UpstreamResponse } from '../upstream/index.js';
+import { toReadableStream } from '../internal/byte-source.js';
+import { readAtMost } from '../internal/read-at-most.js';
 import { requestContext } from '../http/index.js';
 
 export interface ProtectGatewayOptions {
@@ -30,7 +32,8 @@ export interface ProtectGatewayOptions {
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
 
 // Connection-level headers belong to one hop (RFC 9110 §7.6.1); content-length changes once texts
-// are encrypted; fetch refuses `expect` (curl sends `Expect: 100-continue` with large bodies).
+// are encrypted; `expect` is not relayed (curl sends `Expect: 100-continue` with large bodies, and
+// the client never waits for our 100).
 const HOP_HEADERS = [
   'connection',
   'keep-alive',
@@ -82,7 +85,8 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
   app.all('*', async (c) => {
     const upstream = await relay(c, client, options.clientKeyHeader);
     const protection = getOutputProtection(c);
-    if (!protection || !upstream.ok) return upstream;
+    const ok = upstream.status >= 200 && upstream.status <= 299;
+    if (!protection || !ok) return passThrough(upstream, c.req.method);
     return encryptAnswer(upstream, protection.context, options.maxUpstreamEventBytes ?? 1024 * 1024);
   });
   app.onError((err) => {
@@ -93,12 +97,14 @@ export function createProtectGateway(options: ProtectGatewayOptions): Hono<Outpu
   return app;
 }
 
-async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: string): Promise<Response> {
+async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: string): Promise<UpstreamResponse> {
   const incoming = new URL(c.req.url);
   const headers = new Headers(c.req.raw.headers);
   stripHopHeaders(headers);
   headers.delete(clientKeyHeader);
   headers.delete(OUTPUT_PROTECTION_VERSION_HEADER); // between the client and this gateway only
+  // The texts must be read to be encrypted: the answer comes unencoded (what fetch did by decoding it).
+  headers.delete('accept-encoding');
   const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
   const response = await upstream.relay(
     incoming.pathname + incoming.search,
@@ -107,13 +113,30 @@ async function relay(c: Context, upstream: UpstreamClient, clientKeyHeader: stri
   );
   const outHeaders = new Headers(response.headers);
   stripHopHeaders(outHeaders);
-  outHeaders.delete('content-encoding'); // fetch has already decoded the body
-  return new Response(response.body, { status: response.status, headers: outHeaders });
+  return { ...response, headers: outHeaders };
 }
 
-async function encryptAnswer(upstream: Response, context: HpkeSenderContext, maxEventBytes: number): Promise<Response> {
+// The statuses whose answer has no body (a Response refuses one for them), as HEAD's has none.
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/** An answer relayed as it came: the client-facing edge, where the body becomes a Web Stream. */
+async function passThrough(upstream: UpstreamResponse, method: string): Promise<Response> {
+  const { status, headers } = upstream;
+  if (method === 'HEAD' || NULL_BODY_STATUSES.has(status)) {
+    await readAtMost(upstream.body, 0); // nothing to read: this frees the connection for reuse
+    return new Response(null, { status, headers });
+  }
+  return new Response(toReadableStream(upstream.body), { status, headers });
+}
+
+async function encryptAnswer(
+  upstream: UpstreamResponse,
+  context: HpkeSenderContext,
+  maxEventBytes: number,
+): Promise<Response> {
   const type = upstream.headers.get('content-type') ?? '';
-  if (type.startsWith('text/event-stream') && upstream.body) {
+  const encoding = upstream.headers.get('content-encoding') ?? 'identity';
+  if (encoding === 'identity' && type.startsWith('text/event-stream')) {
     // The proxy's own relay: a failure mid-stream is one error event and [DONE] (docs/http-api.md).
     const seal = chunkSealer(context);
     const body = relaySse(upstream.body, (data) => [seal(parseEventObject(data))], {
@@ -122,7 +145,7 @@ async function encryptAnswer(upstream: Response, context: HpkeSenderContext, max
     });
     return new Response(body, { status: upstream.status, headers: upstream.headers });
   }
-  if (type.startsWith('application/json')) {
+  if (encoding === 'identity' && type.startsWith('application/json')) {
     const body = await readAnswerJson(upstream.body);
     return new Response(JSON.stringify(encryptBody(body as object, context)), {
       status: upstream.status,
@@ -130,8 +153,8 @@ async function encryptAnswer(upstream: Response, context: HpkeSenderContext, max
     });
   }
   // Anything else on a protected route could carry text we cannot find: never relay it in clear.
-  await upstream.body?.cancel();
+  await upstream.body.cancel();
   throw new UpstreamProtocolError(
-    `The upstream answered a protected route with content-type "${type}", which cannot be encrypted.`,
+    `The upstream answered a protected route with content-type "${type}"${encoding === 'identity' ? '' : ` and content-encoding "${encoding}"`}, which cannot be encrypted.`,
   );
 }

@@ -1,3 +1,4 @@
+import type { ByteSource } from '../internal/byte-source.js';
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
   chatChunkMapper,
@@ -26,7 +27,7 @@ export interface ChatStreamOptions<P = unknown> extends ChatMappingOptions {
  * one synchronous function per event inside the one relay. The only place this chain is assembled.
  */
 export function chatStreamBody<P>(
-  upstream: ReadableStream<Uint8Array>,
+  upstream: ByteSource | ReadableStream<Uint8Array>,
   options: ChatStreamOptions<P>,
 ): ReadableStream<Uint8Array> {
   const open = options.recipient ? chunkOpener(options.recipient) : undefined;

@@ -1,5 +1,6 @@
 import { createParser } from 'eventsource-parser';
 import { UpstreamTruncatedError, toApiError, toErrorEnvelope, type ApiError } from '../errors/index.js';
+import { sourceOf, type ByteSource } from '../internal/byte-source.js';
 import { createEventBound } from './event-bound.js';
 import { SSE_DONE, encodeSseComment, sseDataText } from './sse-encoder.js';
 
@@ -54,18 +55,19 @@ const encoder = new TextEncoder();
 /**
  * The SSE relay: upstream bytes → client bytes, with the per-event work done by `stage`.
  *
- * Per network read there is one bound check, one decode, one push into the SSE parser, the stage
- * run on each complete event, and one enqueue of everything it produced: Web Streams only at the
- * two edges (the upstream body, this stream). `[DONE]` is required, so a truncated answer never
- * looks finished; any failure becomes one error event (and, for chat, `[DONE]`), what vLLM does
- * and what OpenAI SDKs raise as an exception. Cancelling (client disconnect) cancels the upstream body.
+ * Per network read there is one loop iteration: one bound check, one decode, one push into the SSE
+ * parser, the stage run on each complete event, and one enqueue of everything it produced. The
+ * upstream answer is read as a ByteSource (straight off the socket); the one Web Stream is this
+ * one, the client's. `[DONE]` is required, so a truncated answer never looks finished; any failure
+ * becomes one error event (and, for chat, `[DONE]`), what vLLM does and what OpenAI SDKs raise as
+ * an exception. Cancelling (client disconnect) cancels the upstream body, which closes its connection.
  */
 export function relaySse<P = unknown>(
-  upstream: ReadableStream<Uint8Array>,
+  upstream: ByteSource | ReadableStream<Uint8Array>,
   stage: EventStage<P>,
   options: RelayOptions<P>,
 ): ReadableStream<Uint8Array> {
-  const reader = upstream.getReader();
+  const source = sourceOf(upstream);
   // Sound: chat's dialect encodes any payload, and what its done() and error() make only reaches its own encode.
   const dialect = options.dialect ?? (CHAT_SSE as SseDialect<P>);
   const checkBound = createEventBound(options.maxEventBytes);
@@ -104,8 +106,8 @@ export function relaySse<P = unknown>(
   /** Reads until the stage produced something or the upstream ended: one pull, one enqueue. */
   async function next(): Promise<'more' | 'end'> {
     while (out === '') {
-      const { value, done: finished } = await reader.read();
-      if (finished) {
+      const value = await source.read();
+      if (value === undefined) {
         parser.feed(decoder.decode());
         if (!done)
           throw new UpstreamTruncatedError('The upstream stream ended before [DONE]: the answer is incomplete.');
@@ -136,6 +138,7 @@ export function relaySse<P = unknown>(
             end({ outcome: 'completed', chunks: sent });
           }
         } catch (err) {
+          if (ended) return; // cancelled while the read waited: nobody is left to tell
           const error = toApiError(err);
           // What the events before the failing one produced was sound: it goes out first.
           controller.enqueue(encoder.encode(out + dialect.encode(dialect.error(error))));
@@ -144,12 +147,12 @@ export function relaySse<P = unknown>(
           controller.close();
           end({ outcome: 'failed', chunks: sent, error });
           // The upstream may still be sending (a bound or protocol error): free its connection.
-          void reader.cancel(error).catch(() => undefined);
+          void source.cancel(error).catch(() => undefined);
         }
       },
       cancel(reason) {
         end({ outcome: 'aborted', chunks: sent });
-        return reader.cancel(reason);
+        return source.cancel(reason);
       },
     },
     // No read-ahead: the upstream is read only when the client has taken what was sent.

@@ -1,4 +1,5 @@
 /** Test helpers for Web Streams with chunk boundaries the test controls. */
+import { sourceOf, type ByteSource } from '../../src/internal/byte-source.js';
 
 export function streamOf<T>(items: readonly T[]): ReadableStream<T> {
   let i = 0;
@@ -32,10 +33,13 @@ export async function collect<T>(stream: ReadableStream<T>): Promise<T[]> {
   }
 }
 
-export async function collectText(stream: ReadableStream<Uint8Array>): Promise<string> {
+/** A Web Stream's or an upstream answer's (ByteSource) text, read to its end. */
+export async function collectText(body: ReadableStream<Uint8Array> | ByteSource): Promise<string> {
+  const source = sourceOf(body);
   const decoder = new TextDecoder();
   let text = '';
-  for (const chunk of await collect(stream)) text += decoder.decode(chunk, { stream: true });
+  for (let chunk = await source.read(); chunk !== undefined; chunk = await source.read())
+    text += decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
 }
 

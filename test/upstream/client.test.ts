@@ -1,7 +1,11 @@
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { UpstreamTimeoutError } from '../../src/errors/index.js';
+import { ClientClosedError, UpstreamTimeoutError, UpstreamUnavailableError } from '../../src/errors/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { collectText } from '../support/streams.js';
 
 const TIMEOUT_MS = 150;
 const call = () => ({ headers: {}, signal: new AbortController().signal });
@@ -20,10 +24,10 @@ describe('the upstream body idle deadline', () => {
       res.write('data: one\n\n'); // then nothing, connection held open
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
-    const reader = (await client.postJson('/v1/completions', {}, call())).body.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: one\n\n');
+    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    expect(new TextDecoder().decode(await body.read())).toBe('data: one\n\n');
     const aborted = upstream.nextAbort();
-    await expect(reader.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(body.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
     await aborted;
   });
 
@@ -36,11 +40,150 @@ describe('the upstream body idle deadline', () => {
     // Faked before the call, so that the body's own deadline timer is a fake one.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const body = (await client.postJson('/v1/completions', {}, call())).body;
-    const reader = body.getReader();
-    let text = new TextDecoder().decode((await reader.read()).value);
+    let text = new TextDecoder().decode(await body.read());
     // A slow client: many deadlines pass while nobody reads. The timer fires, finds no read waiting.
     await vi.advanceTimersByTimeAsync(TIMEOUT_MS * 10);
-    for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
+    for (let c = await body.read(); c !== undefined; c = await body.read()) text += new TextDecoder().decode(c);
     expect(text).toBe('data: one\n\ndata: two\n\n');
+  });
+});
+
+describe('the idle deadline is one timer, refreshed by each read', () => {
+  it('lets a stream whose gaps are each under the deadline run longer than it in all', async () => {
+    let response: ServerResponse | undefined;
+    let answered!: () => void;
+    const started = new Promise<void>((resolve) => (answered = resolve));
+    upstream = await startScriptedUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      response = res;
+      answered();
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    await started;
+    for (const text of ['one', 'two', 'three']) {
+      const read = body.read();
+      await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 10); // most of a deadline, three times over
+      response!.write(text);
+      expect(new TextDecoder().decode(await read)).toBe(text);
+    }
+    const stalled = expect(body.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS + 1);
+    await stalled;
+  });
+});
+
+describe('the upstream connection', () => {
+  it('is closed when the client disconnects mid-stream: the read fails as the client leaving, settled once', async () => {
+    upstream = await startScriptedUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const disconnect = new AbortController();
+    const onSettled = vi.fn();
+    const body = (await client.postJson('/v1/completions', {}, { headers: {}, signal: disconnect.signal, onSettled }))
+      .body;
+    expect(new TextDecoder().decode(await body.read())).toBe('data: one\n\n');
+    const pending = body.read();
+    const aborted = upstream.nextAbort();
+    disconnect.abort();
+    await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
+    await aborted; // the upstream saw its connection close
+    await body.cancel();
+    expect(await body.read()).toBeUndefined();
+    expect(onSettled).toHaveBeenCalledOnce();
+  });
+
+  it('is closed by cancel, which settles once however often it is called', async () => {
+    upstream = await startScriptedUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const onSettled = vi.fn();
+    const { body } = await client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    const aborted = upstream.nextAbort();
+    await body.cancel();
+    await body.cancel();
+    await aborted;
+    expect(await body.read()).toBeUndefined();
+    expect(onSettled).toHaveBeenCalledOnce();
+  });
+
+  it('is reused for the next request once an answer was read to its end, and settles each once', async () => {
+    const sockets = new Set<unknown>();
+    upstream = await startScriptedUpstream((_req, res) => {
+      sockets.add(res.socket);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const onSettled = vi.fn();
+    for (let i = 0; i < 3; i++)
+      expect(await collectText((await client.get('/v1/models', { ...call(), onSettled })).body)).toBe('{}');
+    expect(sockets.size).toBe(1);
+    expect(onSettled).toHaveBeenCalledTimes(3);
+  });
+
+  it('is replaced once when a pooled one turns out closed by the server before it answered', async () => {
+    const served = new WeakMap<object, number>();
+    let dropped = 0;
+    upstream = await startScriptedUpstream((_req, res) => {
+      const count = (served.get(res.socket!) ?? 0) + 1;
+      served.set(res.socket!, count);
+      // The second request on a connection finds it closing: what a keep-alive timeout race looks like.
+      if (count === 2) {
+        dropped += 1;
+        return void res.socket!.destroy();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"n":${count}}`);
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    expect(await collectText((await client.postJson('/v1/completions', {}, call())).body)).toBe('{"n":1}');
+    const onSettled = vi.fn();
+    const again = await client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    expect(await collectText(again.body)).toBe('{"n":1}'); // a new connection's first
+    expect(dropped).toBe(1);
+    expect(onSettled).toHaveBeenCalledOnce();
+  });
+
+  it('is not retried when it is refused: a 502-mapped error, settled once', async () => {
+    const gone = await startScriptedUpstream(() => undefined);
+    await gone.close();
+    const client = new UpstreamClient({ baseUrl: gone.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const onSettled = vi.fn();
+    const failed = client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    await expect(failed).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await expect(failed).rejects.toThrow(/ECONNREFUSED/);
+    expect(onSettled).toHaveBeenCalledOnce();
+  });
+});
+
+describe('an https:// base URL', () => {
+  it('is spoken to in TLS, on the URL port, and a peer that is not TLS is a 502-mapped error', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => void sockets.push(socket));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const firstBytes = new Promise<Buffer>((resolve) =>
+      server.once('connection', (socket: Socket) =>
+        socket.once('data', (data: Buffer) => {
+          resolve(data);
+          socket.end('HTTP/1.1 200 OK\r\n\r\n'); // plain text where a TLS record is due
+        }),
+      ),
+    );
+    const { port } = server.address() as { port: number };
+    const client = new UpstreamClient({ baseUrl: `https://127.0.0.1:${port}`, timeoutMs: 5_000, fixedHeaders: {} });
+    const result = client.get('/health', call());
+    const hello = await firstBytes;
+    expect(hello[0]).toBe(0x16); // a TLS handshake record: the ClientHello
+    await expect(result).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
   });
 });
