@@ -18,6 +18,8 @@ import { readAnswerJson, type UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
 import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { completions } from './completions.js';
+import type { ProxiedCall } from './upstream-call.js';
 import { requireJsonContentType } from './content-type.js';
 import { cors, type CorsOrigins } from './cors.js';
 import { DEFAULT_CHAT_OPTIONS, type ChatOptions } from './chat-options.js';
@@ -26,7 +28,14 @@ import type { PromptEmbedder } from '../prompt/index.js';
 import { playground } from './playground/index.js';
 import { readiness } from './readiness.js';
 import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-validation.js';
-import { chatCompletionsRoute, livezRoute, modelsRoute, readyzRoute, stainedGlassRoute } from './routes.js';
+import {
+  chatCompletionsRoute,
+  completionsRoute,
+  livezRoute,
+  modelsRoute,
+  readyzRoute,
+  stainedGlassRoute,
+} from './routes.js';
 import { modelListSchema } from './schemas.js';
 import { stainedGlass } from './stainedglass.js';
 import { telemetryOf, type Telemetry } from '../telemetry/index.js';
@@ -72,7 +81,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const metricsKey = settings.metricsApiKey ?? settings.apiKey;
   if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
   app.get('/metrics', () => deps.telemetry.scrape());
-  for (const route of [chatCompletionsRoute, stainedGlassRoute]) {
+  for (const route of [chatCompletionsRoute, completionsRoute, stainedGlassRoute]) {
     app.on(route.method, route.getRoutingPath(), requireJsonContentType(), boundedBody(settings.maxRequestBytes));
   }
 
@@ -95,14 +104,10 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
     chat: { ...DEFAULT_CHAT_OPTIONS, ...settings.chat },
   };
   app.openapi(chatCompletionsRoute, (c) =>
-    chatCompletions(chatDeps, {
-      request: c.req.valid('json'),
-      upstreamHeaders: upstreamHeaders(c, settings),
-      clientHeaders: c.req.raw.headers,
-      signal: c.req.raw.signal,
-      context: requestContextOf(c),
-      telemetry: telemetryOf(c),
-    }),
+    chatCompletions(chatDeps, { request: c.req.valid('json'), ...proxiedCall(c, settings) }),
+  );
+  app.openapi(completionsRoute, (c) =>
+    completions(chatDeps, { request: c.req.valid('json'), ...proxiedCall(c, settings) }),
   );
 
   app.openapi(stainedGlassRoute, async (c) =>
@@ -146,6 +151,17 @@ function checkModelList(payload: unknown): z.infer<typeof modelListSchema> {
     throw new UpstreamProtocolError('The upstream answered /v1/models with something that is not a model list.');
   }
   return result.data;
+}
+
+/** What a prompt route's handler needs of the request besides its body. */
+function proxiedCall(c: Context, settings: ProxySettings): ProxiedCall {
+  return {
+    upstreamHeaders: upstreamHeaders(c, settings),
+    clientHeaders: c.req.raw.headers,
+    signal: c.req.raw.signal,
+    context: requestContextOf(c),
+    telemetry: telemetryOf(c),
+  };
 }
 
 function upstreamHeaders(c: Context, settings: ProxySettings): Record<string, string> {

@@ -8,7 +8,7 @@ import {
   type StreamEnd,
 } from '../stream/index.js';
 
-export interface ChatStreamOptions extends ChatMappingOptions {
+export interface AnswerStreamOptions {
   /** Set when the proxy holds the key (SGP_OUTPUT_DECRYPTION): each event is opened before mapping. */
   recipient?: HpkeRecipientContext;
   keepAliveIntervalMs: number;
@@ -18,16 +18,27 @@ export interface ChatStreamOptions extends ChatMappingOptions {
   onEnd?: (end: StreamEnd) => void;
 }
 
-/**
- * The streamed chat answer: vLLM completion events → [decrypt] → chat chunks → SSE, one
- * synchronous function per event inside the one relay. The only place this chain is assembled.
- */
+export interface ChatStreamOptions extends ChatMappingOptions, AnswerStreamOptions {}
+
+/** The streamed chat answer: vLLM completion events → [decrypt] → chat chunks → SSE. */
 export function chatStreamBody(
   upstream: ReadableStream<Uint8Array>,
   options: ChatStreamOptions,
 ): ReadableStream<Uint8Array> {
+  return answerStreamBody(upstream, chatChunkMapper(options), options);
+}
+
+/**
+ * A streamed answer: vLLM completion events → [decrypt] → `toClient` (chat chunks, completion
+ * chunks) → SSE, one synchronous function per event inside the one relay. The only place this
+ * chain is assembled.
+ */
+export function answerStreamBody(
+  upstream: ReadableStream<Uint8Array>,
+  toClient: (chunk: CompletionChunk) => readonly unknown[],
+  options: AnswerStreamOptions,
+): ReadableStream<Uint8Array> {
   const open = options.recipient ? chunkOpener(options.recipient) : undefined;
-  const toChat = chatChunkMapper(options);
   const { onChunk } = options;
   return relaySse(
     upstream,
@@ -35,7 +46,7 @@ export function chatStreamBody(
       const parsed = parseCompletionEvent(data);
       const chunk = open ? open(parsed) : parsed;
       onChunk?.(chunk);
-      return toChat(chunk);
+      return toClient(chunk);
     },
     {
       keepAliveIntervalMs: options.keepAliveIntervalMs,

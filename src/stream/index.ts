@@ -4,3 +4,4 @@ export { checkCompletionChunk, parseCompletionEvent, parseEventObject } from './
 export { chatChunkMapper, completionToChatCompletion, type ChatMappingOptions } from './completion-to-chat.js';
 export type { OutputPlan, ToolOutput } from './choice-output.js';
 export { relaySse, type StreamEnd } from './sse-relay.js';
+export { textCompletionMapper, toTextCompletion } from './text-completion.js';

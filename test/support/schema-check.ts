@@ -34,14 +34,22 @@ function nullableAsAnyOf(node: unknown): unknown {
   return nullable === true ? { anyOf: [converted, { type: 'null' }] } : converted;
 }
 
-export type OpenAiSchemaName = 'CreateChatCompletionResponse' | 'CreateChatCompletionStreamResponse' | 'ErrorResponse';
+export type OpenAiSchemaName =
+  'CreateChatCompletionResponse' | 'CreateChatCompletionStreamResponse' | 'CreateCompletionResponse' | 'ErrorResponse';
+
+/** The vendored files (each header says what it holds); a schema in two of them is the same block. */
+const OPENAI_SCHEMA_FILES = ['chat-completion-schemas.yaml', 'completion-schemas.yaml'];
 
 /** Checks a value against one of OpenAI's schemas: '' when it conforms, else what is wrong. */
 export function openAiSchemas(): (name: OpenAiSchemaName, value: unknown) => string {
-  const file = new URL('../fixtures/openai/chat-completion-schemas.yaml', import.meta.url);
-  // The vendored file's own shape (its header says what it holds).
-  const document = parse(readFileSync(file, 'utf8')) as { components: { schemas: Record<string, unknown> } };
-  const schemas = nullableAsAnyOf(document.components.schemas) as Record<string, AnySchemaObject>;
+  const all: Record<string, unknown> = {};
+  for (const name of OPENAI_SCHEMA_FILES) {
+    const file = new URL(`../fixtures/openai/${name}`, import.meta.url);
+    // The vendored file's own shape (its header says what it holds).
+    const document = parse(readFileSync(file, 'utf8')) as { components: { schemas: Record<string, unknown> } };
+    Object.assign(all, document.components.schemas);
+  }
+  const schemas = nullableAsAnyOf(all) as Record<string, AnySchemaObject>;
   const ajv = componentsValidator(schemas, (a) => {
     // OpenAI's vendor extensions and formats: annotations, nothing to check.
     for (const keyword of ['x-oaiMeta', 'x-oaiTypeLabel', 'x-stainless-const']) a.addKeyword(keyword);
