@@ -1,2 +1,2 @@
 /** The prompt path: chat messages → template → tokens → keyed noise → transform → `prompt_embeds`. */
-export { PromptEmbedder } from './prompt-embedder.js';
+export { PromptEmbedder, type EmbeddedPrompt } from './prompt-embedder.js';

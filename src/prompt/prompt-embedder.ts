@@ -42,13 +42,16 @@ export class PromptEmbedder {
     signal?: AbortSignal,
     template?: ChatTemplateInput,
   ): Promise<EmbeddedPrompt> {
-    const { result } = await this.transform(messages, seed, signal, this.dtype, template);
-    // TransformOptions.encode was set: the result carries its encoding.
-    return {
-      promptEmbeds: result.promptEmbeds as string,
-      tokens: result.tokens,
-      ...(result.timing ? { timing: result.timing } : {}),
-    };
+    return embedded(await this.transform(messages, seed, signal, this.dtype, template));
+  }
+
+  /**
+   * The `prompt_embeds` of a raw completions prompt (no chat template, as vLLM's /v1/completions
+   * reads it); its errors name `prompt`.
+   */
+  async embedPrompt(text: string, seed: number | null | undefined, signal?: AbortSignal): Promise<EmbeddedPrompt> {
+    const tokenize = () => this.sgt.tokenizePromptOffThread(text);
+    return embedded(await this.run(tokenize, 'prompt', seed, signal, this.dtype));
   }
 
   /**
@@ -63,11 +66,23 @@ export class PromptEmbedder {
     encode?: EmbedsDtype,
     template?: ChatTemplateInput,
   ): Promise<{ ids: number[]; result: TransformResult }> {
-    try {
-      const ids = await this.sgt.tokenizeChatOffThread(messages, {
+    const tokenize = () =>
+      this.sgt.tokenizeChatOffThread(messages, {
         specialTokensInContent: this.specialTokensInContent,
         ...(template ? { template } : {}),
       });
+    return this.run(tokenize, 'messages', seed, signal, encode);
+  }
+
+  private async run(
+    tokenize: () => Promise<number[]>,
+    param: string,
+    seed: number | null | undefined,
+    signal: AbortSignal | undefined,
+    encode: EmbedsDtype | undefined,
+  ): Promise<{ ids: number[]; result: TransformResult }> {
+    try {
+      const ids = await tokenize();
       if (signal?.aborted) throw new ClientClosedError();
       const noise = this.noiseKeys.forRequest(this.noiseMode, seed);
       const result = await this.sgt.transform(ids, {
@@ -80,11 +95,19 @@ export class PromptEmbedder {
       if (signal?.aborted) throw new ClientClosedError();
       if (err instanceof SgtOverloadedError) throw new OverloadedError(`${err.message}.`, err.retryAfterSeconds);
       if (err instanceof PromptTooLongError) {
-        throw new InvalidRequestError(err.message, { param: 'messages', code: 'context_length_exceeded' });
+        throw new InvalidRequestError(err.message, { param, code: 'context_length_exceeded' });
       }
-      if (err instanceof SgtInputError)
-        throw new InvalidRequestError(err.message, { param: 'messages', code: 'invalid_value' });
+      if (err instanceof SgtInputError) throw new InvalidRequestError(err.message, { param, code: 'invalid_value' });
       throw err;
     }
   }
+}
+
+/** TransformOptions.encode was set: the result carries its encoding. */
+function embedded({ result }: { result: TransformResult }): EmbeddedPrompt {
+  return {
+    promptEmbeds: result.promptEmbeds as string,
+    tokens: result.tokens,
+    ...(result.timing ? { timing: result.timing } : {}),
+  };
 }

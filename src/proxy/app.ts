@@ -17,7 +17,9 @@ import type { Sgt } from '../sgt/index.js';
 import { readAnswerJson, type UpstreamPool } from '../upstream/index.js';
 import { requireBearerKey } from './auth.js';
 import type { ProxyOutputProtection } from '../protection/index.js';
-import { chatCompletions, type ChatCall, type ChatCompletionsDeps } from './chat-completions.js';
+import { chatCompletions, type ChatCompletionsDeps } from './chat-completions.js';
+import { completions } from './completions.js';
+import type { ProxiedCall } from './upstream-call.js';
 import { requireJsonContentType } from './content-type.js';
 import { cors, type CorsOrigins } from './cors.js';
 import { DEFAULT_CHAT_OPTIONS, type ChatOptions } from './chat-options.js';
@@ -29,6 +31,7 @@ import { boundedBody, fromHttpException, rejectInvalidRequest } from './request-
 import { responses } from './responses.js';
 import {
   chatCompletionsRoute,
+  completionsRoute,
   livezRoute,
   modelsRoute,
   readyzRoute,
@@ -80,7 +83,7 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
   const metricsKey = settings.metricsApiKey ?? settings.apiKey;
   if (metricsKey !== undefined) app.use('/metrics', requireBearerKey(metricsKey));
   app.get('/metrics', () => deps.telemetry.scrape());
-  for (const route of [chatCompletionsRoute, responsesRoute, stainedGlassRoute]) {
+  for (const route of [chatCompletionsRoute, completionsRoute, responsesRoute, stainedGlassRoute]) {
     app.on(route.method, route.getRoutingPath(), requireJsonContentType(), boundedBody(settings.maxRequestBytes));
   }
 
@@ -103,9 +106,14 @@ export function createProxyApp(deps: ProxyAppDeps): OpenAPIHono {
     chat: { ...DEFAULT_CHAT_OPTIONS, ...settings.chat },
   };
   app.openapi(chatCompletionsRoute, (c) =>
-    chatCompletions(chatDeps, { request: c.req.valid('json'), ...callOf(c, settings) }),
+    chatCompletions(chatDeps, { request: c.req.valid('json'), ...proxiedCall(c, settings) }),
   );
-  app.openapi(responsesRoute, (c) => responses(chatDeps, { request: c.req.valid('json'), ...callOf(c, settings) }));
+  app.openapi(completionsRoute, (c) =>
+    completions(chatDeps, { request: c.req.valid('json'), ...proxiedCall(c, settings) }),
+  );
+  app.openapi(responsesRoute, (c) =>
+    responses(chatDeps, { request: c.req.valid('json'), ...proxiedCall(c, settings) }),
+  );
 
   app.openapi(stainedGlassRoute, async (c) =>
     c.json(await stainedGlass(deps.sgt, deps.embedder, c.req.valid('json'), c.req.raw.signal), 200),
@@ -150,8 +158,8 @@ function checkModelList(payload: unknown): z.infer<typeof modelListSchema> {
   return result.data;
 }
 
-/** What a chat-shaped route's handler needs of its request, besides the validated body. */
-function callOf(c: Context, settings: ProxySettings): Omit<ChatCall, 'request'> {
+/** What a prompt route's handler needs of the request besides its body. */
+function proxiedCall(c: Context, settings: ProxySettings): ProxiedCall {
   return {
     upstreamHeaders: upstreamHeaders(c, settings),
     clientHeaders: c.req.raw.headers,

@@ -1,208 +1,78 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logging/index.js';
-import {
-  SSE_HEADERS,
-  checkCompletionChunk,
-  completionToChatCompletion,
-  type ChatCompletion,
-  type ChatPresenter,
-  type CompletionChunk,
-  type OutputPlan,
-} from '../stream/index.js';
-import type { RequestContext } from '../http/index.js';
+import { chatChunkMapper, completionToChatCompletion, type OutputPlan } from '../stream/index.js';
 import { planChat, type ChatOptions, type ChatPlan } from './chat-options.js';
-import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
-import { decryptBody } from '../protection/index.js';
-import { chatStreamBody } from './chat-stream.js';
-import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
-import { InvalidRequestError } from '../errors/index.js';
-import type { PromptEmbedder } from '../prompt/index.js';
+import type { ProtectedAnswer } from '../protection/index.js';
 import { toChatMessages, type ChatCompletionRequest } from './schemas.js';
-import type { ChatTelemetry, GenAiRequestFacts, RequestTelemetry } from '../telemetry/index.js';
+import {
+  answerReadable,
+  forwardPrompt,
+  readAnswer,
+  streamResponse,
+  type ForwardedPrompt,
+  type ProxiedCall,
+  type UpstreamCallDeps,
+} from './upstream-call.js';
 
-export interface ChatCompletionsDeps {
-  embedder: PromptEmbedder;
-  protection: ProxyOutputProtection;
-  upstream: UpstreamPool;
-  defaultModel: string;
-  maxNewTokens: number;
-  keepAliveIntervalMs: number;
-  maxUpstreamEventBytes: number;
+export interface ChatCompletionsDeps extends UpstreamCallDeps {
   chat: ChatOptions;
 }
 
-export interface ChatCall {
+export interface ChatCall extends ProxiedCall {
   request: ChatCompletionRequest;
-  /** Headers for the upstream request (auth, request id): decided by the route, not here. */
-  upstreamHeaders: Record<string, string>;
-  clientHeaders: Headers;
-  signal: AbortSignal;
-  /** The request's context: its logger, and the access line a stream reports its end to. */
-  context: RequestContext;
-  telemetry: RequestTelemetry;
 }
 
 function maxTokensOf(request: ChatCompletionRequest, maxNewTokens: number): number {
   return request.max_completion_tokens ?? request.max_tokens ?? maxNewTokens;
 }
 
-/** The vLLM completions request that carries the obfuscated prompt. */
-function upstreamBody(
-  request: ChatCompletionRequest,
-  model: string,
-  promptEmbeds: string,
-  maxNewTokens: number,
-  plan: ChatPlan,
-): Record<string, unknown> {
-  const stream = request.stream === true;
-  const body: Record<string, unknown> = {
-    ...plan.upstreamFields,
-    model,
-    prompt_embeds: promptEmbeds,
-    max_tokens: maxTokensOf(request, maxNewTokens),
-    stream,
-  };
-  // Always asked for, so that completion tokens are counted; the client gets the usage chunk only when it asked.
-  if (stream) body.stream_options = { include_usage: true };
-  if (request.logprobs === true) body.logprobs = request.top_logprobs ?? 0;
-  for (const key of [
-    'temperature',
-    'top_p',
-    'seed',
-    'stop',
-    'n',
-    'presence_penalty',
-    'frequency_penalty',
-    'user',
-  ] as const) {
-    const value = request[key];
-    if (value !== undefined && value !== null) body[key] = value;
-  }
-  return body;
-}
-
-/** A chat request sent: the upstream's answer accepted, with what reading it needs. */
-export interface SentChat {
-  model: string;
-  upstream: UpstreamResponse;
-  answer: ProtectedAnswer;
-  output: OutputPlan;
-  telemetry: ChatTelemetry;
+/** A chat request sent upstream, with how its answer maps to the chat shape. */
+export interface ForwardedChat {
+  forwarded: ForwardedPrompt;
+  mapping: { id: string; model: string; output: OutputPlan; topLogprobs?: number };
 }
 
 /**
  * The private path every chat-shaped request takes (chat completions, the Responses API): the
- * prompt through the transform, the embeddings upstream, the answer's protection checked.
+ * chat template and the transform, the upstream call, the answer's protection checked.
  */
-export async function sendChat(deps: ChatCompletionsDeps, call: ChatCall, id: string): Promise<SentChat> {
+export async function forwardChat(deps: ChatCompletionsDeps, call: ChatCall, id: string): Promise<ForwardedChat> {
   const { request } = call;
   const model = request.model ?? deps.defaultModel;
-  const telemetry = call.telemetry.chat('chat', model);
-  telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
-  // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
-  const protectedCall = deps.protection.begin(call.clientHeaders);
-  if (!deps.protection.decrypts) refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
   const plan = planChat(request, deps.chat);
-  const started = performance.now();
-  const prompt = await telemetry.transform(() =>
-    deps.embedder.embed(toChatMessages(request.messages), request.seed, call.signal, plan.template),
-  );
-  const transformMs = performance.now() - started;
-  call.context.logger.debug(
-    { prompt_tokens: prompt.tokens, transform_ms: Math.round(transformMs) },
-    'prompt transformed',
-  );
-
-  const body = upstreamBody(request, model, prompt.promptEmbeds, deps.maxNewTokens, plan);
-  const upstream = await telemetry.upstreamCall('text_completion', (traceHeaders) =>
-    deps.upstream.postJson('/v1/completions', body, {
-      headers: { ...call.upstreamHeaders, ...traceHeaders, ...protectedCall.upstreamHeaders },
-      signal: call.signal,
-    }),
-  );
-  const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
-  return { model, upstream, answer, output: readableOutput(plan, answer, call.context.logger), telemetry };
+  const upstreamFields = { ...plan.upstreamFields };
+  if (request.logprobs === true) upstreamFields.logprobs = request.top_logprobs ?? 0;
+  const forwarded = await forwardPrompt(deps, call, {
+    operation: 'chat',
+    model,
+    id,
+    request,
+    maxTokens: maxTokensOf(request, deps.maxNewTokens),
+    logprobs: request.logprobs === true,
+    embed: (signal) => deps.embedder.embed(toChatMessages(request.messages), request.seed, signal, plan.template),
+    upstreamFields,
+  });
+  const output = readableOutput(plan, forwarded.answer, call.context.logger);
+  return { forwarded, mapping: { id, model, output, ...logprobsOption(request) } };
 }
 
 export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
   const { request } = call;
-  const id = `chatcmpl-${randomUUID()}`;
-  const sent = await sendChat(deps, call, id);
+  const { forwarded, mapping } = await forwardChat(deps, call, `chatcmpl-${randomUUID()}`);
   if (request.stream === true) {
-    return streamResponse(sent, call.context, {
-      id,
-      includeUsage: request.stream_options?.include_usage === true,
-      ...logprobsOption(request),
-      ...streamSettings(deps),
+    const includeUsage = request.stream_options?.include_usage === true;
+    return streamResponse(forwarded, chatChunkMapper({ ...mapping, includeUsage }), {
+      keepAliveIntervalMs: deps.keepAliveIntervalMs,
+      maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
+      context: call.context,
     });
   }
-  return Response.json(await readChatCompletion(sent, id, request), { headers: sent.answer.clientHeaders });
+  const opened = await readAnswer(forwarded);
+  return Response.json(completionToChatCompletion(opened, mapping), { headers: forwarded.answer.clientHeaders });
 }
 
-/** A non-stream answer read, (with the proxy's key) opened, and in the chat shape. */
-export async function readChatCompletion(
-  sent: SentChat,
-  id: string,
-  request: ChatCompletionRequest,
-): Promise<ChatCompletion> {
-  const opened = await readAnswer(sent.upstream, sent.answer, sent.telemetry);
-  return completionToChatCompletion(opened, { id, model: sent.model, output: sent.output, ...logprobsOption(request) });
-}
-
-/** The relay settings a streamed answer takes from the deployment. */
-export function streamSettings(
-  deps: ChatCompletionsDeps,
-): Pick<StreamOptions<unknown>, 'keepAliveIntervalMs' | 'maxUpstreamEventBytes'> {
-  return { keepAliveIntervalMs: deps.keepAliveIntervalMs, maxUpstreamEventBytes: deps.maxUpstreamEventBytes };
-}
-
-/** What the span records of the request: the sampling parameters as sent upstream, never the messages. */
-function genAiFacts(request: ChatCompletionRequest, maxTokens: number, id: string): GenAiRequestFacts {
-  return {
-    maxTokens,
-    temperature: request.temperature,
-    topP: request.top_p,
-    seed: request.seed,
-    choices: request.n,
-    presencePenalty: request.presence_penalty,
-    frequencyPenalty: request.frequency_penalty,
-    stream: request.stream === true,
-    responseId: id,
-  };
-}
-
-/** A non-stream answer, read and (with the proxy's key) opened; a failure is counted before it is rethrown. */
-async function readAnswer(
-  upstream: UpstreamResponse,
-  answer: ProtectedAnswer,
-  telemetry: ChatTelemetry,
-): Promise<CompletionChunk> {
-  try {
-    const sealed = await readCompletionBody(upstream);
-    const body = answer.recipient ? decryptBody(sealed, answer.recipient) : sealed;
-    telemetry.answered(body);
-    return body;
-  } catch (err) {
-    telemetry.failed(err, 'body');
-    throw err;
-  }
-}
-
-export function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
+function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
   return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
-}
-
-/**
- * Logprobs are answer tokens. When the proxy decrypts, it asks for wire format v2, which seals them
- * (a v1 upstream refuses logprobs rather than send them in clear). When it relays the client's key,
- * the answer is the client's to open and the proxy cannot map sealed logprobs: refused.
- */
-function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeaders: Record<string, string>): void {
-  if (request.logprobs !== true || Object.keys(protectionHeaders).length === 0) return;
-  throw new InvalidRequestError(
-    "'logprobs' is not available while output protection is on: the tokens would leave the upstream in plaintext.",
-    { param: 'logprobs', code: 'unsupported_parameter' },
-  );
 }
 
 /**
@@ -210,67 +80,11 @@ function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeade
  * ciphertext (the client's own key) the text is opaque to it, and the client parses it itself.
  */
 function readableOutput(plan: ChatPlan, answer: ProtectedAnswer, logger: Logger): OutputPlan {
-  const readable = answer.recipient !== undefined || Object.keys(answer.clientHeaders).length === 0;
-  if (!readable) return { parallelToolCalls: true };
+  if (!answerReadable(answer)) return { parallelToolCalls: true };
   return {
     ...plan.output,
     // Without the block's text: it is model output.
     onMalformedToolCall: (problem) =>
       logger.warn(problem, 'a tool-call block is not a valid call: passed on as content'),
   };
-}
-
-/** An answer we refuse (e.g. not protected) must still free the upstream connection. */
-function acceptOrRelease(upstream: UpstreamResponse, accept: () => ProtectedAnswer): ProtectedAnswer {
-  try {
-    return accept();
-  } catch (err) {
-    void upstream.body.cancel().catch(() => undefined);
-    throw err;
-  }
-}
-
-export interface StreamOptions<P> {
-  id: string;
-  topLogprobs?: number;
-  includeUsage: boolean;
-  keepAliveIntervalMs: number;
-  maxUpstreamEventBytes: number;
-  /** Another API's events made of the chat chunks (the Responses API); absent: chat chunks. */
-  presenter?: ChatPresenter<P>;
-}
-
-/**
- * The streamed answer. Its end goes on the request's one access line (outcome, chunks, first token);
- * a stream that ended with an error event also gets a warning line with the error's code.
- */
-export function streamResponse<P>(sent: SentChat, context: RequestContext, options: StreamOptions<P>): Response {
-  const observer = sent.telemetry.streamStarted();
-  let ended!: (fields: Record<string, unknown>) => void;
-  context.streamEnd = new Promise((resolve) => (ended = resolve));
-  const body = chatStreamBody(sent.upstream.body, {
-    ...options,
-    model: sent.model,
-    output: sent.output,
-    ...(sent.answer.recipient ? { recipient: sent.answer.recipient } : {}),
-    onChunk: (chunk) => {
-      if (context.firstTokenAt === undefined && chunk.choices.some((choice) => choice.text !== ''))
-        context.firstTokenAt = performance.now();
-      observer.onChunk(chunk);
-    },
-    onEnd: (end) => {
-      observer.onEnd(end);
-      if (end.outcome !== 'failed') return ended({ outcome: end.outcome, chunks: end.chunks });
-      ended({ outcome: end.outcome, chunks: end.chunks, error_code: end.error.code });
-      context.logger.warn(
-        { chunks: end.chunks, status: end.error.status, code: end.error.code, err_message: end.error.message },
-        'stream ended with an error event',
-      );
-    },
-  });
-  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...sent.answer.clientHeaders } });
-}
-
-async function readCompletionBody(upstream: UpstreamResponse): Promise<CompletionChunk> {
-  return checkCompletionChunk(await readAnswerJson(upstream.body), 'an answer');
 }

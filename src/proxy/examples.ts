@@ -117,3 +117,23 @@ export const RESPONSE_EXAMPLE = {
     total_tokens: 33,
   },
 };
+
+export const COMPLETION_REQUEST_EXAMPLE = {
+  prompt: 'The three primary colours are',
+  max_tokens: 16,
+};
+
+export const COMPLETION_STREAM_REQUEST_EXAMPLE = {
+  ...COMPLETION_REQUEST_EXAMPLE,
+  stream: true,
+  stream_options: { include_usage: true },
+};
+
+export const COMPLETION_EXAMPLE = {
+  id: 'cmpl-0b6a4a3e-2a61-4c55-9a3c-6f8f0c1d2e3f',
+  object: 'text_completion',
+  created: 1741570283,
+  model: 'base-model',
+  choices: [{ index: 0, text: ' red, yellow and blue.', logprobs: null, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 6, completion_tokens: 6, total_tokens: 12 },
+};

@@ -84,7 +84,7 @@ export function fromHttpException(err: HTTPException): ApiError {
 }
 
 /** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
-const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
+export const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
 
 /**
  * A parameter the proxy cannot honour: refused by name (400 `unsupported_parameter`, reported

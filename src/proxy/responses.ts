@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../errors/index.js';
-import { ResponseStream, chatCompletionToResponse, type ResponseEcho } from '../stream/index.js';
 import {
-  logprobsOption,
-  readChatCompletion,
-  sendChat,
-  streamResponse,
-  streamSettings,
-  type ChatCall,
-  type ChatCompletionsDeps,
-} from './chat-completions.js';
+  ResponseStream,
+  chatChunkMapper,
+  chatCompletionToResponse,
+  completionToChatCompletion,
+  type ResponseEcho,
+} from '../stream/index.js';
+import { forwardChat, type ChatCall, type ChatCompletionsDeps } from './chat-completions.js';
+import { readAnswer, streamResponse } from './upstream-call.js';
 import {
   isFunctionTool,
   type ResponsesFunctionTool,
@@ -35,19 +34,20 @@ export async function responses(deps: ChatCompletionsDeps, call: ResponsesCall):
   refusePassThrough(deps, call.clientHeaders);
   const chat = toChatRequest(request);
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
-  const sent = await sendChat(deps, { ...call, request: chat }, id);
-  const echo = responseEcho(request, id, sent.model);
+  const { forwarded, mapping } = await forwardChat(deps, { ...call, request: chat }, id);
+  const echo = responseEcho(request, id, mapping.model);
   if (request.stream === true) {
-    return streamResponse(sent, call.context, {
-      id,
-      includeUsage: true,
-      ...logprobsOption(chat),
-      ...streamSettings(deps),
-      presenter: new ResponseStream(echo),
+    const toChat = chatChunkMapper({ ...mapping, includeUsage: true });
+    const presenter = new ResponseStream(echo);
+    return streamResponse(forwarded, (chunk) => presenter.present(toChat(chunk)), {
+      keepAliveIntervalMs: deps.keepAliveIntervalMs,
+      maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
+      context: call.context,
+      dialect: presenter,
     });
   }
-  const completion = await readChatCompletion(sent, id, chat);
-  return Response.json(chatCompletionToResponse(completion, echo), { headers: sent.answer.clientHeaders });
+  const completion = completionToChatCompletion(await readAnswer(forwarded), mapping);
+  return Response.json(chatCompletionToResponse(completion, echo), { headers: forwarded.answer.clientHeaders });
 }
 
 /**

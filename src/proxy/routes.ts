@@ -17,6 +17,8 @@ import { readinessSchema } from './readiness.js';
 import {
   CHAT_REQUEST_EXAMPLE,
   CHAT_STREAM_REQUEST_EXAMPLE,
+  COMPLETION_REQUEST_EXAMPLE,
+  COMPLETION_STREAM_REQUEST_EXAMPLE,
   RESPONSES_REQUEST_EXAMPLE,
   RESPONSES_STREAM_REQUEST_EXAMPLE,
   STAINED_GLASS_REQUEST_EXAMPLE,
@@ -26,6 +28,8 @@ import {
   chatCompletionChunkSchema,
   chatCompletionRequestSchema,
   chatCompletionSchema,
+  completionRequestSchema,
+  completionSchema,
   errorEnvelopeSchema,
   livenessSchema,
   modelListSchema,
@@ -124,8 +128,14 @@ const upstreamResponses = {
   ),
 };
 
-/** What a route that takes the private path (transform, then upstream) can answer besides its 200 and 400. */
-const privatePathResponses = {
+/** With SGP_API_KEY set, `/v1/*` needs the key; without, nothing (the empty requirement). */
+const bearer: Record<string, string[]>[] = [{ bearerAuth: [] }, {}];
+
+/** What a route that sends a prompt upstream answers besides its 200 (chat, completions). */
+const promptRouteErrors = (badRequest: string) => ({
+  ...serverResponses(
+    `${badRequest}, a body that is not JSON (\`invalid_json\`) or not an object, a prompt over the artifact's max_sequence_length (\`context_length_exceeded\`), a bad client public key header; or the upstream's 400, relayed. `,
+  ),
   401: unauthorized(UPSTREAM_401),
   404: errorResponse(
     'The upstream does not serve `model` (`model_not_found`, its message relayed).',
@@ -139,10 +149,25 @@ const privatePathResponses = {
   503: transformOverloaded(
     ', the upstream answered 503 (relayed with its Retry-After), or over SGP_MAX_CONNECTIONS open connections',
   ),
-};
+});
 
-/** With SGP_API_KEY set, `/v1/*` needs the key; without, nothing (the empty requirement). */
-const bearer: Record<string, string[]>[] = [{ bearerAuth: [] }, {}];
+/** A prompt route's JSON body, with the two examples Swagger UI's "Try it out" sends: one answer, one stream. */
+function promptRequest<Schema extends z.ZodType>(schema: Schema, answer: object, stream: object) {
+  return {
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema,
+          examples: {
+            answer: { summary: 'One answer (JSON)', value: answer },
+            stream: { summary: 'Streamed (server-sent events), with usage', value: stream },
+          },
+        },
+      },
+    },
+  };
+}
 
 export const chatCompletionsRoute = createRoute({
   method: 'post',
@@ -151,20 +176,7 @@ export const chatCompletionsRoute = createRoute({
   description:
     'The prompt is transformed into obfuscated embeddings; only those reach the inference server. With `stream: true` the answer is server-sent events of ChatCompletionChunk, ending with `data: [DONE]`; a failure once the stream has started is one `data: {"error": …}` event (the ErrorEnvelope) before `[DONE]`.',
   security: bearer,
-  request: {
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: chatCompletionRequestSchema,
-          examples: {
-            answer: { summary: 'One answer (JSON)', value: CHAT_REQUEST_EXAMPLE },
-            stream: { summary: 'Streamed (server-sent events), with usage', value: CHAT_STREAM_REQUEST_EXAMPLE },
-          },
-        },
-      },
-    },
-  },
+  request: promptRequest(chatCompletionRequestSchema, CHAT_REQUEST_EXAMPLE, CHAT_STREAM_REQUEST_EXAMPLE),
   responses: {
     200: {
       description: 'The completion (JSON), or its chunks (text/event-stream)',
@@ -173,10 +185,31 @@ export const chatCompletionsRoute = createRoute({
         'text/event-stream': { schema: chatCompletionChunkSchema },
       },
     },
-    ...serverResponses(
-      "A field with a bad value (named in `param`, `invalid_value`), a refused parameter (`unsupported_parameter`), a body that is not JSON (`invalid_json`) or not an object, a prompt over the artifact's max_sequence_length (`context_length_exceeded`), a bad client public key header; or the upstream's 400, relayed. ",
+    ...promptRouteErrors(
+      'A field with a bad value (named in `param`, `invalid_value`), a refused parameter (`unsupported_parameter`)',
     ),
-    ...privatePathResponses,
+  },
+});
+
+export const completionsRoute = createRoute({
+  method: 'post',
+  path: '/v1/completions',
+  summary: 'Text completion (legacy API) through the Stained Glass Transform',
+  description:
+    'The prompt is tokenized as it is (no chat template, as vLLM\'s `/v1/completions` reads it) and transformed into obfuscated embeddings; only those reach the inference server. With `stream: true` the answer is server-sent events of Completion chunks, ending with `data: [DONE]`; a failure once the stream has started is one `data: {"error": …}` event (the ErrorEnvelope) before `[DONE]`.',
+  security: bearer,
+  request: promptRequest(completionRequestSchema, COMPLETION_REQUEST_EXAMPLE, COMPLETION_STREAM_REQUEST_EXAMPLE),
+  responses: {
+    200: {
+      description: 'The completion (JSON), or its chunks (text/event-stream), of the one shape',
+      content: {
+        'application/json': { schema: completionSchema },
+        'text/event-stream': { schema: completionSchema },
+      },
+    },
+    ...promptRouteErrors(
+      "A field with a bad value (named in `param`, `invalid_value`), several prompts, a refused parameter (`unsupported_parameter`: token-id prompts, `echo`, `suffix`, `best_of`, `logprobs` with the client's own key)",
+    ),
   },
 });
 
@@ -187,20 +220,7 @@ export const responsesRoute = createRoute({
   description:
     'The same private path as chat completions (the transform, output protection, tool and reasoning parsing), answered as a Response. Stateless: nothing is stored (`store` is false), so `previous_response_id` and item references are refused; send earlier turns as input items. With `stream: true` the answer is named server-sent events (`event: response.created` …), ending with `response.completed` or `response.incomplete`; a failure once the stream has started is one `error` event, the last. Not available with a client-held output-protection key (the proxy cannot read the answer).',
   security: bearer,
-  request: {
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: responsesRequestSchema,
-          examples: {
-            answer: { summary: 'One answer (JSON)', value: RESPONSES_REQUEST_EXAMPLE },
-            stream: { summary: 'Streamed (server-sent events)', value: RESPONSES_STREAM_REQUEST_EXAMPLE },
-          },
-        },
-      },
-    },
-  },
+  request: promptRequest(responsesRequestSchema, RESPONSES_REQUEST_EXAMPLE, RESPONSES_STREAM_REQUEST_EXAMPLE),
   responses: {
     200: {
       description: 'The Response (JSON), or its events (text/event-stream)',
@@ -209,10 +229,9 @@ export const responsesRoute = createRoute({
         'text/event-stream': { schema: responseStreamEventSchema },
       },
     },
-    ...serverResponses(
-      "A field with a bad value (named in `param`, `invalid_value`), a refused parameter or input item (`unsupported_parameter`: `previous_response_id`, `store: true`, item references, non-function tools, non-text input…), a body that is not JSON (`invalid_json`) or not an object, a prompt over the artifact's max_sequence_length (`context_length_exceeded`), a client-held output-protection key; or the upstream's 400, relayed. ",
+    ...promptRouteErrors(
+      'A field with a bad value (named in `param`, `invalid_value`), a refused parameter or input item (`unsupported_parameter`: `previous_response_id`, `store: true`, item references, non-function tools, non-text input…), a client-held output-protection key (`unsupported_parameter`)',
     ),
-    ...privatePathResponses,
   },
 });
 

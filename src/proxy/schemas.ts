@@ -4,12 +4,14 @@ import {
   CHAT_COMPLETION_CHUNK_EXAMPLE,
   CHAT_COMPLETION_EXAMPLE,
   CHAT_REQUEST_EXAMPLE,
+  COMPLETION_EXAMPLE,
+  COMPLETION_REQUEST_EXAMPLE,
   ERROR_EXAMPLE,
   MODEL_LIST_EXAMPLE,
   STAINED_GLASS_REQUEST_EXAMPLE,
   STAINED_GLASS_RESPONSE_EXAMPLE,
 } from './examples.js';
-import { refused } from './request-validation.js';
+import { isUnset, refused } from './request-validation.js';
 import {
   checkToolChoice,
   checkToolNames,
@@ -123,6 +125,78 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
   });
 }
 
+/** A parameter accepted only with a value that changes nothing; anything else is refused by name. */
+const refusedUnless = (name: string, harmless: (value: unknown) => boolean, description: string) =>
+  z
+    .unknown()
+    .refine((value) => isUnset(value) || harmless(value), {
+      error: `'${name}' is not supported by sgt-proxy.`,
+      params: { code: 'unsupported_parameter' },
+    })
+    .optional()
+    .openapi({ description });
+
+const chatShape = chatCompletionRequestSchema.shape;
+
+/**
+ * The legacy completions request (OpenAI's `CreateCompletionRequest`, vLLM's `/v1/completions`):
+ * one text prompt, tokenized as it is, without the chat template.
+ */
+export const completionRequestSchema = z
+  .object({
+    model: chatShape.model,
+    prompt: z.union([z.string(), z.array(z.string()), z.array(z.int()), z.array(z.array(z.int()))]).openapi({
+      description:
+        'The text, or an array of one text. Several texts are refused (one prompt per request), and token ids (400 `unsupported_parameter`): they would reach the upstream as plaintext.',
+    }),
+    stream: chatShape.stream,
+    stream_options: chatShape.stream_options,
+    max_tokens: chatShape.max_tokens.openapi({ description: 'Default: SGP_MAX_NEW_TOKENS.' }),
+    temperature: chatShape.temperature,
+    top_p: chatShape.top_p,
+    seed: chatShape.seed,
+    stop: chatShape.stop,
+    n: chatShape.n,
+    presence_penalty: chatShape.presence_penalty,
+    frequency_penalty: chatShape.frequency_penalty,
+    user: chatShape.user,
+    logprobs: nullableNumber(z.number().int().min(0).max(20)).openapi({
+      description:
+        "The log probabilities of this many most likely tokens, as vLLM's. Refused (400) while the proxy relays the client's own output-protection key.",
+    }),
+    echo: refusedUnless('echo', () => false, 'Refused unless false: the answer would carry the prompt in plaintext.'),
+    suffix: refusedUnless('suffix', (value) => value === '', 'Refused unless empty or null.'),
+    best_of: refusedUnless('best_of', (value) => value === 1, 'Refused unless 1 or null.'),
+    logit_bias: refused('logit_bias'),
+  })
+  .superRefine((request, ctx) => {
+    const { prompt } = request;
+    if (!Array.isArray(prompt)) return;
+    if (prompt.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'needs a text' });
+    } else if (typeof prompt[0] !== 'string') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prompt'],
+        message: "'prompt' as token ids is not supported by sgt-proxy: it tokenizes the text itself.",
+        params: { code: 'unsupported_parameter' },
+      });
+    } else if (prompt.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'sgt-proxy takes one prompt per request' });
+    }
+  })
+  .openapi('CompletionRequest', { example: COMPLETION_REQUEST_EXAMPLE });
+
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+
+/** The prompt's one text (the schema has refused every other form). */
+export function promptText(prompt: CompletionRequest['prompt']): string {
+  if (typeof prompt === 'string') return prompt;
+  const [text] = prompt;
+  if (typeof text !== 'string') throw new TypeError('the request schema admits one text prompt only');
+  return text;
+}
+
 export const errorEnvelopeSchema = z
   .object({
     error: z.object({
@@ -212,6 +286,40 @@ export const chatCompletionChunkSchema = z
     }),
   })
   .openapi('ChatCompletionChunk', { example: CHAT_COMPLETION_CHUNK_EXAMPLE });
+
+const completionLogprobs = z
+  .object({
+    tokens: z.array(z.string()),
+    token_logprobs: z.array(z.number().nullable()),
+    top_logprobs: z.array(z.record(z.string(), z.number())),
+    text_offset: z.array(z.int()),
+  })
+  .nullable()
+  .openapi({ description: 'With `logprobs` set; otherwise null.' });
+
+export const completionSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('text_completion'),
+    created: z.int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.int(),
+        text: z.string(),
+        logprobs: completionLogprobs,
+        finish_reason: z
+          .string()
+          .nullable()
+          .openapi({ description: '`stop` or `length`; null on a stream chunk before the last of its choice.' }),
+      }),
+    ),
+    usage: usageSchema.optional().openapi({
+      description:
+        "The answer's, when the upstream reported it; streamed, only on the last chunk (`choices: []`), with `stream_options.include_usage`.",
+    }),
+  })
+  .openapi('Completion', { example: COMPLETION_EXAMPLE });
 
 /** The upstream's model list, checked before it is relayed; fields beyond these pass through. */
 export const modelListSchema = z

@@ -35,6 +35,7 @@ export interface TokenizerPool {
     special: SpecialTokensInContent,
     template: ChatTemplateInput,
   ): Promise<number[]>;
+  encodePrompt(text: string): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -99,21 +100,24 @@ export async function startWorkers(
       release: () => transform.close(),
     },
     tokenizers: {
-      encodeChat: async (messages, special, template) => {
-        // The same bound as the transform's queue: a flood of huge prompts is refused, not queued.
-        if (tokenizing >= maxQueued) throw new SgtOverloadedError(tokenizing, maxQueued, 1);
-        tokenizing++;
-        try {
-          return await tokenize.call<number[]>('encodeChat', { messages, special, template });
-        } catch (error) {
-          throw sgtErrorOf(error);
-        } finally {
-          tokenizing--;
-        }
-      },
+      encodeChat: (messages, special, template) => tokenizeCall('encodeChat', { messages, special, template }),
+      encodePrompt: (text) => tokenizeCall('encodePrompt', { text }),
       close: () => tokenize.close(),
     },
   };
+
+  async function tokenizeCall(method: string, payload: unknown): Promise<number[]> {
+    // The same bound as the transform's queue: a flood of huge prompts is refused, not queued.
+    if (tokenizing >= maxQueued) throw new SgtOverloadedError(tokenizing, maxQueued, 1);
+    tokenizing++;
+    try {
+      return await tokenize.call<number[]>(method, payload);
+    } catch (error) {
+      throw sgtErrorOf(error);
+    } finally {
+      tokenizing--;
+    }
+  }
 }
 
 /** Explicit noise (attacks, tests) is moved to the worker, not copied: loadSgt already holds a copy. */

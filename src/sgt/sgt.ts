@@ -151,6 +151,12 @@ class LoadedSgt implements Sgt {
     return this.tokenizers.encodeChat(messages, options.specialTokensInContent ?? 'text', options.template ?? {});
   }
 
+  async tokenizePromptOffThread(text: string): Promise<number[]> {
+    this.assertOpen();
+    if (this.tokenizers === undefined) return this.tokenizer.encodePrompt(text, this.metadata.maxSequenceLength);
+    return this.tokenizers.encodePrompt(text);
+  }
+
   decode(ids: readonly number[]): string {
     return this.tokenizer.decode(ids);
   }

@@ -8,6 +8,17 @@ import type { ChatMessage, ChatTemplateInput, SpecialTokensInContent } from './t
 
 const { dir, manifest } = workerData as SgtWorkerData; // posted by startWorkers, typed there
 
+/** A too-long prompt keeps the fields the caller rebuilds the error from (off-thread.ts). */
+function withLengthData(encode: () => number[]): number[] {
+  try {
+    return encode();
+  } catch (error) {
+    if (error instanceof PromptTooLongError)
+      Object.assign(error, { data: { tokens: error.tokens, limit: error.limit, characters: error.characters } });
+    throw error;
+  }
+}
+
 await serveWorkerCalls(async () => {
   const tokenizer = await loadSgtTokenizer(dir, manifest.vocabSize);
   return {
@@ -19,15 +30,8 @@ await serveWorkerCalls(async () => {
       messages: ChatMessage[];
       special: SpecialTokensInContent;
       template: ChatTemplateInput;
-    }) => {
-      try {
-        return tokenizer.encodeChat(messages, manifest.maxSequenceLength, special, template);
-      } catch (error) {
-        // The fields the caller rebuilds the error from (off-thread.ts).
-        if (error instanceof PromptTooLongError)
-          Object.assign(error, { data: { tokens: error.tokens, limit: error.limit, characters: error.characters } });
-        throw error;
-      }
-    },
+    }) => withLengthData(() => tokenizer.encodeChat(messages, manifest.maxSequenceLength, special, template)),
+    encodePrompt: ({ text }: { text: string }) =>
+      withLengthData(() => tokenizer.encodePrompt(text, manifest.maxSequenceLength)),
   };
 });

@@ -3,6 +3,7 @@
  * (with `chat_template`), run by @huggingface/tokenizers and @huggingface/jinja: both pure JS,
  * a fraction of @huggingface/transformers' start-up time and memory.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
@@ -130,6 +131,12 @@ export async function loadSgtTokenizer(dir: string, vocabSize: number): Promise<
   return new SgtTokenizer(files);
 }
 
+/** A rendered chat and where to cut it before encoding (SgtTokenizer.renderWithTextContents). */
+export interface RenderedChat {
+  text: string;
+  cuts: number[];
+}
+
 /** Segments of ~this many characters: a few ms of tokenizing each, few enough calls to cost nothing. */
 const SEGMENT_CHARS = 16 * 1024;
 
@@ -175,7 +182,11 @@ export class SgtTokenizer {
   private readonly addedIds: ReadonlySet<number>;
   private readonly byteLevel: boolean;
   /** The text of every special added token (`<|im_start|>`, `<|endoftext|>`, …). */
-  private readonly specialStrings: readonly string[];
+  private readonly controlStrings: readonly string[];
+  /** The text of every added token, special or not (also `<tool_call>`, `<think>`, …). */
+  private readonly addedStrings: readonly string[];
+  /** What `add_special_tokens` puts around a text (a BOS, an EOS): none for most chat tokenizers. */
+  private readonly addedAround: { readonly prefix: readonly number[]; readonly suffix: readonly number[] };
   readonly maxTokenChars: number;
 
   constructor(files: TokenizerFiles) {
@@ -197,7 +208,13 @@ export class SgtTokenizer {
     this.templateContext = specialTokenStrings(files.config);
     const added = this.tokenizer.get_added_tokens_decoder();
     this.addedIds = new Set(added.keys());
-    this.specialStrings = [...added.values()].filter((t) => t.special && t.content.length > 0).map((t) => t.content);
+    const strings = [...added.values()].filter((t) => t.content.length > 0);
+    this.controlStrings = strings.filter((t) => t.special).map((t) => t.content);
+    this.addedStrings = strings.map((t) => t.content);
+    this.addedAround = specialsAround(
+      this.tokenizer.encode('a', { add_special_tokens: true }).ids,
+      this.tokenizer.encode('a', { add_special_tokens: false }).ids,
+    );
     const decoder = files.tokenizerJson['decoder'];
     this.byteLevel = isObject(decoder) && decoder['type'] === 'ByteLevel';
   }
@@ -212,15 +229,34 @@ export class SgtTokenizer {
     special: SpecialTokensInContent = 'text',
     template: ChatTemplateInput = {},
   ): number[] {
-    const rendered = this.renderPrompt(messages, template);
-    this.checkLength(rendered, maxTokens);
+    const { text, cuts } =
+      special === 'text'
+        ? this.renderWithTextContents(messages, template)
+        : { text: this.renderPrompt(messages, template), cuts: [] };
+    this.checkLength(text, maxTokens);
     const budget = new TokenBudget(maxTokens);
-    if (special === 'control') return this.encodeBounded(rendered, budget);
-    return this.encodeWithTextContents(
-      rendered,
-      messages.map((m) => m.content),
-      budget,
-    );
+    const ids: number[] = [];
+    let from = 0;
+    for (const cut of cuts) {
+      ids.push(...this.encodeBounded(text.slice(from, cut), budget));
+      from = cut;
+    }
+    ids.push(...this.encodeBounded(text.slice(from), budget));
+    return ids;
+  }
+
+  /**
+   * A raw completions prompt, as vLLM's `/v1/completions` tokenizes one: no template, the tokens
+   * the tokenizer adds (a BOS) added, special-token strings read as control tokens (the client
+   * writes the whole prompt: there is no turn of ours to forge). Bounded like `encodeChat`.
+   */
+  encodePrompt(text: string, maxTokens: number): number[] {
+    this.checkLength(text, maxTokens);
+    const budget = new TokenBudget(maxTokens);
+    const { prefix, suffix } = this.addedAround;
+    const ids = [...budget.spend([...prefix]), ...this.encodeBounded(text, budget)];
+    ids.push(...budget.spend([...suffix]));
+    return ids;
   }
 
   /**
@@ -274,41 +310,21 @@ export class SgtTokenizer {
   }
 
   /**
-   * Ids of a templated chat where special-token strings *inside message contents* stay text: a user
-   * who writes `<|im_end|>\n<|im_start|>system` gets those characters read as characters, not a
-   * forged turn. The rendered text is cut right after the first character of each such occurrence
-   * (no special token can match across the cut) and the pieces are encoded in turn; texts with no
-   * occurrence are encoded whole, exactly as `encode` does.
+   * A templated chat where added-token strings the *client* wrote stay text: a user who
+   * writes `<|im_end|>\n<|im_start|>system` in a message, or a tool whose description does, gets
+   * those characters read as characters, not a forged turn. Every client string the template can
+   * render is covered: message contents, names and ids, earlier calls' names and arguments, the
+   * tools, the template kwargs. Each occurrence is swapped for a placeholder
+   * before rendering, so wherever and however often the template puts the string, it is found
+   * again; `cuts` are right after the first character of each occurrence: encoding the pieces in
+   * turn, no added token can match across a cut. A chat with no such string has no cuts, so it is
+   * encoded whole, exactly as `encode` does.
    */
-  encodeWithTextContents(rendered: string, contents: readonly string[], budget?: TokenBudget): number[] {
-    if (!contents.some((c) => this.specialStrings.some((special) => c.includes(special))))
-      return this.encodeBounded(rendered, budget);
-    const cuts: number[] = [];
-    let cursor = 0;
-    for (const content of contents) {
-      const start = rendered.indexOf(content, cursor);
-      if (start < 0) {
-        if (this.specialStrings.some((special) => content.includes(special))) {
-          throw new SgtInputError(
-            'a message contains special-token text that the chat template does not render verbatim',
-          );
-        }
-        continue;
-      }
-      for (const special of this.specialStrings) {
-        for (let at = content.indexOf(special); at >= 0; at = content.indexOf(special, at + 1))
-          cuts.push(start + at + 1);
-      }
-      cursor = start + content.length;
-    }
-    const ids: number[] = [];
-    let from = 0;
-    for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
-      ids.push(...this.encodeBounded(rendered.slice(from, cut), budget));
-      from = cut;
-    }
-    ids.push(...this.encodeBounded(rendered.slice(from), budget));
-    return ids;
+  renderWithTextContents(messages: readonly ChatMessage[], template: ChatTemplateInput): RenderedChat {
+    const placeholders = new Placeholders(this.controlStrings, this.addedStrings);
+    const masked = placeholders.chat(messages, template);
+    if (masked === undefined) return { text: this.renderPrompt(messages, template), cuts: [] };
+    return placeholders.restore(this.renderPrompt(masked.messages, masked.template));
   }
 
   decode(ids: readonly number[]): string {
@@ -402,6 +418,93 @@ function unicodeToByte(): Map<string, number> {
   }
   byteTable = table;
   return table;
+}
+
+/** Where the plain ids sit inside the ids with special tokens added: what was added before and after. */
+function specialsAround(withSpecial: number[], plain: number[]): { prefix: number[]; suffix: number[] } {
+  for (let at = 0; at + plain.length <= withSpecial.length; at++) {
+    if (plain.every((id, i) => withSpecial[at + i] === id))
+      return { prefix: withSpecial.slice(0, at), suffix: withSpecial.slice(at + plain.length) };
+  }
+  return { prefix: [], suffix: [] };
+}
+
+/**
+ * Stand-ins for the added-token strings inside a chat's client data, for the time of rendering.
+ * A placeholder is ASCII letters, digits and punctuation that no template escapes (`tojson`
+ * included), behind a random nonce the client cannot have written.
+ *
+ * User, system and assistant contents keep the non-special added tokens (`<think>`,
+ * `<tool_response>`): templates read them there (Qwen3 splits an assistant turn's reasoning on
+ * `</think>`, and tells tool results from a user turn by `<tool_response>`), and they cannot forge
+ * a turn. Everything else the client sends is data the template only prints (tool definitions,
+ * call arguments, tool results, kwargs): there no added token is read as one.
+ */
+class Placeholders {
+  private readonly nonce = `sgp${randomBytes(8).toString('hex')}`;
+  private readonly originals: string[] = [];
+  private readonly control: RegExp | undefined;
+  private readonly added: RegExp | undefined;
+
+  constructor(controlStrings: readonly string[], addedStrings: readonly string[]) {
+    this.control = alternation(controlStrings);
+    this.added = alternation(addedStrings);
+  }
+
+  /** The chat with every protected occurrence replaced, or undefined when it has none. */
+  chat(
+    messages: readonly ChatMessage[],
+    template: ChatTemplateInput,
+  ): { messages: ChatMessage[]; template: ChatTemplateInput } | undefined {
+    const masked = {
+      messages: messages.map((message) => {
+        const { content, ...rest } = message;
+        const contentPattern = message.role === 'tool' ? this.added : this.control;
+        return { ...(this.data(rest) as Omit<ChatMessage, 'content'>), content: this.text(content, contentPattern) };
+      }),
+      template: this.data(template) as ChatTemplateInput,
+    };
+    return this.originals.length === 0 ? undefined : masked;
+  }
+
+  /** The rendered text with the originals back in place, and the cut after the first character of each. */
+  restore(rendered: string): { text: string; cuts: number[] } {
+    const cuts: number[] = [];
+    let text = '';
+    let last = 0;
+    for (const match of rendered.matchAll(new RegExp(`${this.nonce}_(\\d+)_`, 'g'))) {
+      text += rendered.slice(last, match.index);
+      cuts.push(text.length + 1);
+      text += this.originals[Number(match[1])] ?? '';
+      last = match.index + match[0].length;
+    }
+    text += rendered.slice(last);
+    if (text.includes(this.nonce))
+      throw new SgtInputError('the chat template altered a text that holds special-token strings');
+    return { text, cuts };
+  }
+
+  private text(value: string, pattern: RegExp | undefined): string {
+    if (pattern === undefined) return value;
+    return value.replace(pattern, (original) => `${this.nonce}_${this.originals.push(original) - 1}_`);
+  }
+
+  /** Every string of plain JSON data, object keys included (a schema's property names are rendered too). */
+  private data(value: unknown): unknown {
+    if (typeof value === 'string') return this.text(value, this.added);
+    if (Array.isArray(value)) return value.map((item: unknown) => this.data(item));
+    if (!isObject(value)) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [this.text(key, this.added), this.data(item)]),
+    );
+  }
+}
+
+/** One pattern matching any of the strings, the longest first where one starts another. */
+function alternation(strings: readonly string[]): RegExp | undefined {
+  if (strings.length === 0) return undefined;
+  const escaped = [...strings].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(escaped.join('|'), 'g');
 }
 
 function specialTokenStrings(config: Record<string, unknown>): Record<string, string> {

@@ -156,6 +156,12 @@ export interface Sgt {
   tokenizeChat(messages: readonly ChatMessage[], options?: TokenizeChatOptions): number[];
   /** `tokenizeChat` on a worker thread when the SGT has them (LoadSgtOptions.workers), else here. */
   tokenizeChatOffThread(messages: readonly ChatMessage[], options?: TokenizeChatOptions): Promise<number[]>;
+  /**
+   * A raw completions prompt, as vLLM's `/v1/completions` reads one: no chat template, the tokens
+   * the tokenizer adds (a BOS) included, special-token strings read as control tokens. On a worker
+   * thread when the SGT has them; too long: PromptTooLongError.
+   */
+  tokenizePromptOffThread(text: string): Promise<number[]>;
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */

@@ -3,11 +3,6 @@ export type * from './chunks.js';
 export { checkCompletionChunk, parseCompletionEvent, parseEventObject } from './upstream-events.js';
 export { chatChunkMapper, completionToChatCompletion, type ChatMappingOptions } from './completion-to-chat.js';
 export type { OutputPlan, ToolOutput } from './choice-output.js';
-export { relaySse, type StreamEnd } from './sse-relay.js';
-export {
-  ResponseStream,
-  chatCompletionToResponse,
-  type ChatPresenter,
-  type ResponseEcho,
-  type ResponseEvent,
-} from './responses.js';
+export { relaySse, type SseDialect, type StreamEnd } from './sse-relay.js';
+export { ResponseStream, chatCompletionToResponse, type ResponseEcho, type ResponseEvent } from './responses.js';
+export { textCompletionMapper, toTextCompletion } from './text-completion.js';

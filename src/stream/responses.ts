@@ -9,11 +9,6 @@ import type { SseDialect } from './sse-relay.js';
  * only its presentation differs. One choice: the Responses API has no `n`.
  */
 
-/** A chat answer presented in another API's stream: its chat chunks in, that API's events out. */
-export interface ChatPresenter<P> extends SseDialect<P> {
-  present(chunks: readonly ChatCompletionChunk[]): readonly P[];
-}
-
 /** What a Response echoes of its request: everything but what the answer decides. */
 export interface ResponseEcho {
   id: string;
@@ -192,7 +187,7 @@ interface OpenItem {
  * `response.completed`, or `response.incomplete` when the answer hit `max_output_tokens`; a
  * failure is one `error` event, the last.
  */
-export class ResponseStream implements ChatPresenter<ResponseEvent> {
+export class ResponseStream implements SseDialect<ResponseEvent> {
   private sequence = 0;
   private started = false;
   private readonly items: OutputItem[] = [];

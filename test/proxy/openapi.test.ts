@@ -75,6 +75,7 @@ describe('the documented examples', () => {
       ['get', '/readyz'],
       ['get', '/v1/models'],
       ['post', '/v1/chat/completions'],
+      ['post', '/v1/completions'],
       ['post', '/v1/responses'],
       ['post', '/v1/stainedglass'],
     ]);
@@ -82,6 +83,7 @@ describe('the documented examples', () => {
     expect(statuses('post', '/v1/chat/completions')).toEqual(
       ['200', '400', '401', '404', '408', '413', '415', '431', '499', '4XX', '500', '502', '503', '504'].sort(),
     );
+    expect(statuses('post', '/v1/completions')).toEqual(statuses('post', '/v1/chat/completions'));
     expect(statuses('post', '/v1/stainedglass')).toEqual(
       ['200', '400', '401', '408', '413', '415', '431', '499', '500', '503'].sort(),
     );
@@ -98,7 +100,7 @@ describe('the documented examples', () => {
         posted++;
       }
     }
-    expect(posted).toBe(5); // chat and responses (answer, stream each) and stainedglass
+    expect(posted).toBe(7); // chat, completions and responses (answer, stream each) and stainedglass
   });
 
   it('each example in the document conforms to the schema it illustrates, and OpenAI’s for the chat shapes', () => {

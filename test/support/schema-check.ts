@@ -50,11 +50,12 @@ function asDraft2020(node: unknown): unknown {
 export type OpenAiSchemaName =
   | 'CreateChatCompletionResponse'
   | 'CreateChatCompletionStreamResponse'
+  | 'CreateCompletionResponse'
   | 'ErrorResponse'
   | 'Response'
   | `Response${string}Event`;
 
-const VENDORED = ['chat-completion-schemas.yaml', 'responses-schemas.yaml'];
+const VENDORED = ['chat-completion-schemas.yaml', 'completion-schemas.yaml', 'responses-schemas.yaml'];
 
 /** Checks a value against one of OpenAI's schemas: '' when it conforms, else what is wrong. */
 export function openAiSchemas(): (name: OpenAiSchemaName, value: unknown) => string {
