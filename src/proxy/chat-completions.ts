@@ -10,7 +10,7 @@ import {
 import type { RequestContext } from '../http/index.js';
 import { planChat, type ChatOptions, type ChatPlan } from './chat-options.js';
 import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
-import { decryptBody } from '../protection/index.js';
+import { OUTPUT_PROTECTION_VERSION_HEADER, decryptBody } from '../protection/index.js';
 import { chatStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
 import { InvalidRequestError } from '../errors/index.js';
@@ -87,7 +87,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   telemetry.describe(genAiFacts(request, maxTokensOf(request, deps.maxNewTokens), id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
-  if (!deps.protection.decrypts) refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
+  refuseProtectedLogprobs(request, protectedCall.upstreamHeaders);
   const plan = planChat(request, deps.chat);
   const started = performance.now();
   const prompt = await telemetry.transform(() =>
@@ -106,14 +106,14 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       signal: call.signal,
     }),
   );
-  const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
+  const answer = acceptOrRelease(upstream, () => checkLogprobsVersion(request, protectedCall.accept(upstream.headers)));
   const output = readableOutput(plan, answer, call.context.logger);
   if (request.stream === true) {
     return streamResponse(upstream, answer, {
       id,
       model,
       output,
-      ...logprobsOption(request),
+      ...logprobsOption(request, answer),
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
@@ -122,7 +122,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     });
   }
   const opened = await readAnswer(upstream, answer, telemetry);
-  return Response.json(completionToChatCompletion(opened, { id, model, output, ...logprobsOption(request) }), {
+  return Response.json(completionToChatCompletion(opened, { id, model, output, ...logprobsOption(request, answer) }), {
     headers: answer.clientHeaders,
   });
 }
@@ -159,21 +159,39 @@ async function readAnswer(
   }
 }
 
-function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
-  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
+function logprobsOption(
+  request: ChatCompletionRequest,
+  answer: ProtectedAnswer,
+): { topLogprobs?: number; sealedLogprobs?: boolean } {
+  if (request.logprobs !== true) return {};
+  // Ciphertext relayed for the client's key: the tokens go on sealed, for the client to open.
+  const sealed = answer.version !== undefined && answer.recipient === undefined;
+  return { topLogprobs: request.top_logprobs ?? 0, ...(sealed ? { sealedLogprobs: true } : {}) };
 }
 
+const LOGPROBS_NEED_V2 =
+  "'logprobs' under output protection needs wire format v2 (v1 encrypts only the text, so the tokens would travel in plaintext)";
+
 /**
- * Logprobs are answer tokens. When the proxy decrypts, it asks for wire format v2, which seals them
- * (a v1 upstream refuses logprobs rather than send them in clear). When it relays the client's key,
- * the answer is the client's to open and the proxy cannot map sealed logprobs: refused.
+ * Logprobs are answer tokens: only wire format v2 seals them. The proxy, when it decrypts, always
+ * asks for v2; a client that relays its own key must ask for it (x-output-protection-version: 2).
  */
 function refuseProtectedLogprobs(request: ChatCompletionRequest, protectionHeaders: Record<string, string>): void {
   if (request.logprobs !== true || Object.keys(protectionHeaders).length === 0) return;
-  throw new InvalidRequestError(
-    "'logprobs' is not available while output protection is on: the tokens would leave the upstream in plaintext.",
-    { param: 'logprobs', code: 'unsupported_parameter' },
-  );
+  if (protectionHeaders[OUTPUT_PROTECTION_VERSION_HEADER] === '2') return;
+  throw new InvalidRequestError(`${LOGPROBS_NEED_V2}: send the header ${OUTPUT_PROTECTION_VERSION_HEADER}: 2.`, {
+    param: 'logprobs',
+    code: 'unsupported_parameter',
+  });
+}
+
+/** An upstream that speaks only v1 answers v1 to a request for v2: its logprobs tokens are not sealed. */
+function checkLogprobsVersion(request: ChatCompletionRequest, answer: ProtectedAnswer): ProtectedAnswer {
+  if (request.logprobs !== true || answer.version !== 1) return answer;
+  throw new InvalidRequestError(`${LOGPROBS_NEED_V2}, and the upstream answered in v1: it cannot give logprobs.`, {
+    param: 'logprobs',
+    code: 'unsupported_parameter',
+  });
 }
 
 /**
@@ -206,6 +224,7 @@ interface StreamOptions {
   model: string;
   output: OutputPlan;
   topLogprobs?: number;
+  sealedLogprobs?: boolean;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
@@ -227,6 +246,7 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     model: options.model,
     output: options.output,
     ...(options.topLogprobs !== undefined ? { topLogprobs: options.topLogprobs } : {}),
+    ...(options.sealedLogprobs ? { sealedLogprobs: true } : {}),
     includeUsage: options.includeUsage,
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,

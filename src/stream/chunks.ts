@@ -24,8 +24,9 @@ export interface CompletionChoice {
 export interface ChatTokenLogprob {
   token: string;
   logprob: number;
-  bytes: number[];
-  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+  /** The token's UTF-8 bytes; null when the token is ciphertext (pass-through: the client fills them in). */
+  bytes: number[] | null;
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
 }
 
 /** OpenAI's chat `logprobs`: `refusal` is required (null: the proxy never refuses). */

@@ -1,5 +1,5 @@
 import { foldOutputEvents, type OutputEvent } from '../chat-output/index.js';
-import { chatLogprobs, chatLogprobsOf } from './chat-logprobs.js';
+import { chatLogprobs, chatLogprobsOf, sealedChatLogprobs } from './chat-logprobs.js';
 import type {
   ChatChunkChoice,
   ChatCompletion,
@@ -7,6 +7,7 @@ import type {
   ChatDelta,
   ChatTokenLogprob,
   CompletionChunk,
+  CompletionLogprobs,
 } from './chunks.js';
 import { ChoiceOutput, type OutputPlan } from './choice-output.js';
 
@@ -19,6 +20,11 @@ export interface ChatMappingOptions {
   output?: OutputPlan;
   /** Set when the request asked for `logprobs`: how many `top_logprobs` per token (0 to 20). */
   topLogprobs?: number;
+  /**
+   * The answer is ciphertext for the client (pass-through): logprobs are relayed sealed, in
+   * their sealed order (`sealedChatLogprobs`), on the chat chunk of their own upstream chunk.
+   */
+  sealedLogprobs?: boolean;
 }
 
 const PLAIN: OutputPlan = { parallelToolCalls: true };
@@ -30,6 +36,7 @@ const PLAIN: OutputPlan = { parallelToolCalls: true };
  * chunk (`choices: []`) is relayed only when asked for.
  */
 export function chatChunkMapper(options: ChatMappingOptions): (chunk: CompletionChunk) => ChatCompletionChunk[] {
+  const toChat = logprobsMapping(options);
   const outputs = new Map<number, ChoiceOutput>();
   // A choice's token logprobs not yet sent: they go on its next chunk (text held back by a parser has none yet).
   const pendingLogprobs = new Map<number, ChatTokenLogprob[]>();
@@ -39,7 +46,7 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
     for (const choice of chunk.choices) {
       if (options.topLogprobs !== undefined && choice.logprobs) {
         const pending = pendingLogprobs.get(choice.index) ?? [];
-        pending.push(...chatLogprobs(choice.logprobs, options.topLogprobs));
+        pending.push(...toChat(choice.logprobs));
         pendingLogprobs.set(choice.index, pending);
       }
       let output = outputs.get(choice.index);
@@ -55,7 +62,9 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
         events.push(...end.events);
         finish = end.finish;
       }
-      if (finish !== null && events.length === 0) events.push({ kind: 'content', text: '' });
+      // Sealed logprobs cannot wait for a later chunk: that chunk's text, sealed after them, would be opened first.
+      const flush = options.sealedLogprobs === true && pendingLogprobs.has(choice.index);
+      if ((finish !== null || flush) && events.length === 0) events.push({ kind: 'content', text: '' });
       for (const [i, event] of events.entries()) {
         const last = i === events.length - 1;
         const pending = pendingLogprobs.get(choice.index);
@@ -69,6 +78,14 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
     }
     return out;
   };
+}
+
+function logprobsMapping(
+  options: Pick<ChatMappingOptions, 'topLogprobs' | 'sealedLogprobs'>,
+): (logprobs: CompletionLogprobs) => ChatTokenLogprob[] {
+  if (options.sealedLogprobs === true) return sealedChatLogprobs;
+  const top = options.topLogprobs ?? 0;
+  return (logprobs) => chatLogprobs(logprobs, top);
 }
 
 function eventDelta(event: OutputEvent): ChatDelta {
@@ -106,6 +123,7 @@ export function completionToChatCompletion(
   body: CompletionChunk,
   options: Omit<ChatMappingOptions, 'includeUsage'>,
 ): ChatCompletion {
+  const toChat = logprobsMapping(options);
   const completion: ChatCompletion = {
     id: options.id,
     object: 'chat.completion',
@@ -127,9 +145,7 @@ export function completionToChatCompletion(
           ...(calls.length > 0 ? { tool_calls: calls } : {}),
         },
         logprobs:
-          options.topLogprobs === undefined
-            ? null
-            : chatLogprobsOf(choice.logprobs ? chatLogprobs(choice.logprobs, options.topLogprobs) : []),
+          options.topLogprobs === undefined ? null : chatLogprobsOf(choice.logprobs ? toChat(choice.logprobs) : []),
         finish_reason: end.finish,
       };
     }),
