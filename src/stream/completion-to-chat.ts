@@ -1,4 +1,4 @@
-import { foldOutputEvents, type OutputEvent } from '../chat-output/index.js';
+import { ChoiceOutput, wholeChoiceOutput, type OutputEvent, type OutputPlan } from '../chat-output/index.js';
 import { chatLogprobs, chatLogprobsOf, sealedChatLogprobs } from './chat-logprobs.js';
 import type {
   ChatChunkChoice,
@@ -9,7 +9,6 @@ import type {
   CompletionChunk,
   CompletionLogprobs,
 } from './chunks.js';
-import { ChoiceOutput, type OutputPlan } from './choice-output.js';
 
 export interface ChatMappingOptions {
   /** The id and model the client sees (the upstream's own id is an implementation detail). */
@@ -130,23 +129,19 @@ export function completionToChatCompletion(
     created: body.created,
     model: options.model,
     choices: body.choices.map((choice) => {
-      const output = new ChoiceOutput(options.output ?? PLAIN);
-      const events = output.feed(choice.text);
-      const end = output.end(choice.finish_reason);
-      const folded = foldOutputEvents([...events, ...end.events], output.reasoned);
-      const calls = folded.toolCalls.filter((call) => call !== undefined);
+      const whole = wholeChoiceOutput(options.output ?? PLAIN, choice.text, choice.finish_reason);
       return {
         index: choice.index,
         message: {
           role: 'assistant',
-          content: folded.content === '' && calls.length > 0 ? null : folded.content,
+          content: whole.content,
           refusal: null,
-          ...(folded.reasoning !== null ? { reasoning_content: folded.reasoning } : {}),
-          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+          ...(whole.reasoning !== undefined ? { reasoning_content: whole.reasoning } : {}),
+          ...(whole.toolCalls ? { tool_calls: whole.toolCalls } : {}),
         },
         logprobs:
           options.topLogprobs === undefined ? null : chatLogprobsOf(choice.logprobs ? toChat(choice.logprobs) : []),
-        finish_reason: end.finish,
+        finish_reason: whole.finish,
       };
     }),
   };
