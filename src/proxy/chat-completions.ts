@@ -113,7 +113,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
       id,
       model,
       output,
-      ...logprobsOption(request, answer),
+      ...mappingOptions(request, answer),
       includeUsage: request.stream_options?.include_usage === true,
       keepAliveIntervalMs: deps.keepAliveIntervalMs,
       maxUpstreamEventBytes: deps.maxUpstreamEventBytes,
@@ -122,7 +122,7 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
     });
   }
   const opened = await readAnswer(upstream, answer, telemetry);
-  return Response.json(completionToChatCompletion(opened, { id, model, output, ...logprobsOption(request, answer) }), {
+  return Response.json(completionToChatCompletion(opened, { id, model, output, ...mappingOptions(request, answer) }), {
     headers: answer.clientHeaders,
   });
 }
@@ -159,14 +159,13 @@ async function readAnswer(
   }
 }
 
-function logprobsOption(
+function mappingOptions(
   request: ChatCompletionRequest,
   answer: ProtectedAnswer,
-): { topLogprobs?: number; sealedLogprobs?: boolean } {
-  if (request.logprobs !== true) return {};
-  // Ciphertext relayed for the client's key: the tokens go on sealed, for the client to open.
-  const sealed = answer.version !== undefined && answer.recipient === undefined;
-  return { topLogprobs: request.top_logprobs ?? 0, ...(sealed ? { sealedLogprobs: true } : {}) };
+): { topLogprobs?: number; sealed?: boolean } {
+  // Ciphertext relayed for the client's key: its sealed fields go on as they are, for the client to open.
+  const sealed = answer.version !== undefined && answer.recipient === undefined ? { sealed: true } : {};
+  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0, ...sealed } : sealed;
 }
 
 const LOGPROBS_NEED_V2 =
@@ -224,7 +223,7 @@ interface StreamOptions {
   model: string;
   output: OutputPlan;
   topLogprobs?: number;
-  sealedLogprobs?: boolean;
+  sealed?: boolean;
   includeUsage: boolean;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
@@ -246,7 +245,7 @@ function streamResponse(upstream: UpstreamResponse, answer: ProtectedAnswer, opt
     model: options.model,
     output: options.output,
     ...(options.topLogprobs !== undefined ? { topLogprobs: options.topLogprobs } : {}),
-    ...(options.sealedLogprobs ? { sealedLogprobs: true } : {}),
+    ...(options.sealed ? { sealed: true } : {}),
     includeUsage: options.includeUsage,
     ...(answer.recipient ? { recipient: answer.recipient } : {}),
     keepAliveIntervalMs: options.keepAliveIntervalMs,

@@ -19,6 +19,8 @@ export interface CompletionChoice {
   text: string;
   finish_reason: string | null;
   logprobs?: CompletionLogprobs;
+  /** vLLM's: the stop string (sealed under v2) or stop token id that ended the choice. */
+  stop_reason?: string | number | null;
 }
 
 export interface ChatTokenLogprob {
@@ -80,6 +82,8 @@ export interface ChatChunkChoice {
   delta: ChatDelta;
   logprobs: ChatLogprobs | null;
   finish_reason: string | null;
+  /** Relayed in pass-through only (`sealed`): a sealed field the client must open in turn. */
+  stop_reason?: string | number | null;
 }
 
 /**
@@ -106,6 +110,7 @@ export interface ChatCompletion {
     message: ChatMessageOut;
     logprobs: ChatLogprobs | null;
     finish_reason: string | null;
+    stop_reason?: string | number | null;
   }[];
   usage?: Usage;
 }

@@ -6,6 +6,7 @@ import type {
   ChatCompletionChunk,
   ChatDelta,
   ChatTokenLogprob,
+  CompletionChoice,
   CompletionChunk,
   CompletionLogprobs,
 } from './chunks.js';
@@ -21,9 +22,10 @@ export interface ChatMappingOptions {
   topLogprobs?: number;
   /**
    * The answer is ciphertext for the client (pass-through): logprobs are relayed sealed, in
-   * their sealed order (`sealedChatLogprobs`), on the chat chunk of their own upstream chunk.
+   * their sealed order (`sealedChatLogprobs`), on the chat chunk of their own upstream chunk, and
+   * a `stop_reason` with them.
    */
-  sealedLogprobs?: boolean;
+  sealed?: boolean;
 }
 
 const PLAIN: OutputPlan = { parallelToolCalls: true };
@@ -62,14 +64,20 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
         finish = end.finish;
       }
       // Sealed logprobs cannot wait for a later chunk: that chunk's text, sealed after them, would be opened first.
-      const flush = options.sealedLogprobs === true && pendingLogprobs.has(choice.index);
+      const flush = options.sealed === true && pendingLogprobs.has(choice.index);
       if ((finish !== null || flush) && events.length === 0) events.push({ kind: 'content', text: '' });
       for (const [i, event] of events.entries()) {
         const last = i === events.length - 1;
         const pending = pendingLogprobs.get(choice.index);
         pendingLogprobs.delete(choice.index);
         const logprobs = options.topLogprobs === undefined ? null : chatLogprobsOf(pending ?? []);
-        push({ index: choice.index, delta: eventDelta(event), logprobs, finish_reason: last ? finish : null });
+        push({
+          index: choice.index,
+          delta: eventDelta(event),
+          logprobs,
+          finish_reason: last ? finish : null,
+          ...(last && finish !== null ? sealedStopReason(options, choice) : {}),
+        });
       }
     }
     if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
@@ -79,10 +87,23 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
   };
 }
 
+/**
+ * A sealed string `stop_reason` (v2) is a field of the client's sequence: dropping it would make
+ * the next field of another choice (n > 1) fail to open, so pass-through relays it, last in its
+ * choice as it was sealed. When the proxy reads the answer it is left out, as before.
+ */
+function sealedStopReason(
+  options: Pick<ChatMappingOptions, 'sealed'>,
+  choice: CompletionChoice,
+): { stop_reason?: string | number } {
+  if (options.sealed !== true || choice.stop_reason == null) return {};
+  return { stop_reason: choice.stop_reason };
+}
+
 function logprobsMapping(
-  options: Pick<ChatMappingOptions, 'topLogprobs' | 'sealedLogprobs'>,
+  options: Pick<ChatMappingOptions, 'topLogprobs' | 'sealed'>,
 ): (logprobs: CompletionLogprobs) => ChatTokenLogprob[] {
-  if (options.sealedLogprobs === true) return sealedChatLogprobs;
+  if (options.sealed === true) return sealedChatLogprobs;
   const top = options.topLogprobs ?? 0;
   return (logprobs) => chatLogprobs(logprobs, top);
 }
@@ -142,6 +163,7 @@ export function completionToChatCompletion(
         logprobs:
           options.topLogprobs === undefined ? null : chatLogprobsOf(choice.logprobs ? toChat(choice.logprobs) : []),
         finish_reason: whole.finish,
+        ...sealedStopReason(options, choice),
       };
     }),
   };

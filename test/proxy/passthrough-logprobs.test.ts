@@ -34,6 +34,7 @@ interface Choice {
   message?: { content: string | null };
   logprobs: { content: TokenLogprob[] } | null;
   finish_reason: string | null;
+  stop_reason?: string | number | null;
 }
 
 let sgt: Sgt;
@@ -100,6 +101,35 @@ describe('logprobs in pass-through mode', () => {
     expect(tokens.map((t) => t.token).join('')).toBe(REPLY);
     expectOpened(tokens);
   });
+
+  it.each([{}, { stop: ['ok'] }])(
+    'n: 2, streamed (%o): the choices share one sequence, and both open',
+    async (extra) => {
+      const response = await postJson(
+        `${proxy.url}/v1/chat/completions`,
+        ask({ stream: true, n: 2, ...extra }),
+        v2Headers(),
+      );
+      const decryptor = createResponseDecryptor(response.headers, keys.privateKey);
+      const tokens = new Map<number, string>();
+      const stopReasons: (string | number)[] = [];
+      for (const event of sseDataEvents(await response.text()).filter((e) => e !== '[DONE]')) {
+        const chunk = decryptor.decryptChatChunk(JSON.parse(event) as { choices: Choice[] });
+        for (const choice of chunk.choices) {
+          if (choice.stop_reason != null) stopReasons.push(choice.stop_reason);
+          tokens.set(
+            choice.index,
+            (tokens.get(choice.index) ?? '') + (choice.logprobs?.content ?? []).map((t) => t.token).join(''),
+          );
+        }
+      }
+      expect(tokens.size).toBe(2);
+      expect(tokens.get(0)).toBe(tokens.get(1));
+      expect(tokens.get(0)).toContain('Hé wörld');
+      // A stop string: each choice's sealed stop_reason is relayed, in its place, and opens.
+      expect(stopReasons).toEqual('stop' in extra ? ['ok', 'ok'] : []);
+    },
+  );
 
   it('non-stream: the whole body opens, message then logprobs', async () => {
     const response = await postJson(`${proxy.url}/v1/chat/completions`, ask(), v2Headers());
