@@ -1,8 +1,9 @@
 /**
  * `sgt-proxy/client`: decrypt output-protected responses in your own application (wire formats v1
  * and v2, docs/output-protection.md), and turn a decrypted chat stream's text into OpenAI tool-call
- * chunks (pass-through mode, where the proxy cannot read the text). Small on purpose: HPKE, the
- * field rules and the tool parser, no server code.
+ * chunks (pass-through mode, where the proxy cannot read the text). `createDecryptingFetch` does
+ * all of it for any OpenAI-compatible SDK that takes a `fetch`. Small on purpose: HPKE, the field
+ * rules and the tool parser, no server code.
  *
  * ```ts
  * import OpenAI from 'openai';
