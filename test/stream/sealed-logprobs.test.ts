@@ -18,13 +18,13 @@ const chunk = (text: string, tokens: string[], top: Record<string, number>[], fi
     ],
   }) satisfies CompletionChunk;
 
-describe('sealed logprobs (sealedLogprobs)', () => {
+describe('sealed logprobs (pass-through, sealed: true)', () => {
   it('keep every top_logprobs key in JSON order (no sort, no cut) with bytes null', () => {
     const body = completionToChatCompletion(chunk('T', ['t'], [{ b: -3, a: -1, c: -2 }], 'stop'), {
       id: 'c',
       model: 'm',
       topLogprobs: 1,
-      sealedLogprobs: true,
+      sealed: true,
     });
     expect(body.choices[0]!.logprobs!.content).toEqual([
       {
@@ -41,7 +41,7 @@ describe('sealed logprobs (sealedLogprobs)', () => {
   });
 
   it('go out on the chat chunk of their own upstream chunk, even one without text', () => {
-    const map = chatChunkMapper({ id: 'c', model: 'm', includeUsage: false, topLogprobs: 0, sealedLogprobs: true });
+    const map = chatChunkMapper({ id: 'c', model: 'm', includeUsage: false, topLogprobs: 0, sealed: true });
     const out = [chunk('', ['x'], [{ x: -1 }]), chunk('Y', ['y'], [{ y: -1 }], 'stop')].flatMap(map);
     const seen = out.map((c) => [c.choices[0]!.delta.content, c.choices[0]!.logprobs?.content.map((t) => t.token)]);
     expect(seen).toEqual([
