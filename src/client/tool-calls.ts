@@ -4,9 +4,11 @@
  * chunk's `delta` into OpenAI's shape (`content`, `tool_calls`, `reasoning_content`).
  */
 import {
-  ChatOutputParser,
+  ChoiceOutput,
   type OutputEvent,
+  type OutputPlan,
   type ReasoningParserName,
+  type ToolOutput,
   type ToolParserName,
 } from '../chat-output/index.js';
 
@@ -33,7 +35,7 @@ interface MutableDelta {
 }
 
 /** The parts of a decrypted `chat.completion.chunk` this reads and rewrites (the OpenAI SDK's type fits). */
-interface ChunkLike {
+export interface ChunkLike {
   choices: ReadonlyArray<{ index: number; delta?: object | null; finish_reason?: string | null }>;
 }
 
@@ -59,44 +61,57 @@ function applyEvents(delta: MutableDelta, events: readonly OutputEvent[], hadCon
   if (calls.length > 0) delta.tool_calls = [...(delta.tool_calls ?? []), ...calls];
 }
 
+/** How a decrypted answer's text becomes content, reasoning and tool calls (the proxy's own plan). */
+export function parsePlan(options: ToolCallChunkOptions, tools: ToolOutput | undefined, parallel = true): OutputPlan {
+  return {
+    parallelToolCalls: parallel,
+    ...(tools ? { tools } : {}),
+    ...(options.reasoningParser ? { reasoning: options.reasoningParser } : {}),
+    ...(options.newToolCallId ? { newToolCallId: options.newToolCallId } : {}),
+  };
+}
+
+/**
+ * A rewriter of one decrypted chat chunk after another, in place: each choice's `delta.content`
+ * goes through the proxy's own choice output (`ChoiceOutput`), and what it yields replaces the
+ * delta; the finish reason becomes the one the proxy would report (`tool_calls` after calls).
+ */
+export function chatChunkShaper(plan: OutputPlan): (chunk: ChunkLike) => void {
+  const outputs = new Map<number, ChoiceOutput>();
+  return (chunk) => {
+    for (const choice of chunk.choices) {
+      // The SDK's objects are plain and writable; its types mark them readonly for callers only.
+      const delta = (choice.delta ?? {}) as MutableDelta;
+      let output = outputs.get(choice.index);
+      if (!output) {
+        output = new ChoiceOutput(plan);
+        outputs.set(choice.index, output);
+      }
+      const text = typeof delta.content === 'string' ? delta.content : '';
+      const events = text === '' ? [] : output.feed(text);
+      if (choice.finish_reason != null) {
+        const end = output.end(choice.finish_reason);
+        events.push(...end.events);
+        (choice as { finish_reason: string | null }).finish_reason = end.finish;
+      }
+      applyEvents(delta, events, text !== '');
+    }
+  };
+}
+
 /**
  * Turns a decrypted chat stream (e.g. `decryptChatStream(data, decryptor)`) into one with OpenAI
  * `delta.tool_calls`: each choice's `delta.content` is fed to the tool parser, and what it yields
- * replaces the delta. A choice that made calls and finished with `stop` finishes with
- * `tool_calls`, as vLLM reports it. Chunks are rewritten in place and passed on, one for one.
+ * replaces the delta. A choice that made calls finishes with `tool_calls`, as vLLM reports it.
+ * Chunks are rewritten in place and passed on, one for one.
  */
 export async function* toolCallChunks<T extends ChunkLike>(
   stream: AsyncIterable<T>,
   options: ToolCallChunkOptions = {},
 ): AsyncGenerator<T, void, undefined> {
-  const parsers = new Map<number, ChatOutputParser>();
-  const parserFor = (index: number): ChatOutputParser => {
-    let parser = parsers.get(index);
-    if (!parser) {
-      parser = new ChatOutputParser({
-        tools: options.toolParser ?? 'hermes',
-        reasoning: options.reasoningParser,
-        newToolCallId: options.newToolCallId,
-      });
-      parsers.set(index, parser);
-    }
-    return parser;
-  };
+  const shape = chatChunkShaper(parsePlan(options, { kind: 'parse', parser: options.toolParser ?? 'hermes' }));
   for await (const chunk of stream) {
-    for (const choice of chunk.choices) {
-      // The SDK's objects are plain and writable; its types mark them readonly for callers only.
-      const delta = (choice.delta ?? {}) as MutableDelta;
-      const parser = parserFor(choice.index);
-      const text = typeof delta.content === 'string' ? delta.content : '';
-      const events = text === '' ? [] : parser.feed(text);
-      if (choice.finish_reason != null) {
-        const end = parser.end();
-        events.push(...end.events);
-        if (end.toolCalls > 0 && choice.finish_reason === 'stop')
-          (choice as { finish_reason: string }).finish_reason = 'tool_calls';
-      }
-      applyEvents(delta, events, text !== '');
-    }
+    shape(chunk);
     yield chunk;
   }
 }

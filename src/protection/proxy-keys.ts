@@ -9,6 +9,7 @@ import {
   parseRequestedVersion,
   parseServerPublicKey,
   setupProtectedRecipient,
+  type ProtectionVersion,
 } from './wire.js';
 
 export interface OutputProtectionSettings {
@@ -25,6 +26,8 @@ export interface OutputProtectionSettings {
 export interface ProtectedAnswer {
   recipient?: HpkeRecipientContext;
   clientHeaders: Record<string, string>;
+  /** The wire format the upstream answered in; absent when the answer is not protected. */
+  version?: ProtectionVersion;
 }
 
 /** One request's side of output protection, from the headers it sends upstream to the answer's. */
@@ -107,13 +110,16 @@ export class ProxyOutputProtection {
       accept(headers) {
         const enc = headers.get(serverKeyHeader);
         if (enc === null) throw new UpstreamNotProtectedError(serverKeyHeader);
+        const version = parseAnsweredVersion(headers.get(OUTPUT_PROTECTION_VERSION_HEADER));
         const recipient = setupProtectedRecipient(
           parseServerPublicKey(enc, serverKeyHeader),
           pair.privateKey,
-          parseAnsweredVersion(headers.get(OUTPUT_PROTECTION_VERSION_HEADER)),
-          { recipientPublicKey: pair.publicKey },
+          version,
+          {
+            recipientPublicKey: pair.publicKey,
+          },
         );
-        return { recipient, clientHeaders: {} };
+        return { recipient, clientHeaders: {}, version };
       },
     };
   }
@@ -139,7 +145,8 @@ export class ProxyOutputProtection {
         // The client needs the version to pick its `info`; absent means a v1 upstream.
         const answered = headers.get(OUTPUT_PROTECTION_VERSION_HEADER);
         if (answered !== null) clientHeaders[OUTPUT_PROTECTION_VERSION_HEADER] = answered;
-        return { clientHeaders };
+        // Lenient here: the version is the client's to check; the proxy only needs to know v2.
+        return { clientHeaders, version: answered === '2' ? 2 : 1 };
       },
     };
   }

@@ -29,7 +29,7 @@ function maxTokensOf(request: ChatCompletionRequest, maxNewTokens: number): numb
 /** A chat request sent upstream, with how its answer maps to the chat shape. */
 export interface ForwardedChat {
   forwarded: ForwardedPrompt;
-  mapping: { id: string; model: string; output: OutputPlan; topLogprobs?: number };
+  mapping: { id: string; model: string; output: OutputPlan; topLogprobs?: number; sealed?: boolean };
 }
 
 /**
@@ -49,11 +49,12 @@ export async function forwardChat(deps: ChatCompletionsDeps, call: ChatCall, id:
     request,
     maxTokens: maxTokensOf(request, deps.maxNewTokens),
     logprobs: request.logprobs === true,
+    sealedLogprobs: true,
     embed: (signal) => deps.embedder.embed(toChatMessages(request.messages), request.seed, signal, plan.template),
     upstreamFields,
   });
   const output = readableOutput(plan, forwarded.answer, call.context.logger);
-  return { forwarded, mapping: { id, model, output, ...logprobsOption(request) } };
+  return { forwarded, mapping: { id, model, output, ...mappingOptions(request, forwarded.answer) } };
 }
 
 export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall): Promise<Response> {
@@ -71,8 +72,13 @@ export async function chatCompletions(deps: ChatCompletionsDeps, call: ChatCall)
   return Response.json(completionToChatCompletion(opened, mapping), { headers: forwarded.answer.clientHeaders });
 }
 
-function logprobsOption(request: ChatCompletionRequest): { topLogprobs?: number } {
-  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0 } : {};
+/** How the answer's fields map: logprobs when asked; ciphertext relayed for the client's key keeps its sealed fields as they are. */
+function mappingOptions(
+  request: ChatCompletionRequest,
+  answer: ProtectedAnswer,
+): { topLogprobs?: number; sealed?: boolean } {
+  const sealed = answer.version !== undefined && answer.recipient === undefined ? { sealed: true } : {};
+  return request.logprobs === true ? { topLogprobs: request.top_logprobs ?? 0, ...sealed } : sealed;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { SSE_HEADERS, checkCompletionChunk, type CompletionChunk, type SseDialect } from '../stream/index.js';
 import type { RequestContext } from '../http/index.js';
 import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
-import { decryptBody } from '../protection/index.js';
+import { OUTPUT_PROTECTION_VERSION_HEADER, decryptBody } from '../protection/index.js';
 import { answerStreamBody } from './chat-stream.js';
 import type { ProtectedAnswer, ProxyOutputProtection } from '../protection/index.js';
 import { InvalidRequestError } from '../errors/index.js';
@@ -107,8 +107,10 @@ export interface PromptCall {
   id: string;
   request: SamplingParameters;
   maxTokens: number;
-  /** Whether the request asks for logprobs (refused when the proxy relays the client's key). */
+  /** Whether the request asks for logprobs. */
   logprobs: boolean;
+  /** Whether the route can relay logprobs sealed for the client's own key (chat); otherwise refused then. */
+  sealedLogprobs?: boolean;
   embed: (signal: AbortSignal) => Promise<EmbeddedPrompt>;
   /** The route's fields of the upstream request (logprobs, structured outputs…). */
   upstreamFields: Record<string, unknown>;
@@ -130,7 +132,9 @@ export async function forwardPrompt(
   telemetry.describe(genAiFacts(prompt.request, prompt.maxTokens, prompt.id));
   // Before the transform: a bad client key is the client's 400, not a wasted transform and an upstream error.
   const protectedCall = deps.protection.begin(call.clientHeaders);
-  if (!deps.protection.decrypts && prompt.logprobs) refuseProtectedLogprobs(protectedCall.upstreamHeaders);
+  if (prompt.logprobs) {
+    refuseProtectedLogprobs(protectedCall.upstreamHeaders, deps.protection.decrypts, prompt.sealedLogprobs === true);
+  }
   const started = performance.now();
   const embedded = await telemetry.transform(() => prompt.embed(call.signal));
   call.context.logger.debug(
@@ -150,21 +154,41 @@ export async function forwardPrompt(
       signal: call.signal,
     }),
   );
-  const answer = acceptOrRelease(upstream, () => protectedCall.accept(upstream.headers));
+  const answer = acceptOrRelease(upstream, () =>
+    checkLogprobsVersion(prompt.logprobs, protectedCall.accept(upstream.headers)),
+  );
   return { upstream, answer, telemetry };
 }
 
+const LOGPROBS_NEED_V2 =
+  "'logprobs' under output protection needs wire format v2 (v1 encrypts only the text, so the tokens would travel in plaintext)";
+
 /**
- * Logprobs are answer tokens. When the proxy decrypts, it asks for wire format v2, which seals them
- * (a v1 upstream refuses logprobs rather than send them in clear). When it relays the client's key,
- * the answer is the client's to open and the proxy cannot map sealed logprobs: refused.
+ * Logprobs are answer tokens: only wire format v2 seals them. The proxy, when it decrypts, always
+ * asks for v2. When it relays the client's key, the route must be able to pass them on sealed
+ * (chat can; the legacy completions shape needs `text_offset` counted on the plaintext), and the
+ * client must ask for v2 itself (x-output-protection-version: 2).
  */
-function refuseProtectedLogprobs(protectionHeaders: Record<string, string>): void {
-  if (Object.keys(protectionHeaders).length === 0) return;
-  throw new InvalidRequestError(
-    "'logprobs' is not available while output protection is on: the tokens would leave the upstream in plaintext.",
-    { param: 'logprobs', code: 'unsupported_parameter' },
-  );
+function refuseProtectedLogprobs(
+  protectionHeaders: Record<string, string>,
+  decrypts: boolean,
+  sealedOk: boolean,
+): void {
+  if (Object.keys(protectionHeaders).length === 0 || decrypts) return;
+  if (sealedOk && protectionHeaders[OUTPUT_PROTECTION_VERSION_HEADER] === '2') return;
+  const message = sealedOk
+    ? `${LOGPROBS_NEED_V2}: send the header ${OUTPUT_PROTECTION_VERSION_HEADER}: 2.`
+    : "'logprobs' is not available on this route with your own output-protection key: the proxy cannot map tokens it cannot read (use /v1/chat/completions).";
+  throw new InvalidRequestError(message, { param: 'logprobs', code: 'unsupported_parameter' });
+}
+
+/** An upstream that speaks only v1 answers v1 to a request for v2: its logprobs tokens are not sealed. */
+function checkLogprobsVersion(logprobs: boolean, answer: ProtectedAnswer): ProtectedAnswer {
+  if (!logprobs || answer.version !== 1) return answer;
+  throw new InvalidRequestError(`${LOGPROBS_NEED_V2}, and the upstream answered in v1: it cannot give logprobs.`, {
+    param: 'logprobs',
+    code: 'unsupported_parameter',
+  });
 }
 
 /** An answer we refuse (e.g. not protected) must still free the upstream connection. */

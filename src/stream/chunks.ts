@@ -19,13 +19,16 @@ export interface CompletionChoice {
   text: string;
   finish_reason: string | null;
   logprobs?: CompletionLogprobs;
+  /** vLLM's: the stop string (sealed under v2) or stop token id that ended the choice. */
+  stop_reason?: string | number | null;
 }
 
 export interface ChatTokenLogprob {
   token: string;
   logprob: number;
-  bytes: number[];
-  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+  /** The token's UTF-8 bytes; null when the token is ciphertext (pass-through: the client fills them in). */
+  bytes: number[] | null;
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
 }
 
 /** OpenAI's chat `logprobs`: `refusal` is required (null: the proxy never refuses). */
@@ -79,6 +82,8 @@ export interface ChatChunkChoice {
   delta: ChatDelta;
   logprobs: ChatLogprobs | null;
   finish_reason: string | null;
+  /** Relayed in pass-through only (`sealed`): a sealed field the client must open in turn. */
+  stop_reason?: string | number | null;
 }
 
 /**
@@ -105,6 +110,7 @@ export interface ChatCompletion {
     message: ChatMessageOut;
     logprobs: ChatLogprobs | null;
     finish_reason: string | null;
+    stop_reason?: string | number | null;
   }[];
   usage?: Usage;
 }

@@ -1,14 +1,15 @@
-import { foldOutputEvents, type OutputEvent } from '../chat-output/index.js';
-import { chatLogprobs, chatLogprobsOf } from './chat-logprobs.js';
+import { ChoiceOutput, wholeChoiceOutput, type OutputEvent, type OutputPlan } from '../chat-output/index.js';
+import { chatLogprobs, chatLogprobsOf, sealedChatLogprobs } from './chat-logprobs.js';
 import type {
   ChatChunkChoice,
   ChatCompletion,
   ChatCompletionChunk,
   ChatDelta,
   ChatTokenLogprob,
+  CompletionChoice,
   CompletionChunk,
+  CompletionLogprobs,
 } from './chunks.js';
-import { ChoiceOutput, type OutputPlan } from './choice-output.js';
 
 export interface ChatMappingOptions {
   /** The id and model the client sees (the upstream's own id is an implementation detail). */
@@ -19,6 +20,12 @@ export interface ChatMappingOptions {
   output?: OutputPlan;
   /** Set when the request asked for `logprobs`: how many `top_logprobs` per token (0 to 20). */
   topLogprobs?: number;
+  /**
+   * The answer is ciphertext for the client (pass-through): logprobs are relayed sealed, in
+   * their sealed order (`sealedChatLogprobs`), on the chat chunk of their own upstream chunk, and
+   * a `stop_reason` with them.
+   */
+  sealed?: boolean;
 }
 
 const PLAIN: OutputPlan = { parallelToolCalls: true };
@@ -30,6 +37,7 @@ const PLAIN: OutputPlan = { parallelToolCalls: true };
  * chunk (`choices: []`) is relayed only when asked for.
  */
 export function chatChunkMapper(options: ChatMappingOptions): (chunk: CompletionChunk) => ChatCompletionChunk[] {
+  const toChat = logprobsMapping(options);
   const outputs = new Map<number, ChoiceOutput>();
   // A choice's token logprobs not yet sent: they go on its next chunk (text held back by a parser has none yet).
   const pendingLogprobs = new Map<number, ChatTokenLogprob[]>();
@@ -39,7 +47,7 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
     for (const choice of chunk.choices) {
       if (options.topLogprobs !== undefined && choice.logprobs) {
         const pending = pendingLogprobs.get(choice.index) ?? [];
-        pending.push(...chatLogprobs(choice.logprobs, options.topLogprobs));
+        pending.push(...toChat(choice.logprobs));
         pendingLogprobs.set(choice.index, pending);
       }
       let output = outputs.get(choice.index);
@@ -55,13 +63,21 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
         events.push(...end.events);
         finish = end.finish;
       }
-      if (finish !== null && events.length === 0) events.push({ kind: 'content', text: '' });
+      // Sealed logprobs cannot wait for a later chunk: that chunk's text, sealed after them, would be opened first.
+      const flush = options.sealed === true && pendingLogprobs.has(choice.index);
+      if ((finish !== null || flush) && events.length === 0) events.push({ kind: 'content', text: '' });
       for (const [i, event] of events.entries()) {
         const last = i === events.length - 1;
         const pending = pendingLogprobs.get(choice.index);
         pendingLogprobs.delete(choice.index);
         const logprobs = options.topLogprobs === undefined ? null : chatLogprobsOf(pending ?? []);
-        push({ index: choice.index, delta: eventDelta(event), logprobs, finish_reason: last ? finish : null });
+        push({
+          index: choice.index,
+          delta: eventDelta(event),
+          logprobs,
+          finish_reason: last ? finish : null,
+          ...(last && finish !== null ? sealedStopReason(options, choice) : {}),
+        });
       }
     }
     if (chunk.choices.length === 0 && chunk.usage && options.includeUsage) {
@@ -69,6 +85,27 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
     }
     return out;
   };
+}
+
+/**
+ * A sealed string `stop_reason` (v2) is a field of the client's sequence: dropping it would make
+ * the next field of another choice (n > 1) fail to open, so pass-through relays it, last in its
+ * choice as it was sealed. When the proxy reads the answer it is left out, as before.
+ */
+function sealedStopReason(
+  options: Pick<ChatMappingOptions, 'sealed'>,
+  choice: CompletionChoice,
+): { stop_reason?: string | number } {
+  if (options.sealed !== true || choice.stop_reason == null) return {};
+  return { stop_reason: choice.stop_reason };
+}
+
+function logprobsMapping(
+  options: Pick<ChatMappingOptions, 'topLogprobs' | 'sealed'>,
+): (logprobs: CompletionLogprobs) => ChatTokenLogprob[] {
+  if (options.sealed === true) return sealedChatLogprobs;
+  const top = options.topLogprobs ?? 0;
+  return (logprobs) => chatLogprobs(logprobs, top);
 }
 
 function eventDelta(event: OutputEvent): ChatDelta {
@@ -106,31 +143,27 @@ export function completionToChatCompletion(
   body: CompletionChunk,
   options: Omit<ChatMappingOptions, 'includeUsage'>,
 ): ChatCompletion {
+  const toChat = logprobsMapping(options);
   const completion: ChatCompletion = {
     id: options.id,
     object: 'chat.completion',
     created: body.created,
     model: options.model,
     choices: body.choices.map((choice) => {
-      const output = new ChoiceOutput(options.output ?? PLAIN);
-      const events = output.feed(choice.text);
-      const end = output.end(choice.finish_reason);
-      const folded = foldOutputEvents([...events, ...end.events], output.reasoned);
-      const calls = folded.toolCalls.filter((call) => call !== undefined);
+      const whole = wholeChoiceOutput(options.output ?? PLAIN, choice.text, choice.finish_reason);
       return {
         index: choice.index,
         message: {
           role: 'assistant',
-          content: folded.content === '' && calls.length > 0 ? null : folded.content,
+          content: whole.content,
           refusal: null,
-          ...(folded.reasoning !== null ? { reasoning_content: folded.reasoning } : {}),
-          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+          ...(whole.reasoning !== undefined ? { reasoning_content: whole.reasoning } : {}),
+          ...(whole.toolCalls ? { tool_calls: whole.toolCalls } : {}),
         },
         logprobs:
-          options.topLogprobs === undefined
-            ? null
-            : chatLogprobsOf(choice.logprobs ? chatLogprobs(choice.logprobs, options.topLogprobs) : []),
-        finish_reason: end.finish,
+          options.topLogprobs === undefined ? null : chatLogprobsOf(choice.logprobs ? toChat(choice.logprobs) : []),
+        finish_reason: whole.finish,
+        ...sealedStopReason(options, choice),
       };
     }),
   };

@@ -96,12 +96,17 @@ function responseUsage(usage: Usage | undefined): ResponseUsage | undefined {
   };
 }
 
+const utf8 = new TextEncoder();
+
+/** A Response is only made of answers the proxy reads, so a token's bytes are always its own (null only when sealed). */
+const bytesOf = (token: string, bytes: number[] | null): number[] => bytes ?? [...utf8.encode(token)];
+
 function responseLogprobs(content: readonly ChatTokenLogprob[]): LogProb[] {
   return content.map((entry) => ({
     token: entry.token,
     logprob: entry.logprob,
-    bytes: entry.bytes,
-    top_logprobs: entry.top_logprobs,
+    bytes: bytesOf(entry.token, entry.bytes),
+    top_logprobs: entry.top_logprobs.map((top) => ({ ...top, bytes: bytesOf(top.token, top.bytes) })),
   }));
 }
 

@@ -80,6 +80,8 @@ function checkChoice(choice: unknown, field: string, check: FieldChecker): Compl
   if (finish !== null && typeof finish !== 'string') throw check.bad(`${field}.finish_reason`, 'a string or null');
   const out: CompletionChoice = { index, text, finish_reason: finish };
   if (choice.logprobs != null) out.logprobs = checkLogprobs(choice.logprobs, `${field}.logprobs`, check);
+  const stop = choice.stop_reason;
+  if (typeof stop === 'string' || typeof stop === 'number') out.stop_reason = stop;
   return out;
 }
 

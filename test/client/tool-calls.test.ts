@@ -1,5 +1,4 @@
 import OpenAI from 'openai';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clientKeyHeaders,
@@ -8,9 +7,10 @@ import {
   generateKeyPair,
   toolCallChunks,
 } from '../../src/client/index.js';
-import { startReferenceServer, type RunningServer } from '../../src/reference-server/index.js';
+import type { RunningServer } from '../../src/reference-server/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
+import { startProtectedReference } from '../support/scripted-reference.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 
 const TOOL_REPLY =
@@ -91,16 +91,7 @@ describe('pass-through mode: the openai SDK, the proxy (SGP_OUTPUT_DECRYPTION=fa
 
   beforeAll(async () => {
     sgt = await loadSgt(IDENTITY_SGT_DIR);
-    reference = await startReferenceServer({
-      sgt,
-      mode: 'scripted',
-      replies: { replies: [{ text: TOOL_REPLY }] },
-      outputProtection: 'required',
-      logger: pino({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      tokenIntervalMs: 0,
-    });
+    reference = await startProtectedReference(sgt, { text: TOOL_REPLY });
     proxy = await startProxy({ sgt, upstreamUrl: reference.url, protection: { decrypt: false } });
   });
 

@@ -4,21 +4,21 @@ import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { captureLogger } from '../support/capture-logger.js';
+import { PROTECTION_MODES, proxyProtection, sdkFetch, type ProtectionMode } from '../support/protection-modes.js';
 import { scriptedReference } from '../support/scripted-reference.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
 /**
  * Tools, structured outputs and reasoning end to end with the official OpenAI SDK: SDK → proxy
- * (demo SGT with its noise, the proxy holding the output-protection key and decrypting) → a
- * recording tap → reference server in scripted mode (encrypting its answers). Each test gives the
- * reference server the model output it should "generate"; the tap shows what left the proxy.
+ * (demo SGT with its noise) → a recording tap → reference server in scripted mode (encrypting its
+ * answers), in both protection modes: the proxy holding the key and decrypting, and pass-through,
+ * where the SDK is given the client library's decrypting `fetch`. Each test gives the reference
+ * server the model output it should "generate"; the tap shows what left the proxy.
  */
 
 let sgt: Sgt;
 let reference: ReturnType<typeof scriptedReference>;
 let tap: ScriptedUpstream;
-let proxy: ProxyUnderTest;
-let reasoningProxy: ProxyUnderTest;
 let plaintextProxy: ProxyUnderTest;
 const logs = captureLogger();
 const logLines = logs.lines;
@@ -27,32 +27,19 @@ beforeAll(async () => {
   sgt = await loadSgt(DEMO_SGT_DIR);
   tap = await startScriptedUpstream(() => undefined);
   reference = scriptedReference(sgt, tap);
-  proxy = await startProxy({
-    sgt,
-    upstreamUrl: tap.url,
-    protection: { decrypt: true },
-    logger: logs.logger,
-  });
-  reasoningProxy = await startProxy({
-    sgt,
-    upstreamUrl: tap.url,
-    protection: { decrypt: true },
-    settings: { chat: { reasoningParser: 'qwen3' } },
-  });
   // SGP_OUTPUT_DECRYPTION=false and no client key: a plaintext answer, the one set-up with logprobs.
   plaintextProxy = await startProxy({ sgt, upstreamUrl: tap.url });
 });
 
 afterAll(async () => {
   await plaintextProxy?.close();
-  await reasoningProxy?.close();
-  await proxy?.close();
   await tap?.close();
   await reference?.close();
   await sgt?.close();
 });
 
-const client = (through = proxy) => new OpenAI({ baseURL: `${through.url}/v1`, apiKey: 'not-needed', maxRetries: 0 });
+const client = (through: ProxyUnderTest, fetch: { fetch?: typeof globalThis.fetch } = {}) =>
+  new OpenAI({ baseURL: `${through.url}/v1`, apiKey: 'not-needed', maxRetries: 0, ...fetch });
 
 const WEATHER: OpenAI.ChatCompletionTool = {
   type: 'function',
@@ -86,10 +73,29 @@ function functionCall(call: OpenAI.ChatCompletionMessageToolCall | undefined): {
   return call.function;
 }
 
-describe('the openai SDK with tools through the private path', () => {
+describe.each(PROTECTION_MODES)('the openai SDK with tools through the private path (%s)', (mode: ProtectionMode) => {
+  let proxy: ProxyUnderTest;
+  let reasoningProxy: ProxyUnderTest;
+  beforeAll(async () => {
+    proxy = await startProxy({ sgt, upstreamUrl: tap.url, protection: proxyProtection(mode), logger: logs.logger });
+    reasoningProxy = await startProxy({
+      sgt,
+      upstreamUrl: tap.url,
+      protection: proxyProtection(mode),
+      settings: { chat: { reasoningParser: 'qwen3' } },
+    });
+  });
+  afterAll(async () => {
+    await reasoningProxy?.close();
+    await proxy?.close();
+  });
+  const openai = () => client(proxy, sdkFetch(mode));
+  // In pass-through the proxy cannot read the answer: the client parses reasoning, as the proxy would.
+  const reasoningOpenai = () => client(reasoningProxy, sdkFetch(mode, { reasoningParser: 'qwen3' }));
+
   it('non-stream: the model’s call block becomes message.tool_calls, finish_reason tool_calls', async () => {
     await reference.replyWith({ text: CALL_TEXT });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -109,14 +115,14 @@ describe('the openai SDK with tools through the private path', () => {
 
   it('a two-turn tool loop: the call and the tool result go back in the history', async () => {
     await reference.replyWith({ text: CALL_TEXT }, { text: 'It is sunny in the harbour.' });
-    const first = await client().chat.completions.create({
+    const first = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
     });
     const assistant = first.choices[0]!.message;
     const call = assistant.tool_calls![0]!;
-    const second = await client().chat.completions.create({
+    const second = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       tools: [WEATHER],
       messages: [
@@ -144,7 +150,7 @@ describe('the openai SDK with tools through the private path', () => {
         '{"city": "Paris"}}\n</tool_call>',
       ],
     });
-    const stream = await client().chat.completions.create({
+    const stream = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -180,7 +186,7 @@ describe('the openai SDK with tools through the private path', () => {
 
   it('tool_choice naming a function: the output is its arguments (structured outputs), finish_reason stop', async () => {
     await reference.replyWith({ text: '{"city": "Paris"}' });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -196,7 +202,7 @@ describe('the openai SDK with tools through the private path', () => {
 
   it('tool_choice required: the forced [{name, parameters}] array becomes calls, finish_reason tool_calls', async () => {
     await reference.replyWith({ text: '[{"name": "get_weather", "parameters": {"city": "Paris"}}]' });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -217,7 +223,7 @@ describe('the openai SDK with tools through the private path', () => {
       required: ['city', 'celsius'],
       additionalProperties: false,
     };
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       response_format: { type: 'json_schema', json_schema: { name: 'weather', schema, strict: true } },
@@ -229,7 +235,7 @@ describe('the openai SDK with tools through the private path', () => {
 
   it('response_format json_object: structured_outputs.json_object', async () => {
     await reference.replyWith({ text: '{"ok": true}' });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       response_format: { type: 'json_object' },
@@ -243,7 +249,7 @@ describe('the openai SDK with tools through the private path', () => {
       text: 'Sure: <tool_call>{"name": "get_weather", "arguments": {city: Paris}}</tool_call>',
     });
     logLines.length = 0;
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -255,13 +261,14 @@ describe('the openai SDK with tools through the private path', () => {
     expect(choice.message.tool_calls).toBeUndefined();
     expect(choice.finish_reason).toBe('stop');
     const warning = logLines.find((line) => String(line.msg).includes('tool-call block'));
-    expect(warning).toMatchObject({ reason: 'invalid-json', terminated: true });
+    // In pass-through the proxy never saw the text; the client's parser passes it on just the same.
+    if (mode === 'proxy decrypts') expect(warning).toMatchObject({ reason: 'invalid-json', terminated: true });
     expect(JSON.stringify(logLines)).not.toContain('Paris');
   });
 
   it('tool_choice none: the block is left as content, no parsing', async () => {
     await reference.replyWith({ text: CALL_TEXT });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -273,7 +280,7 @@ describe('the openai SDK with tools through the private path', () => {
 
   it('SGP_REASONING_PARSER=qwen3: thinking goes to reasoning_content, stream and non-stream, before tool parsing', async () => {
     await reference.replyWith({ tokens: ['<think>', 'Use the ', 'tool.', '</think>', '\n\n', CALL_TEXT] });
-    const completion = await client(reasoningProxy).chat.completions.create({
+    const completion = await reasoningOpenai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -282,7 +289,7 @@ describe('the openai SDK with tools through the private path', () => {
     expect(message.reasoning_content).toBe('Use the tool.');
     expect(functionCall(message.tool_calls?.[0]).name).toBe('get_weather');
 
-    const stream = await client(reasoningProxy).chat.completions.create({
+    const stream = await reasoningOpenai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       tools: [WEATHER],
@@ -300,9 +307,9 @@ describe('the openai SDK with tools through the private path', () => {
     expect(names).toBe('get_weather');
   });
 
-  it('logprobs with the proxy decrypting: sealed upstream (wire format v2), opened and mapped for the SDK', async () => {
+  it('logprobs: sealed upstream (wire format v2), opened and mapped for the SDK (bytes, top_logprobs in order)', async () => {
     await reference.replyWith({ text: 'Sunny and mild.' });
-    const completion = await client().chat.completions.create({
+    const completion = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       logprobs: true,
@@ -310,10 +317,17 @@ describe('the openai SDK with tools through the private path', () => {
     });
     const content = completion.choices[0]!.logprobs!.content!;
     expect(content.map((t) => t.token).join('')).toBe('Sunny and mild.');
+    for (const token of content) {
+      expect(token.bytes).toEqual([...Buffer.from(token.token, 'utf8')]);
+      expect(token.top_logprobs.length).toBeGreaterThan(0);
+      expect(token.top_logprobs.length).toBeLessThanOrEqual(2);
+      const values = token.top_logprobs.map((t) => t.logprob);
+      expect(values).toEqual([...values].sort((a, b) => b - a));
+    }
     expect(tap.requests[0]!.headers['x-output-protection-version']).toBe('2');
     expect(tap.requests[0]!.json()).toMatchObject({ logprobs: 2 });
     await reference.replyWith({ text: 'Sunny and mild.' });
-    const stream = await client().chat.completions.create({
+    const stream = await openai().chat.completions.create({
       model: sgt.metadata.baseModel,
       messages: [ASK],
       logprobs: true,
@@ -325,6 +339,18 @@ describe('the openai SDK with tools through the private path', () => {
     expect(streamed).toBe('Sunny and mild.');
   });
 
+  it('chat_template_kwargs reach the chat template (enable_thinking: false renders an empty think block)', async () => {
+    await reference.replyWith({ text: 'ok' }, { text: 'ok' });
+    const ask = { model: sgt.metadata.baseModel, messages: [ASK] };
+    await openai().chat.completions.create(ask);
+    await openai().chat.completions.create({ ...ask, chat_template_kwargs: { enable_thinking: false } } as typeof ask);
+    const sizes = tap.requests.map((request) => Buffer.from(String(request.json().prompt_embeds), 'base64').length);
+    expect(sizes[1]).toBeGreaterThan(sizes[0]!); // `<think>\n\n</think>\n\n` more tokens
+    expect(tap.requests[1]!.json()).not.toHaveProperty('chat_template_kwargs');
+  });
+});
+
+describe('the openai SDK, a plaintext upstream', () => {
   it('logprobs with a plaintext upstream: the SDK reads token, logprob, bytes and top_logprobs', async () => {
     await reference.replyWith({ text: 'Sunny and mild.' }, { text: 'Sunny and mild.' });
     const ask = { model: sgt.metadata.baseModel, messages: [ASK], logprobs: true, top_logprobs: 2 };
@@ -343,15 +369,5 @@ describe('the openai SDK with tools through the private path', () => {
     for await (const chunk of stream)
       streamed += (chunk.choices[0]?.logprobs?.content ?? []).map((t) => t.token).join('');
     expect(streamed).toBe('Sunny and mild.');
-  });
-
-  it('chat_template_kwargs reach the chat template (enable_thinking: false renders an empty think block)', async () => {
-    await reference.replyWith({ text: 'ok' }, { text: 'ok' });
-    const ask = { model: sgt.metadata.baseModel, messages: [ASK] };
-    await client().chat.completions.create(ask);
-    await client().chat.completions.create({ ...ask, chat_template_kwargs: { enable_thinking: false } } as typeof ask);
-    const sizes = tap.requests.map((request) => Buffer.from(String(request.json().prompt_embeds), 'base64').length);
-    expect(sizes[1]).toBeGreaterThan(sizes[0]!); // `<think>\n\n</think>\n\n` more tokens
-    expect(tap.requests[1]!.json()).not.toHaveProperty('chat_template_kwargs');
   });
 });

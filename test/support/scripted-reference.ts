@@ -30,3 +30,17 @@ export function scriptedReference(sgt: Sgt, tap: ScriptedUpstream) {
     close: async (): Promise<void> => reference?.close(),
   };
 }
+
+/** The reference server in scripted mode, encrypting every answer (`--output-protection required`). */
+export function startProtectedReference(sgt: Sgt, ...replies: Reply[]): Promise<RunningServer> {
+  return startReferenceServer({
+    sgt,
+    mode: 'scripted',
+    replies: { replies },
+    outputProtection: 'required',
+    logger: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    tokenIntervalMs: 0,
+  });
+}

@@ -1,11 +1,8 @@
-import {
-  ChatOutputParser,
-  vllmToolCallId,
-  type MalformedToolCallListener,
-  type OutputEvent,
-  type ReasoningParserName,
-  type ToolParserName,
-} from '../chat-output/index.js';
+import { ChatOutputParser, foldOutputEvents, type ToolCall } from './chat-output.js';
+import type { MalformedToolCallListener, OutputEvent } from './events.js';
+import { vllmToolCallId } from './hermes.js';
+import type { ReasoningParserName } from './reasoning.js';
+import type { ToolParserName } from './tool-parser.js';
 import { isObject } from '../internal/is-object.js';
 
 /**
@@ -23,6 +20,8 @@ export interface OutputPlan {
   /** `false`: calls after the first are dropped (OpenAI's `parallel_tool_calls: false`). */
   parallelToolCalls: boolean;
   onMalformedToolCall?: MalformedToolCallListener;
+  /** Ids of the calls (default vLLM's `chatcmpl-tool-<32 hex>`). */
+  newToolCallId?: () => string;
 }
 
 /** One choice's text → output events, fed delta by delta; then the finish reason the client sees. */
@@ -32,6 +31,7 @@ export class ChoiceOutput {
   /** `required`: the forced JSON, read whole at the end (bounded by the upstream's `max_tokens`). */
   private requiredJson = '';
   private calls = 0;
+  private readonly newId: () => string;
 
   constructor(private readonly plan: OutputPlan) {
     const tools = plan.tools?.kind === 'parse' ? plan.tools.parser : undefined;
@@ -39,7 +39,9 @@ export class ChoiceOutput {
       ...(plan.reasoning ? { reasoning: plan.reasoning } : {}),
       ...(tools ? { tools } : {}),
       ...(plan.onMalformedToolCall ? { onMalformedToolCall: plan.onMalformedToolCall } : {}),
+      ...(plan.newToolCallId ? { newToolCallId: plan.newToolCallId } : {}),
     });
+    this.newId = plan.newToolCallId ?? vllmToolCallId;
   }
 
   feed(text: string): OutputEvent[] {
@@ -79,7 +81,7 @@ export class ChoiceOutput {
     const out: OutputEvent[] = [];
     if (!this.namedStarted) {
       this.namedStarted = true;
-      out.push({ kind: 'tool-call-start', index: 0, id: vllmToolCallId(), name: this.plan.tools.name });
+      out.push({ kind: 'tool-call-start', index: 0, id: this.newId(), name: this.plan.tools.name });
     }
     out.push({ kind: 'tool-call-arguments', index: 0, fragment: event.text });
     return out;
@@ -99,11 +101,34 @@ export class ChoiceOutput {
       return out;
     }
     for (const [index, call] of calls.entries()) {
-      out.push({ kind: 'tool-call-start', index, id: vllmToolCallId(), name: call.name });
+      out.push({ kind: 'tool-call-start', index, id: this.newId(), name: call.name });
       out.push({ kind: 'tool-call-arguments', index, fragment: call.arguments });
     }
     return out;
   }
+}
+
+/** A whole (non-stream) choice as the chat message has it: `content` null when it is only tool calls. */
+export interface WholeChoiceOutput {
+  content: string | null;
+  reasoning?: string;
+  toolCalls?: ToolCall[];
+  finish: string | null;
+}
+
+/** One whole answer's text → its message parts and the finish reason the client sees. */
+export function wholeChoiceOutput(plan: OutputPlan, text: string, upstreamFinish: string | null): WholeChoiceOutput {
+  const output = new ChoiceOutput(plan);
+  const events = output.feed(text);
+  const end = output.end(upstreamFinish);
+  const folded = foldOutputEvents([...events, ...end.events], output.reasoned);
+  const calls = folded.toolCalls.filter((call) => call !== undefined);
+  return {
+    content: folded.content === '' && calls.length > 0 ? null : folded.content,
+    ...(folded.reasoning !== null ? { reasoning: folded.reasoning } : {}),
+    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    finish: end.finish,
+  };
 }
 
 function isCallEvent(event: OutputEvent): event is Extract<OutputEvent, { index: number }> {
