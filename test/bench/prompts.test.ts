@@ -30,9 +30,9 @@ describe('prompt sizing against the gateway’s own count', () => {
     expect([99, 102]).toContain(p.tokens);
   });
 
-  it('text of n words, cycled from the corpus', () => {
+  it('text of n words, cycled from the corpus', async () => {
     expect(promptText(3).split(' ')).toHaveLength(3);
     expect(promptText(500).split(' ')).toHaveLength(500);
-    expect(() => sizePrompt(10, async () => 1, 0)).rejects.toThrow(/maxTries/);
+    await expect(sizePrompt(10, async () => 1, 0)).rejects.toThrow(/maxTries/);
   });
 });
