@@ -1,7 +1,7 @@
 /**
- * The SGT on worker threads (LoadSgtOptions.workers): the same bits as on the caller's thread, the
- * tokenizer's errors keep their types, and a transform worker that dies is replaced while the
- * requests it held fail (never hang).
+ * The SGT on worker threads (LoadSgtOptions.workers): the same bits as on the caller's thread, and
+ * the tokenizer's errors keep their types. A worker that dies under a request:
+ * test/proxy/worker-crash.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePromptEmbeds } from '../../src/embeds/index.js';
