@@ -1,4 +1,5 @@
 import { ChatOutputParser, foldOutputEvents, type ToolCall } from './chat-output.js';
+import type { ChatMessageOut } from './chunks.js';
 import type { MalformedToolCallListener, OutputEvent } from './events.js';
 import { vllmToolCallId } from './hermes.js';
 import type { ReasoningParserName } from './reasoning.js';
@@ -114,6 +115,17 @@ export interface WholeChoiceOutput {
   reasoning?: string;
   toolCalls?: ToolCall[];
   finish: string | null;
+}
+
+/** A whole choice as OpenAI's non-stream chat message (`refusal` null: the proxy never refuses). */
+export function chatMessageOf(whole: WholeChoiceOutput): ChatMessageOut {
+  return {
+    role: 'assistant',
+    content: whole.content,
+    refusal: null,
+    ...(whole.reasoning !== undefined ? { reasoning_content: whole.reasoning } : {}),
+    ...(whole.toolCalls ? { tool_calls: whole.toolCalls } : {}),
+  };
 }
 
 /** One whole answer's text → its message parts and the finish reason the client sees. */

@@ -1,7 +1,7 @@
 /**
  * A `fetch` that makes any OpenAI-compatible SDK work in pass-through mode unchanged (the Vercel AI
- * SDK, LangChain, the openai SDK: they all take a `fetch`). It sends your key with each chat or
- * text completion request, asks for wire format v2, and hands the SDK the answer as a decrypting
+ * SDK, LangChain, the openai SDK: they all take a `fetch`). It sends your key with each chat,
+ * text completion or Responses request, asks for wire format v2, and hands the SDK the answer as a decrypting
  * proxy would have: plaintext chunks or bodies, tool calls parsed with the proxy's own parser,
  * logprobs opened and in OpenAI's order. A field that does not open becomes an OpenAI error (a 502
  * body, or one error event and `[DONE]` in a stream), never text.
@@ -11,6 +11,7 @@ import { ApiError } from '../errors/index.js';
 import {
   wholeChoiceOutput,
   type OutputPlan,
+  type ResponseEvent,
   type ReasoningParserName,
   type ToolOutput,
   type ToolParserName,
@@ -28,6 +29,7 @@ import {
 } from '../protection/wire.js';
 import { chatChunkShaper, parsePlan, type ChunkLike } from './tool-calls.js';
 import { createResponseDecryptor, type ResponseDecryptor } from './decryptor.js';
+import { rebuildResponse, responseEventRebuilder, responsesToolOutput } from './responses.js';
 
 export interface DecryptingFetchOptions {
   /** Your key pair. Absent: a fresh one for every request (docs/output-protection.md §7). */
@@ -49,7 +51,7 @@ export interface DecryptingFetchOptions {
   newToolCallId?: () => string;
 }
 
-type Route = 'chat' | 'completion';
+type Route = 'chat' | 'completion' | 'responses';
 
 /** What the request asked for that shapes the answer. */
 interface Asked {
@@ -95,14 +97,19 @@ export function createDecryptingFetch(options: DecryptingFetchOptions = {}): typ
       void response.body.cancel().catch(() => undefined);
       return errorResponse(err, response.headers);
     }
+    const streamed = (response.headers.get('content-type') ?? '').includes('text/event-stream');
+    if (asked.route === 'responses') {
+      if (streamed)
+        return new Response(sseBody(response.body, responsesRewrite(asked, decryptor), maxBytes), plainInit(response));
+      return wholeBody(response, (value) => rebuildResponse(value, asked.plan, decryptor), maxBytes);
+    }
     const transform = answerTransform(asked, decryptor);
-    if ((response.headers.get('content-type') ?? '').includes('text/event-stream'))
-      return new Response(sseBody(response.body, transform, maxBytes), plainInit(response));
+    if (streamed) return new Response(sseBody(response.body, chatRewrite(transform), maxBytes), plainInit(response));
     return wholeBody(response, transform, maxBytes);
   };
 }
 
-/** The protected routes: chat and text completions (any base URL, any version prefix). */
+/** The protected routes: chat and text completions, responses (any base URL, any version prefix). */
 function routeOf(url: string): Route | undefined {
   let path: string;
   try {
@@ -112,6 +119,7 @@ function routeOf(url: string): Route | undefined {
   }
   if (path.endsWith('/chat/completions')) return 'chat';
   if (path.endsWith('/completions')) return 'completion';
+  if (path.endsWith('/responses')) return 'responses';
   return undefined;
 }
 
@@ -142,7 +150,8 @@ function toolOutputOf(body: Record<string, unknown>, parser: ToolParserName): To
 }
 
 function askedOf(route: Route, body: Record<string, unknown>, options: DecryptingFetchOptions): Asked {
-  const tools = toolOutputOf(body, options.toolParser ?? 'hermes');
+  const parser = options.toolParser ?? 'hermes';
+  const tools = route === 'responses' ? responsesToolOutput(body, parser) : toolOutputOf(body, parser);
   const plan = parsePlan(options, tools, body.parallel_tool_calls !== false);
   if (route !== 'chat' || body.logprobs !== true) return { route, plan };
   const top = typeof body.top_logprobs === 'number' ? body.top_logprobs : 0;
@@ -216,13 +225,17 @@ function plainInit(response: Response): ResponseInit {
   return { status: response.status, statusText: response.statusText, headers };
 }
 
+/** A failure here as the OpenAI error it is reported as: a 502 unless it already is an ApiError. */
+function apiErrorOf(err: unknown): ApiError {
+  return err instanceof ApiError
+    ? err
+    : new ApiError(502, 'upstream_error', `The protected answer could not be read: ${String(err)}`, {
+        code: 'output_decryption_failed',
+      });
+}
+
 function envelope(err: unknown): { status: number; body: unknown } {
-  const api =
-    err instanceof ApiError
-      ? err
-      : new ApiError(502, 'upstream_error', `The protected answer could not be read: ${String(err)}`, {
-          code: 'output_decryption_failed',
-        });
+  const api = apiErrorOf(err);
   return {
     status: api.status,
     body: { error: { message: api.message, type: api.type, param: api.param, code: api.code } },
@@ -265,46 +278,89 @@ function lastEventEnd(text: string): number {
   return end;
 }
 
+/** How one SSE answer is rewritten, event by event (chat and completions, or the Responses API). */
+interface SseRewrite {
+  /** One event's data → the SSE text the SDK gets for it. */
+  event(data: string): string;
+  /** Whether the answer's last event has been seen (after it, nothing more is read). */
+  ended(): boolean;
+  /** The SSE text a failure ends the answer with. */
+  failure(err: unknown): string;
+}
+
+/** Chat and text completions: each data event opened and shaped; `[DONE]` ends it; a failure is one error event and `[DONE]`. */
+function chatRewrite(transform: (value: unknown, whole: boolean) => unknown): SseRewrite {
+  let done = false;
+  return {
+    event(data) {
+      if (data === '[DONE]') {
+        done = true;
+        return 'data: [DONE]\n\n';
+      }
+      return `data: ${JSON.stringify(transform(JSON.parse(data), false))}\n\n`;
+    },
+    ended: () => done,
+    failure: (err) => `data: ${JSON.stringify(envelope(err).body)}\n\ndata: [DONE]\n\n`,
+  };
+}
+
+/** The Responses API: the proxy's events rebuilt from the opened text; its final or error event ends it. */
+function responsesRewrite(asked: Asked, decryptor: ResponseDecryptor): SseRewrite {
+  const rebuild = responseEventRebuilder(asked.plan, decryptor);
+  let done = false;
+  const text = (events: readonly ResponseEvent[]): string =>
+    events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join('');
+  return {
+    event(data) {
+      const value: unknown = JSON.parse(data);
+      const events = isObject(value) ? rebuild.event(value) : [];
+      done ||= events.some((event) => FINAL_EVENTS.has(event.type));
+      return text(events);
+    },
+    ended: () => done,
+    failure(err) {
+      done = true;
+      return text([rebuild.fail(apiErrorOf(err))]);
+    },
+  };
+}
+
+const FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'error']);
+
 /**
- * The SSE answer, event by event: each data event opened and shaped, `[DONE]` and error events as
- * they are. A failure is one error event and `[DONE]` (what the proxy sends; SDKs raise it), and
- * the rest of the answer is not read. Cancelling (the SDK's abort) cancels the answer's body.
+ * The SSE answer, event by event, rewritten (`SseRewrite`). A failure ends it with the rewrite's
+ * failure text (what the proxy sends; SDKs raise it), and the rest of the answer is not read.
+ * Cancelling (the SDK's abort) cancels the answer's body.
  */
 function sseBody(
   upstream: ReadableStream<Uint8Array>,
-  transform: (value: unknown, whole: boolean) => unknown,
+  rewrite: SseRewrite,
   maxBytes: number,
 ): ReadableStream<Uint8Array> {
   const reader = upstream.getReader();
   const decoder = new TextDecoder();
   let out = '';
-  let done = false;
+  let failed = false;
+  const done = (): boolean => failed || rewrite.ended();
   // Characters after the last complete event: what the parser may be holding (the bound's measure).
   let pending = 0;
   const parser = createParser({
     onEvent(event) {
-      if (done) return;
-      if (event.data === '[DONE]') {
-        done = true;
-        out += 'data: [DONE]\n\n';
-        return;
-      }
-      const value: unknown = JSON.parse(event.data);
-      out += `data: ${JSON.stringify(transform(value, false))}\n\n`;
+      if (!done()) out += rewrite.event(event.data);
     },
   });
   const fail = (err: unknown): void => {
-    done = true;
-    out += `data: ${JSON.stringify(envelope(err).body)}\n\ndata: [DONE]\n\n`;
+    out += rewrite.failure(err);
+    failed = true;
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      while (out === '' && !done) {
+      while (out === '' && !done()) {
         const { value, done: ended } = await reader.read();
         if (ended) {
-          // The proxy always ends with [DONE]: an answer cut short must not look finished.
+          // The proxy always ends with its last event: an answer cut short must not look finished.
           fail(
-            new ApiError(502, 'upstream_error', 'The answer ended before its data: [DONE].', {
+            new ApiError(502, 'upstream_error', 'The answer ended before its last event.', {
               code: 'upstream_truncated',
             }),
           );
@@ -325,7 +381,7 @@ function sseBody(
       }
       if (out !== '') controller.enqueue(encoder.encode(out));
       out = '';
-      if (done) {
+      if (done()) {
         controller.close();
         void reader.cancel().catch(() => undefined);
       }

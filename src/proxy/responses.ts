@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError } from '../errors/index.js';
-import {
-  ResponseStream,
-  chatChunkMapper,
-  chatCompletionToResponse,
-  completionToChatCompletion,
-  type ResponseEcho,
-} from '../stream/index.js';
+import { ResponseStream, chatCompletionToResponse, type ResponseEcho } from '../chat-output/index.js';
+import { chatChunkMapper, completionToChatCompletion } from '../stream/index.js';
 import { forwardChat, type ChatCall, type ChatCompletionsDeps } from './chat-completions.js';
 import { readAnswer, streamResponse } from './upstream-call.js';
 import {
@@ -31,8 +26,8 @@ type ChatMessageIn = ChatCompletionRequest['messages'][number];
 
 export async function responses(deps: ChatCompletionsDeps, call: ResponsesCall): Promise<Response> {
   const { request } = call;
-  refusePassThrough(deps, call.clientHeaders);
   const chat = toChatRequest(request);
+  refusePassThroughLogprobs(deps, call.clientHeaders, chat);
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
   const { forwarded, mapping } = await forwardChat(deps, { ...call, request: chat }, id);
   const echo = responseEcho(request, id, mapping.model);
@@ -51,14 +46,17 @@ export async function responses(deps: ChatCompletionsDeps, call: ResponsesCall):
 }
 
 /**
- * With the client's own key the proxy relays ciphertext it cannot read, and a Response's items
- * (its message text, its calls) are made by reading it: chat completions are the API for that mode.
+ * With the client's own key the proxy relays ciphertext it cannot read: the Response it sends
+ * holds the sealed text as it came (one message item, one delta per upstream chunk), and the
+ * client library's decrypting fetch opens it and builds the items. Logprobs are not relayed that
+ * way: their sealed order would have to survive two shapes.
  */
-function refusePassThrough(deps: ChatCompletionsDeps, headers: Headers): void {
-  if (deps.protection.decrypts || headers.get(deps.protection.headerNames.clientKey) === null) return;
+function refusePassThroughLogprobs(deps: ChatCompletionsDeps, headers: Headers, chat: ChatCompletionRequest): void {
+  if (chat.logprobs !== true || deps.protection.decrypts) return;
+  if (headers.get(deps.protection.headerNames.clientKey) === null) return;
   throw new InvalidRequestError(
-    `The Responses API needs the proxy to read the answer, and with your own key (${deps.protection.headerNames.clientKey}) it cannot: use /v1/chat/completions, which relays the ciphertext for you to open.`,
-    { code: 'unsupported_parameter' },
+    "'include': ['message.output_text.logprobs'] is not available with your own output-protection key on the Responses API: use /v1/chat/completions, which relays them sealed.",
+    { param: 'include', code: 'unsupported_parameter' },
   );
 }
 

@@ -218,7 +218,7 @@ export const responsesRoute = createRoute({
   path: '/v1/responses',
   summary: "OpenAI's Responses API through the Stained Glass Transform",
   description:
-    'The same private path as chat completions (the transform, output protection, tool and reasoning parsing), answered as a Response. Stateless: nothing is stored (`store` is false), so `previous_response_id` and item references are refused; send earlier turns as input items. With `stream: true` the answer is named server-sent events (`event: response.created` …), ending with `response.completed` or `response.incomplete`; a failure once the stream has started is one `error` event, the last. Not available with a client-held output-protection key (the proxy cannot read the answer).',
+    'The same private path as chat completions (the transform, output protection, tool and reasoning parsing), answered as a Response. Stateless: nothing is stored (`store` is false), so `previous_response_id` and item references are refused; send earlier turns as input items. With `stream: true` the answer is named server-sent events (`event: response.created` …), ending with `response.completed` or `response.incomplete`; a failure once the stream has started is one `error` event, the last. With a client-held output-protection key the proxy cannot read the answer: it relays the sealed text in one message item (docs/output-protection.md §4c) for the client library to open and rebuild.',
   security: bearer,
   request: promptRequest(responsesRequestSchema, RESPONSES_REQUEST_EXAMPLE, RESPONSES_STREAM_REQUEST_EXAMPLE),
   responses: {
@@ -230,7 +230,7 @@ export const responsesRoute = createRoute({
       },
     },
     ...promptRouteErrors(
-      'A field with a bad value (named in `param`, `invalid_value`), a refused parameter or input item (`unsupported_parameter`: `previous_response_id`, `store: true`, item references, non-function tools, non-text input…), a client-held output-protection key (`unsupported_parameter`)',
+      'A field with a bad value (named in `param`, `invalid_value`), a refused parameter or input item (`unsupported_parameter`: `previous_response_id`, `store: true`, item references, non-function tools, non-text input…, logprobs with a client-held output-protection key)',
     ),
   },
 });

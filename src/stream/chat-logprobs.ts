@@ -1,4 +1,4 @@
-import type { ChatLogprobs, ChatTokenLogprob, CompletionLogprobs } from './chunks.js';
+import type { ChatLogprobs, ChatTokenLogprob, CompletionLogprobs } from '../chat-output/chunks.js';
 
 const utf8 = new TextEncoder();
 

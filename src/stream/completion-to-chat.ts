@@ -1,4 +1,10 @@
-import { ChoiceOutput, wholeChoiceOutput, type OutputEvent, type OutputPlan } from '../chat-output/index.js';
+import {
+  ChoiceOutput,
+  chatMessageOf,
+  wholeChoiceOutput,
+  type OutputEvent,
+  type OutputPlan,
+} from '../chat-output/index.js';
 import { chatLogprobs, chatLogprobsOf, sealedChatLogprobs } from './chat-logprobs.js';
 import type {
   ChatChunkChoice,
@@ -9,7 +15,7 @@ import type {
   CompletionChoice,
   CompletionChunk,
   CompletionLogprobs,
-} from './chunks.js';
+} from '../chat-output/chunks.js';
 
 export interface ChatMappingOptions {
   /** The id and model the client sees (the upstream's own id is an implementation detail). */
@@ -153,13 +159,7 @@ export function completionToChatCompletion(
       const whole = wholeChoiceOutput(options.output ?? PLAIN, choice.text, choice.finish_reason);
       return {
         index: choice.index,
-        message: {
-          role: 'assistant',
-          content: whole.content,
-          refusal: null,
-          ...(whole.reasoning !== undefined ? { reasoning_content: whole.reasoning } : {}),
-          ...(whole.toolCalls ? { tool_calls: whole.toolCalls } : {}),
-        },
+        message: chatMessageOf(whole),
         logprobs:
           options.topLogprobs === undefined ? null : chatLogprobsOf(choice.logprobs ? toChat(choice.logprobs) : []),
         finish_reason: whole.finish,

@@ -1,8 +1,7 @@
 export { SSE_HEADERS } from './sse-encoder.js';
-export type * from './chunks.js';
+export type * from '../chat-output/chunks.js';
 export { checkCompletionChunk, parseCompletionEvent, parseEventObject } from './upstream-events.js';
 export { chatChunkMapper, completionToChatCompletion, type ChatMappingOptions } from './completion-to-chat.js';
 export type { OutputPlan, ToolOutput } from '../chat-output/index.js';
 export { relaySse, type SseDialect, type StreamEnd } from './sse-relay.js';
-export { ResponseStream, chatCompletionToResponse, type ResponseEcho, type ResponseEvent } from './responses.js';
 export { textCompletionMapper, toTextCompletion } from './text-completion.js';

@@ -1,4 +1,4 @@
-import type { CompletionChoice, CompletionChunk, CompletionLogprobs, Usage } from './chunks.js';
+import type { CompletionChoice, CompletionChunk, CompletionLogprobs, Usage } from '../chat-output/chunks.js';
 
 /** OpenAI's legacy completions `logprobs`: vLLM's, with `text_offset` (where each token starts in the text). */
 export interface TextCompletionLogprobs {

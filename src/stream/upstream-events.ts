@@ -1,6 +1,6 @@
 import { UpstreamProtocolError } from '../errors/index.js';
 import { upstreamErrorFromPayload } from '../upstream/index.js';
-import type { CompletionChoice, CompletionChunk, CompletionLogprobs, Usage } from './chunks.js';
+import type { CompletionChoice, CompletionChunk, CompletionLogprobs, Usage } from '../chat-output/chunks.js';
 import { isObject } from '../internal/is-object.js';
 
 /**

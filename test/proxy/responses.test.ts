@@ -4,6 +4,7 @@
  * Every answer is checked against OpenAI's own Response and stream-event schemas.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createDecryptingFetch, generateKeyPair, publicKeyHeader } from '../../src/client/index.js';
 import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
@@ -277,6 +278,55 @@ describe('POST /v1/responses, streaming', () => {
   });
 });
 
+describe("POST /v1/responses with the client's own key (pass-through)", () => {
+  const keys = generateKeyPair();
+  const keyHeaders = { 'x-client-public-key': publicKeyHeader(keys.publicKey), 'x-output-protection-version': '2' };
+
+  it('relays the sealed text: OpenAI-shaped events whose deltas are ciphertext, the echo in the clear', async () => {
+    await reference.replyWith({ tokens: ['Hello', ' from', ' the harbour.'] });
+    const response = await fetch(`${passThroughProxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...keyHeaders },
+      body: JSON.stringify({
+        model: sgt.metadata.baseModel,
+        input: 'Say hello',
+        instructions: 'Be brief.',
+        stream: true,
+      }),
+    });
+    expect(response.headers.get('x-server-public-key')).not.toBeNull();
+    const events = parseEvents(await response.text());
+    expectConforming(events);
+    const deltas = events.filter((event) => event.type === 'response.output_text.delta').map((event) => event.delta);
+    expect(deltas).toHaveLength(3);
+    for (const delta of deltas) expect(delta).not.toMatch(/Hello|from|harbour/);
+    expect(events[0]).toMatchObject({ type: 'response.created', response: { instructions: 'Be brief.' } });
+  });
+
+  it('the decrypting fetch opens it; a tampered delta ends the rebuilt stream with an error event, never text', async () => {
+    await reference.replyWith({ tokens: ['Hello', ' there'] });
+    const tampering: typeof globalThis.fetch = async (input, init) => {
+      const answer = await fetch(input, init);
+      const text = (await answer.text()).replace(
+        /"delta":"(.)/,
+        (_all, first: string) => `"delta":"${first === 'A' ? 'B' : 'A'}`,
+      );
+      return new Response(text, { status: answer.status, headers: answer.headers });
+    };
+    const decrypting = createDecryptingFetch({ keyPair: keys, fetch: tampering });
+    const answer = await decrypting(`${passThroughProxy.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: sgt.metadata.baseModel, input: 'Say hello', stream: true }),
+    });
+    const events = parseEvents(await answer.text());
+    expectConforming(events);
+    expect(events.map((event) => event.type)).not.toContain('response.completed');
+    expect(events.at(-1)).toMatchObject({ type: 'error', code: 'output_decryption_failed' });
+    expect(events.filter((event) => event.type === 'response.output_text.delta')).toHaveLength(0);
+  });
+});
+
 describe('POST /v1/responses, client disconnect', () => {
   it('aborting after the first token closes the upstream connection', async () => {
     raw.setBehaviour(streamThenStall('first'));
@@ -361,14 +411,15 @@ describe('POST /v1/responses, what it refuses', () => {
     expect(tap.requests).toHaveLength(0);
   });
 
-  it('a client-held output-protection key: a 400 pointing to chat completions', async () => {
+  it("include logprobs with the client's own key: a 400 naming include", async () => {
     tap.requests.length = 0;
     const key = Buffer.alloc(32, 7).toString('base64');
-    const response = await post({ input: 'hi' }, passThroughProxy, { 'x-client-public-key': key });
+    const response = await post({ input: 'hi', include: ['message.output_text.logprobs'] }, passThroughProxy, {
+      'x-client-public-key': key,
+    });
     expect(response.status).toBe(400);
-    const { error } = (await response.json()) as { error: { message: string; code: string } };
-    expect(error.code).toBe('unsupported_parameter');
-    expect(error.message).toContain('/v1/chat/completions');
+    const { error } = (await response.json()) as { error: { param: string; code: string } };
+    expect(error).toMatchObject({ param: 'include', code: 'unsupported_parameter' });
     expect(tap.requests).toHaveLength(0);
   });
 });

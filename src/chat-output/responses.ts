@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { toErrorEnvelope, type ApiError } from '../errors/index.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatTokenLogprob, Usage } from './chunks.js';
-import type { SseDialect } from './sse-relay.js';
 
 /**
  * OpenAI's Responses API shapes (`Response`, its output items and stream events), made from the
@@ -192,7 +191,8 @@ interface OpenItem {
  * `response.completed`, or `response.incomplete` when the answer hit `max_output_tokens`; a
  * failure is one `error` event, the last.
  */
-export class ResponseStream implements SseDialect<ResponseEvent> {
+/** Structurally an SseDialect (stream/sse-relay.ts), the relay's way to frame a stream. */
+export class ResponseStream {
   private sequence = 0;
   private started = false;
   private readonly items: OutputItem[] = [];

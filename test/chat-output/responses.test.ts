@@ -5,7 +5,7 @@ import {
   type ChatCompletionChunk,
   type ResponseEcho,
   type ResponseEvent,
-} from '../../src/stream/index.js';
+} from '../../src/chat-output/index.js';
 import { openAiSchemas } from '../support/schema-check.js';
 
 const conformsTo = openAiSchemas();
