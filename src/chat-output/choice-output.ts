@@ -1,5 +1,5 @@
 import { ChatOutputParser, foldOutputEvents, type ToolCall } from './chat-output.js';
-import type { ChatMessageOut } from './chunks.js';
+import type { ChatDelta, ChatMessageOut } from './chunks.js';
 import type { MalformedToolCallListener, OutputEvent } from './events.js';
 import { vllmToolCallId } from './hermes.js';
 import type { ReasoningParserName } from './reasoning.js';
@@ -115,6 +115,24 @@ export interface WholeChoiceOutput {
   reasoning?: string;
   toolCalls?: ToolCall[];
   finish: string | null;
+}
+
+/** One output event as a stream chunk's delta: each event is its own chunk, in the order it came. */
+export function chatDeltaOf(event: OutputEvent): ChatDelta {
+  switch (event.kind) {
+    case 'content':
+      return { content: event.text };
+    case 'reasoning':
+      return { reasoning_content: event.text };
+    case 'tool-call-start':
+      return {
+        tool_calls: [
+          { index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } },
+        ],
+      };
+    case 'tool-call-arguments':
+      return { tool_calls: [{ index: event.index, function: { arguments: event.fragment } }] };
+  }
 }
 
 /** A whole choice as OpenAI's non-stream chat message (`refusal` null: the proxy never refuses). */

@@ -8,7 +8,14 @@ export { ChatOutputParser, parseChatOutput, type ChatOutput, type ChatOutputOpti
 export type { MalformedReason, OutputEvent } from './events.js';
 export { REASONING_PARSERS, type ReasoningParserName } from './reasoning.js';
 export { TOOL_PARSERS, type ToolParserName } from './tool-parser.js';
-export { ChoiceOutput, chatMessageOf, wholeChoiceOutput, type OutputPlan, type ToolOutput } from './choice-output.js';
+export {
+  ChoiceOutput,
+  chatDeltaOf,
+  chatMessageOf,
+  wholeChoiceOutput,
+  type OutputPlan,
+  type ToolOutput,
+} from './choice-output.js';
 export type * from './chunks.js';
 export {
   ResponseStream,

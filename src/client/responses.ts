@@ -6,12 +6,15 @@
  * calls) and the Response is built again, events and all, as the decrypting proxy would have sent it.
  */
 import {
+  ChoiceOutput,
   ResponseStream,
   chatCompletionToResponse,
+  chatDeltaOf,
   chatMessageOf,
   wholeChoiceOutput,
   type ChatCompletion,
   type ChatCompletionChunk,
+  type OutputEvent,
   type OutputPlan,
   type ResponseEcho,
   type ResponseEvent,
@@ -23,7 +26,6 @@ import {
 import { ApiError } from '../errors/index.js';
 import { isObject } from '../internal/is-object.js';
 import type { ResponseDecryptor } from './decryptor.js';
-import { chatChunkShaper } from './tool-calls.js';
 
 /** The tool output the proxy plans for a Responses request (its tools are `{type, name}`, not chat's). */
 export function responsesToolOutput(body: Record<string, unknown>, parser: ToolParserName): ToolOutput | undefined {
@@ -89,46 +91,51 @@ export interface ResponseEventRebuilder {
 }
 
 export function responseEventRebuilder(plan: OutputPlan, decryptor: ResponseDecryptor): ResponseEventRebuilder {
-  const shape = chatChunkShaper(plan);
+  // Fed the opened text directly, one chat chunk per event, as the proxy's chat mapper does: a
+  // delta that yields text, then a call, then text again keeps that order in the items.
+  const output = new ChoiceOutput(plan);
   let stream: ResponseStream | undefined;
   const started = (): ResponseStream => {
     if (stream === undefined)
       throw new ApiError(502, 'upstream_error', 'The Response stream did not start with response.created.');
     return stream;
   };
+  const chunksOf = (events: readonly OutputEvent[], finish: string | null): ChatCompletionChunk[] => {
+    if (events.length === 0) return finish === null ? [] : [chatChunk({}, finish)];
+    return events.map((event, i) => chatChunk(chatDeltaOf(event), i === events.length - 1 ? finish : null));
+  };
+  const fail = (error: ApiError): ResponseEvent => (stream ?? new ResponseStream(echoOf({}))).error(error);
   const event = (event: Record<string, unknown>): ResponseEvent[] => {
     switch (event.type) {
       case 'response.created':
         stream = new ResponseStream(echoOf(event.response));
         return stream.present([]);
       case 'response.output_text.delta': {
-        const chunk = chatChunk({ content: typeof event.delta === 'string' ? event.delta : '' }, null);
-        decryptor.decryptChatChunk(chunk);
-        shape(chunk);
-        return started().present([chunk]);
+        const sealed = chatChunk({ content: typeof event.delta === 'string' ? event.delta : '' }, null);
+        const text = decryptor.decryptChatChunk(sealed).choices[0]?.delta.content ?? '';
+        return started().present(chunksOf(output.feed(text), null));
       }
       case 'response.completed':
       case 'response.incomplete': {
-        const end = chatChunk({}, finishOf(event.response));
-        shape(end);
+        const end = output.end(finishOf(event.response));
         const usage = chatUsage(isObject(event.response) ? event.response.usage : undefined);
-        const chunks = usage ? [end, { ...chatChunk({}, null), choices: [], usage }] : [end];
+        const chunks = chunksOf(end.events, end.finish);
+        if (usage) chunks.push({ ...chatChunk({}, null), choices: [], usage });
         const current = started();
         return [...current.present(chunks), ...current.done()];
       }
       case 'error': {
+        // The proxy's failure (possibly its first event), passed on with its message, code and param.
         const error = isObject(event.error) ? event.error : event;
         const message = typeof error.message === 'string' ? error.message : 'The answer failed.';
         const code = typeof error.code === 'string' ? error.code : null;
-        // The proxy's failure, passed on with its message and code, renumbered in the rebuilt stream.
-        return [started().error(new ApiError(502, 'upstream_error', message, { code }))];
+        const param = typeof error.param === 'string' ? error.param : null;
+        return [fail(new ApiError(502, 'upstream_error', message, { code, param }))];
       }
       default:
         return []; // the proxy's own item events: they describe the sealed text
     }
   };
-  // Before response.created there is no stream to number after: a stream of its own, its first event.
-  const fail = (error: ApiError): ResponseEvent => (stream ?? new ResponseStream(echoOf({}))).error(error);
   return { event, fail };
 }
 

@@ -28,6 +28,7 @@ export async function responses(deps: ChatCompletionsDeps, call: ResponsesCall):
   const { request } = call;
   const chat = toChatRequest(request);
   refusePassThroughLogprobs(deps, call.clientHeaders, chat);
+  refuseParsedLogprobs(deps, chat);
   const id = `resp_${randomUUID().replaceAll('-', '')}`;
   const { forwarded, mapping } = await forwardChat(deps, { ...call, request: chat }, id);
   const echo = responseEcho(request, id, mapping.model);
@@ -56,6 +57,21 @@ function refusePassThroughLogprobs(deps: ChatCompletionsDeps, headers: Headers, 
   if (headers.get(deps.protection.headerNames.clientKey) === null) return;
   throw new InvalidRequestError(
     "'include': ['message.output_text.logprobs'] is not available with your own output-protection key on the Responses API: use /v1/chat/completions, which relays them sealed.",
+    { param: 'include', code: 'unsupported_parameter' },
+  );
+}
+
+/**
+ * A Response puts logprobs on its `output_text`, and vLLM gives them per token of the whole
+ * answer: once the answer is split into reasoning or tool calls, they no longer line up with the
+ * text, so they are refused rather than sent misaligned.
+ */
+function refuseParsedLogprobs(deps: ChatCompletionsDeps, chat: ChatCompletionRequest): void {
+  if (chat.logprobs !== true) return;
+  const parsed = deps.chat.reasoningParser !== undefined || (chat.tools?.length ?? 0) > 0;
+  if (!parsed) return;
+  throw new InvalidRequestError(
+    "'include': ['message.output_text.logprobs'] cannot be combined with tools or a reasoning parser on the Responses API: the tokens would not line up with the output text.",
     { param: 'include', code: 'unsupported_parameter' },
   );
 }

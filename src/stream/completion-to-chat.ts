@@ -1,16 +1,9 @@
-import {
-  ChoiceOutput,
-  chatMessageOf,
-  wholeChoiceOutput,
-  type OutputEvent,
-  type OutputPlan,
-} from '../chat-output/index.js';
+import { ChoiceOutput, chatDeltaOf, chatMessageOf, wholeChoiceOutput, type OutputPlan } from '../chat-output/index.js';
 import { chatLogprobs, chatLogprobsOf, sealedChatLogprobs } from './chat-logprobs.js';
 import type {
   ChatChunkChoice,
   ChatCompletion,
   ChatCompletionChunk,
-  ChatDelta,
   ChatTokenLogprob,
   CompletionChoice,
   CompletionChunk,
@@ -79,7 +72,7 @@ export function chatChunkMapper(options: ChatMappingOptions): (chunk: Completion
         const logprobs = options.topLogprobs === undefined ? null : chatLogprobsOf(pending ?? []);
         push({
           index: choice.index,
-          delta: eventDelta(event),
+          delta: chatDeltaOf(event),
           logprobs,
           finish_reason: last ? finish : null,
           ...(last && finish !== null ? sealedStopReason(options, choice) : {}),
@@ -112,23 +105,6 @@ function logprobsMapping(
   if (options.sealed === true) return sealedChatLogprobs;
   const top = options.topLogprobs ?? 0;
   return (logprobs) => chatLogprobs(logprobs, top);
-}
-
-function eventDelta(event: OutputEvent): ChatDelta {
-  switch (event.kind) {
-    case 'content':
-      return { content: event.text };
-    case 'reasoning':
-      return { reasoning_content: event.text };
-    case 'tool-call-start':
-      return {
-        tool_calls: [
-          { index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } },
-        ],
-      };
-    case 'tool-call-arguments':
-      return { tool_calls: [{ index: event.index, function: { arguments: event.fragment } }] };
-  }
 }
 
 function chatChunk(

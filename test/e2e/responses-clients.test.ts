@@ -118,6 +118,15 @@ describe.each(PROTECTION_MODES)('output protection: %s', (mode: ProtectionMode) 
       expect(call.arguments).toBe(args);
     });
 
+    it('text, a call and text in one chunk: three items in that order', async () => {
+      await reference.replyWith({ tokens: [`Before.${CALL_TEXT}After.`] });
+      const stream = openai().responses.stream({ model: sgt.metadata.baseModel, input: 'Weather?', tools: [WEATHER] });
+      const final = await stream.finalResponse();
+      expect(final.output.map((item) => item.type)).toEqual(['message', 'function_call', 'message']);
+      const texts = final.output.flatMap((item) => (item.type === 'message' ? item.content : []));
+      expect(texts.map((part) => (part.type === 'output_text' ? part.text : ''))).toEqual(['Before.', 'After.']);
+    });
+
     it('previous_response_id is refused with a clear 400', async () => {
       const error = await openai()
         .responses.create({ model: sgt.metadata.baseModel, input: 'hi', previous_response_id: 'resp_123' })

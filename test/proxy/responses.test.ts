@@ -401,6 +401,12 @@ describe('POST /v1/responses, what it refuses', () => {
     ['top_logprobs without the include', { input: 'hi', top_logprobs: 2 }, 'top_logprobs', 'invalid_value'],
     ['an empty input', { input: [] }, 'input', 'invalid_value'],
     ['reasoning effort', { input: 'hi', reasoning: { effort: 'high' } }, 'reasoning', 'unsupported_parameter'],
+    [
+      'logprobs with tools',
+      { input: 'hi', tools: [WEATHER], include: ['message.output_text.logprobs'] },
+      'include',
+      'unsupported_parameter',
+    ],
   ];
   it.each(cases)('%s: a 400 naming the field, nothing sent upstream', async (_name, body, param, code) => {
     tap.requests.length = 0;
