@@ -147,9 +147,9 @@ export function rebuildResponse(body: unknown, plan: OutputPlan, decryptor: Resp
     .flatMap((item: unknown) => (isObject(item) && Array.isArray(item.content) ? item.content : []))
     .map((part: unknown) => (isObject(part) && typeof part.text === 'string' ? part.text : ''))
     .join('');
-  const body_ = { choices: [{ index: 0, message: { content: sealed } }] };
-  if (sealed !== '') decryptor.decryptChatCompletion(body_);
-  const whole = wholeChoiceOutput(plan, body_.choices[0]!.message.content, finishOf(body));
+  const sealedBody = { choices: [{ index: 0, message: { content: sealed } }] };
+  if (sealed !== '') decryptor.decryptChatCompletion(sealedBody);
+  const whole = wholeChoiceOutput(plan, sealedBody.choices[0]!.message.content, finishOf(body));
   const usage = chatUsage(body.usage);
   const completion: ChatCompletion = {
     id: '',

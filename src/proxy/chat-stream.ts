@@ -1,11 +1,9 @@
 import type { ByteSource } from '../internal/byte-source.js';
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
-  chatChunkMapper,
   type CompletionChunk,
   parseCompletionEvent,
   relaySse,
-  type ChatMappingOptions,
   type SseDialect,
   type StreamEnd,
 } from '../stream/index.js';
@@ -20,16 +18,6 @@ export interface AnswerStreamOptions<P = unknown> {
   onEnd?: (end: StreamEnd) => void;
   /** How the client's SSE is written; absent: chat and completions' (`data:` lines, `[DONE]`). */
   dialect?: SseDialect<P>;
-}
-
-export interface ChatStreamOptions extends ChatMappingOptions, AnswerStreamOptions {}
-
-/** The streamed chat answer: vLLM completion events → [decrypt] → chat chunks → SSE. */
-export function chatStreamBody(
-  upstream: ByteSource | ReadableStream<Uint8Array>,
-  options: ChatStreamOptions,
-): ReadableStream<Uint8Array> {
-  return answerStreamBody(upstream, chatChunkMapper(options), options);
 }
 
 /**

@@ -84,22 +84,34 @@ export function fromHttpException(err: HTTPException): ApiError {
 }
 
 /** What OpenAI clients send to mean "not set": such a value of a refused parameter is accepted. */
-export const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
+const isUnset = (value: unknown): boolean => value === undefined || value === null || value === false;
+
+export interface RefusedOptions {
+  /** Why it is refused, when there is more to say than its name. */
+  why?: string;
+  /** A value that changes nothing (`best_of: 1`), accepted besides null and false. */
+  harmless?: (value: unknown) => boolean;
+  /** The /openapi.json description, when the default does not say what is accepted. */
+  description?: string;
+}
 
 /**
  * A parameter the proxy cannot honour: refused by name (400 `unsupported_parameter`, reported
- * before any other issue) unless it is unset, with the reason when there is more to say.
+ * before any other issue) unless it is unset or harmless, with the reason when there is more to say.
  */
-export function refused(name: string, why?: string) {
+export function refused(name: string, options: RefusedOptions = {}) {
+  const { why, harmless } = options;
   const reason = why === undefined ? '.' : `: ${why}.`;
   return z
     .unknown()
-    .refine(isUnset, {
+    .refine((value) => isUnset(value) || harmless?.(value) === true, {
       error: `'${name}' is not supported by sgt-proxy${reason}`,
       params: { code: 'unsupported_parameter' },
     })
     .optional()
     .openapi({
-      description: `Not supported${why === undefined ? '' : ` (${why})`}: refused (400 \`unsupported_parameter\`) unless null or false.`,
+      description:
+        options.description ??
+        `Not supported${why === undefined ? '' : ` (${why})`}: refused (400 \`unsupported_parameter\`) unless null or false.`,
     });
 }

@@ -131,18 +131,19 @@ const textFormat = z.discriminatedUnion('type', [
 const STATELESS = 'it stores no responses or conversations';
 
 const refusedParameters = {
-  previous_response_id: refused('previous_response_id', `${STATELESS}; send the earlier turns in 'input' instead`),
-  conversation: refused('conversation', STATELESS),
-  background: refused('background', STATELESS),
-  prompt: refused('prompt', 'it has no stored prompt templates'),
-  reasoning: refused(
-    'reasoning',
-    "reasoning effort is not a setting of the model behind it (see 'chat_template_kwargs')",
-  ),
-  max_tool_calls: refused('max_tool_calls', 'it does not run tools'),
-  service_tier: refused('service_tier', 'there are no service tiers'),
-  prompt_cache_key: refused('prompt_cache_key', 'the upstream sees no prompt to cache by key'),
-  safety_identifier: refused('safety_identifier', 'it runs no safety checks'),
+  previous_response_id: refused('previous_response_id', {
+    why: `${STATELESS}; send the earlier turns in 'input' instead`,
+  }),
+  conversation: refused('conversation', { why: STATELESS }),
+  background: refused('background', { why: STATELESS }),
+  prompt: refused('prompt', { why: 'it has no stored prompt templates' }),
+  reasoning: refused('reasoning', {
+    why: "reasoning effort is not a setting of the model behind it (see 'chat_template_kwargs')",
+  }),
+  max_tool_calls: refused('max_tool_calls', { why: 'it does not run tools' }),
+  service_tier: refused('service_tier', { why: 'there are no service tiers' }),
+  prompt_cache_key: refused('prompt_cache_key', { why: 'the upstream sees no prompt to cache by key' }),
+  safety_identifier: refused('safety_identifier', { why: 'it runs no safety checks' }),
 };
 
 export const responsesRequestSchema = z

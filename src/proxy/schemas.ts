@@ -11,7 +11,7 @@ import {
   STAINED_GLASS_REQUEST_EXAMPLE,
   STAINED_GLASS_RESPONSE_EXAMPLE,
 } from './examples.js';
-import { isUnset, refused } from './request-validation.js';
+import { refused } from './request-validation.js';
 import {
   checkToolChoice,
   checkToolNames,
@@ -125,17 +125,6 @@ export function toChatMessages(messages: ChatCompletionRequest['messages']): Cha
   });
 }
 
-/** A parameter accepted only with a value that changes nothing; anything else is refused by name. */
-const refusedUnless = (name: string, harmless: (value: unknown) => boolean, description: string) =>
-  z
-    .unknown()
-    .refine((value) => isUnset(value) || harmless(value), {
-      error: `'${name}' is not supported by sgt-proxy.`,
-      params: { code: 'unsupported_parameter' },
-    })
-    .optional()
-    .openapi({ description });
-
 const chatShape = chatCompletionRequestSchema.shape;
 
 /**
@@ -164,9 +153,9 @@ export const completionRequestSchema = z
       description:
         "The log probabilities of this many most likely tokens, as vLLM's. Refused (400) while the proxy relays the client's own output-protection key.",
     }),
-    echo: refusedUnless('echo', () => false, 'Refused unless false: the answer would carry the prompt in plaintext.'),
-    suffix: refusedUnless('suffix', (value) => value === '', 'Refused unless empty or null.'),
-    best_of: refusedUnless('best_of', (value) => value === 1, 'Refused unless 1 or null.'),
+    echo: refused('echo', { description: 'Refused unless false: the answer would carry the prompt in plaintext.' }),
+    suffix: refused('suffix', { harmless: (value) => value === '', description: 'Refused unless empty or null.' }),
+    best_of: refused('best_of', { harmless: (value) => value === 1, description: 'Refused unless 1 or null.' }),
     logit_bias: refused('logit_bias'),
   })
   .superRefine((request, ctx) => {

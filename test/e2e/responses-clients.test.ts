@@ -3,11 +3,11 @@ import { generateText, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { loadSgt, type Sgt } from '../../src/sgt/index.js';
+import type { Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
-import { scriptedReference } from '../support/scripted-reference.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { WEATHER_CALL_TEXT, startScriptedReference, type ScriptedSetup } from '../support/scripted-reference.js';
+import type { ScriptedUpstream } from '../support/scripted-upstream.js';
 import { PROTECTION_MODES, proxyProtection, sdkFetch, type ProtectionMode } from '../support/protection-modes.js';
 
 /**
@@ -17,23 +17,18 @@ import { PROTECTION_MODES, proxyProtection, sdkFetch, type ProtectionMode } from
  * reference server in scripted mode, which encrypts what it "generates".
  */
 
+let setup: ScriptedSetup;
 let sgt: Sgt;
 let tap: ScriptedUpstream;
-let reference: ReturnType<typeof scriptedReference>;
+let reference: ScriptedSetup['reference'];
 
 beforeAll(async () => {
-  sgt = await loadSgt(DEMO_SGT_DIR);
-  tap = await startScriptedUpstream(() => undefined);
-  reference = scriptedReference(sgt, tap);
+  setup = await startScriptedReference(DEMO_SGT_DIR);
+  ({ sgt, tap, reference } = setup);
 });
+afterAll(async () => setup?.close());
 
-afterAll(async () => {
-  await tap?.close();
-  await reference?.close();
-  await sgt?.close();
-});
-
-const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+const CALL_TEXT = WEATHER_CALL_TEXT;
 const WEATHER: OpenAI.Responses.FunctionTool = {
   type: 'function',
   name: 'get_weather',

@@ -2,12 +2,12 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { ChatOpenAI } from '@langchain/openai';
 import { generateText, jsonSchema, streamText, tool } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSgt, type Sgt } from '../../src/sgt/index.js';
+import type { Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { PROTECTION_MODES, proxyProtection, sdkFetch, type ProtectionMode } from '../support/protection-modes.js';
-import { scriptedReference } from '../support/scripted-reference.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { WEATHER_CALL_TEXT, startScriptedReference, type ScriptedSetup } from '../support/scripted-reference.js';
+import type { ScriptedUpstream } from '../support/scripted-upstream.js';
 
 /**
  * The Vercel AI SDK (`ai` with the OpenAI-compatible provider) and LangChain's ChatOpenAI against
@@ -16,23 +16,18 @@ import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripte
  * What each client parsed (tool name, arguments as objects, finish reason), not just a 200.
  */
 
+let setup: ScriptedSetup;
 let sgt: Sgt;
-let reference: ReturnType<typeof scriptedReference>;
 let tap: ScriptedUpstream;
+let reference: ScriptedSetup['reference'];
 
 beforeAll(async () => {
-  sgt = await loadSgt(DEMO_SGT_DIR);
-  tap = await startScriptedUpstream(() => undefined);
-  reference = scriptedReference(sgt, tap);
+  setup = await startScriptedReference(DEMO_SGT_DIR);
+  ({ sgt, tap, reference } = setup);
 });
+afterAll(async () => setup?.close());
 
-afterAll(async () => {
-  await tap?.close();
-  await reference?.close();
-  await sgt?.close();
-});
-
-const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+const CALL_TEXT = WEATHER_CALL_TEXT;
 const PARAMETERS: {
   type: 'object';
   properties: { city: { type: 'string' } };

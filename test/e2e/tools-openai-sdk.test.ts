@@ -1,12 +1,12 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSgt, type Sgt } from '../../src/sgt/index.js';
+import type { Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { PROTECTION_MODES, proxyProtection, sdkFetch, type ProtectionMode } from '../support/protection-modes.js';
-import { scriptedReference } from '../support/scripted-reference.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { WEATHER_CALL_TEXT, startScriptedReference, type ScriptedSetup } from '../support/scripted-reference.js';
+import type { ScriptedUpstream } from '../support/scripted-upstream.js';
 
 /**
  * Tools, structured outputs and reasoning end to end with the official OpenAI SDK: SDK → proxy
@@ -16,26 +16,24 @@ import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripte
  * server the model output it should "generate"; the tap shows what left the proxy.
  */
 
+let setup: ScriptedSetup;
 let sgt: Sgt;
-let reference: ReturnType<typeof scriptedReference>;
+let reference: ScriptedSetup['reference'];
 let tap: ScriptedUpstream;
 let plaintextProxy: ProxyUnderTest;
 const logs = captureLogger();
 const logLines = logs.lines;
 
 beforeAll(async () => {
-  sgt = await loadSgt(DEMO_SGT_DIR);
-  tap = await startScriptedUpstream(() => undefined);
-  reference = scriptedReference(sgt, tap);
+  setup = await startScriptedReference(DEMO_SGT_DIR);
+  ({ sgt, tap, reference } = setup);
   // SGP_OUTPUT_DECRYPTION=false and no client key: a plaintext answer, the one set-up with logprobs.
   plaintextProxy = await startProxy({ sgt, upstreamUrl: tap.url });
 });
 
 afterAll(async () => {
   await plaintextProxy?.close();
-  await tap?.close();
-  await reference?.close();
-  await sgt?.close();
+  await setup?.close();
 });
 
 const client = (through: ProxyUnderTest, fetch: { fetch?: typeof globalThis.fetch } = {}) =>
@@ -53,7 +51,7 @@ const WEATHER: OpenAI.ChatCompletionTool = {
     },
   },
 };
-const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+const CALL_TEXT = WEATHER_CALL_TEXT;
 const ASK: OpenAI.ChatCompletionMessageParam = { role: 'user', content: 'What is the weather in Paris?' };
 
 /** What left the proxy for the upstream: its raw bytes, as text. */

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError, InternalError } from '../../src/errors/index.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
-import { chatStreamBody } from '../../src/proxy/chat-stream.js';
+import { chatStreamBody } from '../support/chat-stream.js';
 import type { ChatCompletionChunk } from '../../src/stream/index.js';
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });

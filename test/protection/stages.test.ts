@@ -12,7 +12,7 @@ import {
   type HpkeRecipientContext,
   type HpkeSenderContext,
 } from '../../src/protection/index.js';
-import { chatStreamBody } from '../../src/proxy/chat-stream.js';
+import { chatStreamBody } from '../support/chat-stream.js';
 import { type ChatCompletion, type ChatCompletionChunk, type CompletionChunk } from '../../src/stream/index.js';
 import { collect, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { chatStreamBody, type ChatStreamOptions } from '../../src/proxy/chat-stream.js';
+import { chatStreamBody, type ChatStreamOptions } from '../support/chat-stream.js';
 import { completionToChatCompletion, type CompletionChunk, type StreamEnd } from '../../src/stream/index.js';
 import { bytesOneByOne, bytesSplitAt, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 

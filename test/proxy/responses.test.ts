@@ -9,7 +9,7 @@ import { loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR, IDENTITY_SGT_DIR } from '../support/artifacts.js';
 import { postJson, startProxy, type ProxyUnderTest } from '../support/proxy-harness.js';
 import { openAiSchemas, type OpenAiSchemaName } from '../support/schema-check.js';
-import { scriptedReference } from '../support/scripted-reference.js';
+import { WEATHER_CALL_TEXT, startScriptedReference, type ScriptedSetup } from '../support/scripted-reference.js';
 import {
   completionChunk,
   hang,
@@ -22,8 +22,9 @@ import {
 const conformsTo = openAiSchemas();
 
 let sgt: Sgt;
+let setup: ScriptedSetup;
 let tap: ScriptedUpstream;
-let reference: ReturnType<typeof scriptedReference>;
+let reference: ScriptedSetup['reference'];
 let proxy: ProxyUnderTest;
 let reasoningProxy: ProxyUnderTest;
 let passThroughProxy: ProxyUnderTest;
@@ -32,9 +33,8 @@ let raw: ScriptedUpstream;
 let rawProxy: ProxyUnderTest;
 
 beforeAll(async () => {
-  sgt = await loadSgt(DEMO_SGT_DIR);
-  tap = await startScriptedUpstream(() => undefined);
-  reference = scriptedReference(sgt, tap);
+  setup = await startScriptedReference(DEMO_SGT_DIR);
+  ({ sgt, tap, reference } = setup);
   proxy = await startProxy({ sgt, upstreamUrl: tap.url, protection: { decrypt: true } });
   reasoningProxy = await startProxy({
     sgt,
@@ -49,7 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const closable of [rawProxy, raw, passThroughProxy, reasoningProxy, proxy, tap, reference, identity, sgt]) {
+  for (const closable of [rawProxy, raw, passThroughProxy, reasoningProxy, proxy, setup, identity]) {
     await closable?.close();
   }
 });
@@ -60,7 +60,7 @@ const WEATHER = {
   description: 'Looks up the current weather in a lighthouse town',
   parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
-const CALL_TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+const CALL_TEXT = WEATHER_CALL_TEXT;
 
 function post(body: Record<string, unknown>, through = proxy, headers: Record<string, string> = {}) {
   return postJson(`${through.url}/v1/responses`, { model: sgt.metadata.baseModel, ...body }, headers);
