@@ -95,6 +95,19 @@ export function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * User + system CPU seconds of a process's main thread alone (its task whose id is the pid): for a
+ * Node gateway, the event loop that relays every stream, apart from its worker threads and V8's
+ * GC and compiler threads. Null once it is gone.
+ */
+export function mainThreadCpuSeconds(pid: number): number | null {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'))?.cpuSeconds ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Busy CPU seconds of the whole machine since boot (all but idle and iowait), from /proc/stat's first line. */
 export function parseMachineBusy(procStat: string, hz = USER_HZ): number | null {
   const line = procStat.split('\n', 1)[0] ?? '';

@@ -23,6 +23,7 @@ const BENCH_DIST = dirname(dirname(fileURLToPath(import.meta.url)));
 
 export const ROOT = findRoot();
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const FLOOR_RELAY = join(BENCH_DIST, 'floor', 'relay.js');
 export const PEER_SHIM = join(BENCH_DIST, 'peer', 'loopback-shim.js');
 const HEAP_PROBE = join(BENCH_DIST, 'lib', 'heap-probe.js');
 export const PEER_ENTRY = join(ROOT, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ladderChart } from './chart.js';
-import { machineBusySeconds, processCpuSeconds, readTreeCpu } from './cpu.js';
+import { machineBusySeconds, mainThreadCpuSeconds, processCpuSeconds, readTreeCpu } from './cpu.js';
 import { LOGS, PROFILES, RESULTS, ROOT, log } from './harness.js';
 import { runLoad, sleep, type LoadShape } from './load.js';
 import { fmtMib, machineMeta } from './meta.js';
@@ -38,6 +38,8 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
   const prefix = `b-${live.result.name}-${plan.label}-${Math.round(startedAt)}`;
   const pids = [live.gateway?.pid, live.upstream.child.pid].filter((p): p is number => p !== undefined);
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  const gatewayPid = live.gateway?.pid;
+  const mainBefore = gatewayPid === undefined ? null : mainThreadCpuSeconds(gatewayPid);
   const cpuBefore = readTreeCpu(pids);
   const generatorBefore = process.cpuUsage();
   lag.enable();
@@ -51,6 +53,7 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
   lag.disable();
   const generator = process.cpuUsage(generatorBefore);
   const cpuAfter = readTreeCpu(pids);
+  const mainAfter = gatewayPid === undefined ? null : mainThreadCpuSeconds(gatewayPid);
   const endedAt = performance.now();
   ctx.sampler.sample();
   const ids = load.records.filter((r) => r.ttftMs !== null).map((r) => r.requestId);
@@ -72,6 +75,7 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
     cpu: {
       wallMs: endedAt - startedAt,
       gateway: reading(live.gateway),
+      gatewayMainThread: gatewayPid === undefined ? null : { before: mainBefore, after: mainAfter },
       upstream: reading(live.upstream.child),
       generator: { before: 0, after: (generator.user + generator.system) / 1e6 },
       loopLagMs: lag.count > 0 ? { p50: ms(lag.percentile(50)), p99: ms(lag.percentile(99)), max: ms(lag.max) } : null,

@@ -5,7 +5,14 @@ import type { ScenarioName } from './report.js';
 
 export type Mode = 'quick' | 'full' | 'soak';
 
-export const ALL_SCENARIOS: readonly ScenarioName[] = ['direct', 'proxy', 'proxy-plain', 'peer', 'proxy-h4096'];
+export const ALL_SCENARIOS: readonly ScenarioName[] = [
+  'direct',
+  'floor',
+  'proxy',
+  'proxy-plain',
+  'peer',
+  'proxy-h4096',
+];
 
 export interface Options {
   mode: Mode;

@@ -2,7 +2,7 @@ import type { CpuUse } from './cpu.js';
 import type { Distribution } from './stats.js';
 import { BURST_FRACTION, type StepSummary } from './summarize.js';
 
-export type ScenarioName = 'direct' | 'proxy' | 'proxy-plain' | 'peer' | 'proxy-h4096';
+export type ScenarioName = 'direct' | 'floor' | 'proxy' | 'proxy-plain' | 'peer' | 'proxy-h4096';
 
 export interface ScenarioResult {
   name: ScenarioName;
@@ -266,6 +266,7 @@ function renderCpuTable(steps: readonly StepSummary[]): string {
     s.scenario,
     stepLabel(s),
     cpuCell(s.cpu?.gateway),
+    cpuCell(s.cpu?.gatewayMainThread),
     cpuCell(s.cpu?.upstream),
     cpuCell(s.cpu?.generator),
     s.cpu?.generatorLoopLagMs
@@ -275,12 +276,14 @@ function renderCpuTable(steps: readonly StepSummary[]): string {
   ]);
   return [
     'CPU per step: CPU seconds per 1,000 tokens the clients received (and % of one core over the step), from /proc/<pid>/stat utime+stime of each process and its descendants;',
+    "  of it main thread = the gateway's main thread alone (/proc/<pid>/task/<pid>/stat), the event loop that relays every stream; the rest is its worker threads and V8's own;",
     '  generator = this process (the load generator), with its event-loop delay (perf_hooks) — a generator that cannot keep up shows here first.',
     table(
       [
         'scenario',
         'load',
         'gateway s/1k tok',
+        'of it main thread',
         'upstream s/1k tok',
         'generator s/1k tok',
         'generator loop lag p50 / p99 / max ms',

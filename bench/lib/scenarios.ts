@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import {
   ARTIFACTS,
   CLI,
+  FLOOR_RELAY,
   LOGS,
   PEER_ENTRY,
   PEER_SHIM,
@@ -91,6 +92,31 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
       upstream: reference,
       config: {},
     }),
+  },
+  {
+    name: 'floor',
+    color: '#7f7f7f',
+    workloads: ['ladder'],
+    path: (ref) =>
+      `client → bench/floor/relay.ts (node:http, answer bytes piped as they arrive: no parsing) → ${ref} (plain-text /v1/chat/completions)`,
+    start: async ({ reference, options }) => {
+      const port = await freePort();
+      const gateway = await startChildLogged('floor', {
+        nodeArgs: [...profileArgs('floor', options), FLOOR_RELAY],
+        env: childEnv({
+          BENCH_HOST: LOOPBACK_HOST,
+          BENCH_PORT: String(port),
+          BENCH_UPSTREAM: `${LOOPBACK_HOST}:${reference.port}`,
+        }),
+        readyUrl: `http://${LOOPBACK_HOST}:${port}/health`,
+      });
+      return {
+        target: { port, path: CHAT, headers: {} },
+        gateway,
+        upstream: reference,
+        config: { relay: 'bench/floor/relay.ts', purpose: "the lower bound of a Node relay's CPU per token" },
+      };
+    },
   },
   {
     name: 'proxy',

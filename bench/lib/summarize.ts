@@ -31,6 +31,8 @@ export interface GapProfile {
 /** CPU over a step: each process under test, the load generator (this process) and its event-loop lag. */
 export interface StepCpu {
   gateway: CpuUse | null;
+  /** Of the gateway's CPU, its main thread's: the event loop every stream is relayed on. */
+  gatewayMainThread?: CpuUse | null;
   upstream: CpuUse | null;
   generator: CpuUse | null;
   /** The generator's event-loop delay over the step (perf_hooks.monitorEventLoopDelay), ms. */
@@ -100,6 +102,7 @@ export interface SummaryInput {
 export interface StepCpuReadings {
   wallMs: number;
   gateway: { before: number | null; after: number | null } | null;
+  gatewayMainThread?: { before: number | null; after: number | null } | null;
   upstream: { before: number | null; after: number | null } | null;
   generator: { before: number; after: number };
   loopLagMs: { p50: number; p99: number; max: number } | null;
@@ -137,6 +140,7 @@ function stepCpu(readings: StepCpuReadings | undefined, tokens: number): StepCpu
     r === null ? null : cpuUse(r.before, r.after, readings.wallMs, tokens);
   return {
     gateway: use(readings.gateway),
+    gatewayMainThread: use(readings.gatewayMainThread ?? null),
     upstream: use(readings.upstream),
     generator: use(readings.generator),
     generatorLoopLagMs: readings.loopLagMs,

@@ -1,8 +1,11 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import {
   cpuUse,
   parseMachineBusy,
   parseProcStat,
+  mainThreadCpuSeconds,
   processCpuSeconds,
   readTreeCpu,
   treeCpuSeconds,
@@ -61,6 +64,18 @@ describe('/proc/<pid>/stat arithmetic', () => {
     const tree = readTreeCpu([process.pid, 2 ** 30]);
     expect(tree.get(process.pid)).toBeGreaterThanOrEqual(processCpuSeconds(process.pid)! - 0.05);
     expect(tree.get(2 ** 30)).toBeNull();
+  });
+
+  it("a worker thread's CPU counts for the process, not for its main thread", async () => {
+    const main0 = mainThreadCpuSeconds(process.pid)!;
+    const all0 = processCpuSeconds(process.pid)!;
+    // The worker spins for 400 ms of its own CPU while this thread waits on its exit event.
+    const worker = new Worker('const end = Date.now() + 400; while (Date.now() < end);', { eval: true });
+    await once(worker, 'exit');
+    const main = mainThreadCpuSeconds(process.pid)! - main0;
+    const all = processCpuSeconds(process.pid)! - all0;
+    expect(all - main).toBeGreaterThan(0.3);
+    expect(mainThreadCpuSeconds(2 ** 30)).toBeNull();
   });
 });
 

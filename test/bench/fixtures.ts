@@ -42,6 +42,7 @@ export function step(scenario: string, shape: StepShape, gaps: number[]): StepSu
     cpu: {
       wallMs: 2_000,
       gateway: scenario === 'direct' ? null : { before: 1, after: 1.4 },
+      gatewayMainThread: scenario === 'direct' ? null : { before: 0.5, after: 0.8 },
       upstream: { before: 2, after: 2.2 },
       generator: { before: 0, after: 0.6 },
       loopLagMs: { p50: 10.2, p99: 35, max: 80 },
