@@ -2,7 +2,7 @@
  * `npm run bench:upstream-read`: the upstream read path, measured four ways in one run — Node's
  * fetch (what src/upstream/client.ts used), undici's `request()` (the npm package), node:http
  * with a keep-alive agent, and the product's own UpstreamClient (node:http since, its body read
- * as a ByteSource, with its deadlines and abort wiring). A child process serves SSE streams shaped like vLLM's (one ~170-byte
+ * as a ByteSource, with its deadlines and abort wiring) — and the SSE relay over that client. A child process serves SSE streams shaped like vLLM's (one ~170-byte
  * completion event per write, each write in its own turn of its event loop, so the reader sees many
  * small reads, as with real token pacing); this process reads them, C at a time, and reports its
  * own CPU per 1,000 events and the wall time, alternating the clients over several rounds.
@@ -10,6 +10,8 @@
 import { fork } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { request as undiciRequest, Agent as UndiciAgent } from 'undici';
+import type { ByteSource } from '../../src/internal/byte-source.js';
+import { parseEventObject, relaySse } from '../../src/stream/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import { distribution } from '../lib/stats.js';
 
@@ -64,15 +66,44 @@ function nodeHttpReader(): Reader {
     });
 }
 
-function upstreamClientReader(): Reader {
+function upstreamClientBody(): (url: string) => Promise<ByteSource> {
   let client: UpstreamClient | undefined;
   return async (url) => {
     const { origin, pathname } = new URL(url);
     client ??= new UpstreamClient({ baseUrl: origin, timeoutMs: 60_000, fixedHeaders: {} });
-    const { body } = await client.postJson(pathname, {}, { headers: {}, signal: new AbortController().signal });
+    return (await client.postJson(pathname, {}, { headers: {}, signal: new AbortController().signal })).body;
+  };
+}
+
+function upstreamClientReader(): Reader {
+  const open = upstreamClientBody();
+  return async (url) => {
+    const body = await open(url);
     let bytes = 0;
     for (let chunk = await body.read(); chunk !== undefined; chunk = await body.read()) bytes += chunk.length;
     return bytes;
+  };
+}
+
+/**
+ * What the SSE relay adds above the client: each event parsed and re-encoded, its output read as
+ * the HTTP layer reads it.
+ */
+function relayReader(): Reader {
+  const open = upstreamClientBody();
+  return async (url) => {
+    const body = await open(url);
+    const out = relaySse(body, (data) => [parseEventObject(data)], {
+      keepAliveIntervalMs: 60_000,
+      maxEventBytes: 1 << 16,
+    });
+    const reader = out.getReader();
+    const decoder = new TextDecoder();
+    let events = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      events += decoder.decode(r.value, { stream: true }).split('\n\n').length - 1;
+    // runClient checks the upstream's byte count; the relay re-encodes, so it is reported when every event came out.
+    return events === EVENTS + 1 ? EVENT.length * EVENTS + 'data: [DONE]\n\n'.length : 0;
   };
 }
 
@@ -107,6 +138,7 @@ async function main(): Promise<void> {
     'undici.request': undiciReader(),
     'node:http': nodeHttpReader(),
     UpstreamClient: upstreamClientReader(),
+    'UpstreamClient + relay': relayReader(),
   };
   const results: Record<string, { cpu: number[]; wall: number[] }> = {};
   for (const name of Object.keys(clients)) await runClient(clients[name]!, url); // warm-up
@@ -126,7 +158,7 @@ async function main(): Promise<void> {
     const cpu = distribution(r.cpu);
     const wall = distribution(r.wall);
     console.log(
-      `${name.padEnd(15)} cpu p50 ${cpu.p50!.toFixed(1)} (min ${cpu.min!.toFixed(1)}, max ${cpu.max!.toFixed(1)})  ×${(cpu.p50! / baseline).toFixed(2)} of fetch   wall p50 ${wall.p50!.toFixed(0)} ms`,
+      `${name.padEnd(22)} cpu p50 ${cpu.p50!.toFixed(1)} (min ${cpu.min!.toFixed(1)}, max ${cpu.max!.toFixed(1)})  ×${(cpu.p50! / baseline).toFixed(2)} of fetch   wall p50 ${wall.p50!.toFixed(0)} ms`,
     );
   }
 }
