@@ -22,7 +22,7 @@ export async function stainedGlass(
       { param: 'messages', code: 'response_too_large' },
     );
   }
-  const response: StainedGlassResponse = { tokenized_plain_text: ids.map((id) => sgt.decode([id])) };
+  const response: StainedGlassResponse = { tokenized_plain_text: await sgt.decodeOffThread(ids.map((id) => [id])) };
   if (request.return_plain_text_embeddings) {
     if (!result.plainEmbeds)
       throw new InvalidRequestError('This SGT artifact does not output plain embeddings.', {
@@ -33,7 +33,7 @@ export async function stainedGlass(
   if (request.return_transformed_embeddings) response.transformed_embeddings = rows(result.embeds, result.hidden);
   if (request.return_reconstructed_prompt || request.return_obfuscation_score) {
     const guessed = await sgt.nearestTokens(result.embeds, result.tokens);
-    if (request.return_reconstructed_prompt) response.reconstructed_prompt = sgt.decode(guessed);
+    if (request.return_reconstructed_prompt) [response.reconstructed_prompt] = await sgt.decodeOffThread([guessed]);
     if (request.return_obfuscation_score) response.obfuscation_score = obfuscationScore(ids, guessed);
   }
   return response;

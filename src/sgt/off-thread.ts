@@ -14,7 +14,7 @@ import { WorkerPool, WorkerCallError } from '../internal/worker-pool.js';
 import { workerScript } from '../internal/worker-script.js';
 import type { SgtManifest } from './artifact.js';
 import type { BatchItem } from './batcher.js';
-import { PromptTooLongError, SgtInputError, SgtOverloadedError } from './errors.js';
+import { PromptTooLongError, SgtArtifactError, SgtInputError, SgtOverloadedError } from './errors.js';
 import type { SafetensorsHeader } from './safetensors.js';
 import type { SessionSettings } from './session.js';
 import { NearestSearch } from './nearest-search.js';
@@ -36,6 +36,7 @@ export interface TokenizerPool {
     template: ChatTemplateInput,
   ): Promise<number[]>;
   encodePrompt(text: string): Promise<number[]>;
+  decode(sequences: readonly (readonly number[])[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -85,7 +86,7 @@ export async function startWorkers(
     await Promise.all([transform.ready(), tokenize.ready()]);
   } catch (error) {
     await Promise.all([transform.close(), tokenize.close()]);
-    throw error;
+    throw artifactErrorOf(error);
   }
   return {
     runner: {
@@ -102,6 +103,7 @@ export async function startWorkers(
     tokenizers: {
       encodeChat: (messages, special, template) => tokenizeCall('encodeChat', { messages, special, template }),
       encodePrompt: (text) => tokenizeCall('encodePrompt', { text }),
+      decode: (sequences) => tokenize.call<string[]>('decode', { sequences }),
       close: () => tokenize.close(),
     },
   };
@@ -125,6 +127,20 @@ function transferList(items: readonly BatchItem<TransformJob>[]): Transferable[]
   return items.flatMap(({ input }) =>
     input.noise instanceof Float32Array && input.noise.buffer instanceof ArrayBuffer ? [input.noise.buffer] : [],
   );
+}
+
+/**
+ * A worker that could not load the artifact (its tokenizer, checked there and only there when the
+ * SGT has workers) fails loadSgt as the caller's thread would have: an SgtArtifactError naming the
+ * file. A thread's uncaught error arrives with its name, message and own fields, not its class.
+ */
+function artifactErrorOf(error: unknown): unknown {
+  if (!(error instanceof Error) || error.name !== 'SgtArtifactError') return error;
+  const { file } = error as Error & { file?: unknown };
+  if (typeof file !== 'string') return error;
+  const prefix = `${file}: `;
+  const problem = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return new SgtArtifactError(file, problem, { cause: error });
 }
 
 /** The tokenizer's own errors keep their types across the thread boundary (the HTTP layer maps them). */

@@ -16,7 +16,7 @@ import { assertNoiseKey, randomNoiseKey } from './noise/index.js';
 import { openBatchRunner, startWorkers, type BatchRunner, type TokenizerPool } from './off-thread.js';
 import { WorkerCallError } from '../internal/worker-pool.js';
 import { sessionSettings } from './session.js';
-import { loadSgtTokenizer, type SgtTokenizer } from './tokenizer.js';
+import { loadSgtTokenizer, loadSgtTokenizerSync, type SgtTokenizer } from './tokenizer.js';
 import type { TransformJob } from './transform-runner.js';
 import type {
   ChatMessage,
@@ -62,7 +62,9 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const batching = batcherOptions(options, settings.device, manifest.hiddenSize);
   // Cheapest checks first: the safetensors header is a few bytes, the tokenizer ~10 MB of JSON.
   const embeddings = await checkEmbeddings(root, manifest);
-  const tokenizer = await loadSgtTokenizer(root, manifest.vocabSize);
+  // With workers, they hold the tokenizer (and check it as they start): a copy here would cost this
+  // thread ~50 MiB of heap for methods the proxy's requests never call on it.
+  const tokenizer = workers === 0 ? await loadSgtTokenizer(root, manifest.vocabSize) : undefined;
   const threads =
     workers === 0
       ? { runner: await openBatchRunner({ dir: root, manifest, embeddings, settings }) }
@@ -101,6 +103,7 @@ class LoadedSgt implements Sgt {
   readonly metadata: SgtMetadata;
   private readonly runner: BatchRunner;
   private readonly tokenizers: TokenizerPool | undefined;
+  private ownTokenizer: SgtTokenizer | undefined;
   private readonly batcher: MicroBatcher<TransformJob, TransformResult>;
   private closed = false;
 
@@ -108,10 +111,11 @@ class LoadedSgt implements Sgt {
     readonly dir: string,
     manifest: SgtManifest,
     readonly fingerprint: string,
-    private readonly tokenizer: SgtTokenizer,
+    tokenizer: SgtTokenizer | undefined,
     threads: { runner: BatchRunner; tokenizers?: TokenizerPool },
     batching: BatcherOptions,
   ) {
+    this.ownTokenizer = tokenizer;
     this.runner = threads.runner;
     this.tokenizers = threads.tokenizers;
     this.metadata = {
@@ -125,6 +129,12 @@ class LoadedSgt implements Sgt {
 
   get queuedTransforms(): number {
     return this.batcher.queued;
+  }
+
+  /** This thread's tokenizer, for the in-thread methods: loaded on first use when workers hold theirs. */
+  private get tokenizer(): SgtTokenizer {
+    this.ownTokenizer ??= loadSgtTokenizerSync(this.dir, this.metadata.vocabSize);
+    return this.ownTokenizer;
   }
 
   renderPrompt(messages: readonly ChatMessage[], template?: ChatTemplateInput): string {
@@ -159,6 +169,12 @@ class LoadedSgt implements Sgt {
 
   decode(ids: readonly number[]): string {
     return this.tokenizer.decode(ids);
+  }
+
+  async decodeOffThread(sequences: readonly (readonly number[])[]): Promise<string[]> {
+    this.assertOpen();
+    if (this.tokenizers === undefined) return sequences.map((ids) => this.decode(ids));
+    return this.tokenizers.decode(sequences);
   }
 
   createStreamingDecoder(): (id: number) => string {

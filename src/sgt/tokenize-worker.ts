@@ -33,5 +33,6 @@ await serveWorkerCalls(async () => {
     }) => withLengthData(() => tokenizer.encodeChat(messages, manifest.maxSequenceLength, special, template)),
     encodePrompt: ({ text }: { text: string }) =>
       withLengthData(() => tokenizer.encodePrompt(text, manifest.maxSequenceLength)),
+    decode: ({ sequences }: { sequences: number[][] }) => sequences.map((ids) => tokenizer.decode(ids)),
   };
 });

@@ -4,6 +4,7 @@
  * a fraction of @huggingface/transformers' start-up time and memory.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
@@ -33,8 +34,20 @@ export interface TokenizerFiles {
 export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
   const tokenizerPath = join(dir, TOKENIZER_FILE);
   const configPath = join(dir, TOKENIZER_CONFIG_FILE);
-  const tokenizerJson = await readJsonObject(tokenizerPath);
-  const config = await readJsonObject(configPath);
+  return tokenizerFiles(
+    tokenizerPath,
+    await readJsonObject(tokenizerPath),
+    configPath,
+    await readJsonObject(configPath),
+  );
+}
+
+function tokenizerFiles(
+  tokenizerPath: string,
+  tokenizerJson: Record<string, unknown>,
+  configPath: string,
+  config: Record<string, unknown>,
+): TokenizerFiles {
   return {
     tokenizerPath,
     configPath,
@@ -76,6 +89,20 @@ export async function readJsonObject(path: string): Promise<Record<string, unkno
   } catch (error) {
     throw new SgtArtifactError(path, 'missing or unreadable', { cause: error });
   }
+  return parseJsonObject(path, text);
+}
+
+function readJsonObjectSync(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new SgtArtifactError(path, 'missing or unreadable', { cause: error });
+  }
+  return parseJsonObject(path, text);
+}
+
+function parseJsonObject(path: string, text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -121,7 +148,26 @@ function maxTokenId(path: string, json: Record<string, unknown>): number {
 
 /** The artifact's tokenizer, checked against its embedding table: every id it makes needs a row. */
 export async function loadSgtTokenizer(dir: string, vocabSize: number): Promise<SgtTokenizer> {
-  const files = await readTokenizerFiles(dir);
+  return checkedTokenizer(await readTokenizerFiles(dir), vocabSize);
+}
+
+/**
+ * `loadSgtTokenizer`, blocking: for a process whose worker threads hold the tokenizer and that
+ * needs one of its own only if a caller asks for an in-thread method (a few hundred ms, once).
+ */
+export function loadSgtTokenizerSync(dir: string, vocabSize: number): SgtTokenizer {
+  const tokenizerPath = join(dir, TOKENIZER_FILE);
+  const configPath = join(dir, TOKENIZER_CONFIG_FILE);
+  const files = tokenizerFiles(
+    tokenizerPath,
+    readJsonObjectSync(tokenizerPath),
+    configPath,
+    readJsonObjectSync(configPath),
+  );
+  return checkedTokenizer(files, vocabSize);
+}
+
+function checkedTokenizer(files: TokenizerFiles, vocabSize: number): SgtTokenizer {
   if (files.maxId >= vocabSize) {
     throw new SgtArtifactError(
       files.tokenizerPath,

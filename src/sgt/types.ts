@@ -164,6 +164,8 @@ export interface Sgt {
   tokenizePromptOffThread(text: string): Promise<number[]>;
   /** Skips nothing; byte-level BPE pieces are joined as bytes before UTF-8 decoding. */
   decode(ids: readonly number[]): string;
+  /** `decode` of each id sequence, in one call to a worker thread when the SGT has them, else here. */
+  decodeOffThread(sequences: readonly (readonly number[])[]): Promise<string[]>;
   /** Incremental decode for streaming: takes one id, returns the new text (buffers incomplete UTF-8). */
   createStreamingDecoder(): (id: number) => string;
   transform(inputIds: readonly number[], options?: TransformOptions): Promise<TransformResult>;

@@ -7,7 +7,7 @@ describe('bench options', () => {
     expect(o.ladder).toEqual([1, 16, 64, 128, 256, 512, 1024]);
     expect(o.openRates).toEqual([10, 40, 100, 200, 400]);
     expect(o.promptTokens).toEqual([128, 512, 2048]);
-    expect(o.scenarios).toEqual(['direct', 'proxy', 'proxy-plain', 'peer', 'proxy-h4096']);
+    expect(o.scenarios).toEqual(['direct', 'floor', 'proxy', 'proxy-plain', 'peer', 'proxy-h4096']);
     expect(o.custom).toBe(false);
   });
 

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, symlink, unlink, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SgtArtifactError, SgtInputError, loadSgt } from '../../src/sgt/index.js';
+import { SgtArtifactError, SgtInputError, loadSgt, type LoadSgtOptions } from '../../src/sgt/index.js';
 import { ElemType, encodeModel, node, valueInfo } from '../../src/sgt/onnx-builder.js';
 import { IDENTITY_SGT_DIR } from '../support/artifacts.js';
 
@@ -39,8 +39,13 @@ async function replaceFile(path: string, content: string | Uint8Array): Promise<
   await writeFile(path, content);
 }
 
-async function expectArtifactError(dir: string, file: string, pattern: RegExp): Promise<void> {
-  const error = await loadSgt(dir).then(
+async function expectArtifactError(
+  dir: string,
+  file: string,
+  pattern: RegExp,
+  options: LoadSgtOptions = {},
+): Promise<void> {
+  const error = await loadSgt(dir, options).then(
     async (sgt) => {
       await sgt.close();
       return undefined;
@@ -158,6 +163,8 @@ describe('loadSgt rejects broken artifacts, naming the file', () => {
         (j['added_tokens'] as unknown[]).push(extra);
       });
       await expectArtifactError(dir, 'tokenizer.json', /token id 151669, beyond vocab_size 151669/);
+      // With workers the tokenizer is loaded (and checked) only in them: the same error, from there.
+      await expectArtifactError(dir, 'tokenizer.json', /token id 151669, beyond vocab_size 151669/, { workers: 1 });
     });
 
     it('a template that raises gives SgtInputError at render time, not at load', async () => {
