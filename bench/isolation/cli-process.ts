@@ -1,5 +1,6 @@
 /** The CLI as a real process, for the benchmarks that measure the proxy as a deployment runs it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Compiled to dist/bench-isolation/bench/isolation/*.js.
@@ -40,4 +41,25 @@ export async function stop(started: Started): Promise<void> {
   const exited = new Promise((resolve) => started.child.once('exit', resolve));
   started.child.kill('SIGTERM');
   await exited;
+}
+
+/** Starts a CLI command, runs `use` with it, and stops it however `use` ended. */
+export async function withCli<T>(
+  args: string[],
+  env: Record<string, string>,
+  use: (started: Started) => Promise<T>,
+): Promise<T> {
+  const started = await start(args, env);
+  try {
+    return await use(started);
+  } finally {
+    await stop(started);
+  }
+}
+
+/** Writes a benchmark's result to bench/results/<name>.json. */
+export function writeResult(name: string, result: unknown): void {
+  const out = join(ROOT, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
 }

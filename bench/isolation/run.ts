@@ -10,11 +10,9 @@
  * and the largest gap between two tokens of the running streams. Target: /livez ≤ 50 ms, no gap
  * over 100 ms.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distribution } from '../lib/stats.js';
-import { ROOT, start, stop } from './cli-process.js';
+import { start, stop, withCli, writeResult } from './cli-process.js';
 
 const STREAMS = 4;
 const TOKEN_INTERVAL_MS = 20;
@@ -136,8 +134,7 @@ async function main(): Promise<void> {
         SGP_OUTPUT_DECRYPTION: 'false',
       };
       if (workers !== 'default') env.SGP_TRANSFORM_WORKERS = workers;
-      const proxy = await start(['serve'], env);
-      try {
+      await withCli(['serve'], env, async (proxy) => {
         await (
           await fetch(`${proxy.url}/v1/chat/completions`, {
             method: 'POST',
@@ -150,19 +147,12 @@ async function main(): Promise<void> {
           console.log(JSON.stringify(row));
           rows.push(row);
         }
-      } finally {
-        await stop(proxy);
-      }
+      });
     }
   } finally {
     await stop(reference);
   }
-  const out = join(ROOT, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(
-    join(out, 'isolation.json'),
-    `${JSON.stringify({ streams: STREAMS, token_interval_ms: TOKEN_INTERVAL_MS, rows }, null, 2)}\n`,
-  );
+  writeResult('isolation', { streams: STREAMS, token_interval_ms: TOKEN_INTERVAL_MS, rows });
 }
 
 await main();

@@ -39,6 +39,7 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
   const pids = [live.gateway?.pid, live.upstream.child.pid].filter((p): p is number => p !== undefined);
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   const gatewayPid = live.gateway?.pid;
+  await live.gateway?.loopLag(); // starts the gateway's interval: what it reports after the load is this step's
   const mainBefore = gatewayPid === undefined ? null : mainThreadCpuSeconds(gatewayPid);
   const cpuBefore = readTreeCpu(pids);
   const generatorBefore = process.cpuUsage();
@@ -54,6 +55,7 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
   const generator = process.cpuUsage(generatorBefore);
   const cpuAfter = readTreeCpu(pids);
   const mainAfter = gatewayPid === undefined ? null : mainThreadCpuSeconds(gatewayPid);
+  const gatewayLag = (await live.gateway?.loopLag()) ?? null;
   const endedAt = performance.now();
   ctx.sampler.sample();
   const ids = load.records.filter((r) => r.ttftMs !== null).map((r) => r.requestId);
@@ -79,6 +81,7 @@ async function runStep(live: Live, plan: StepPlan, ctx: StepContext): Promise<St
       upstream: reading(live.upstream.child),
       generator: { before: 0, after: (generator.user + generator.system) / 1e6 },
       loopLagMs: lag.count > 0 ? { p50: ms(lag.percentile(50)), p99: ms(lag.percentile(99)), max: ms(lag.max) } : null,
+      gatewayLoopLagMs: gatewayLag && gatewayLag.samples > 0 ? gatewayLag : null,
     },
   });
   live.upstream.log.forget(ids);

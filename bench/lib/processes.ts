@@ -37,6 +37,15 @@ export interface HeapSample {
   forced: boolean;
 }
 
+/** What bench/lib/heap-probe.ts answers on `loop`: the child's event-loop delay since the last ask, ms. */
+export interface LoopLag {
+  p50: number;
+  p99: number;
+  max: number;
+  /** Timer periods observed (about one per 10 ms of the interval). */
+  samples: number;
+}
+
 export interface MemorySample {
   /** Resident set size now (VmRSS), KiB. */
   rssKiB: number;
@@ -54,14 +63,21 @@ export class ChildStartError extends Error {
   }
 }
 
+/** A reply of the probe, as it came over IPC. */
+interface ProbeReply {
+  bench?: unknown;
+  sample?: HeapSample;
+  lag?: LoopLag;
+}
+
 const live = new Set<ManagedChild>();
 
 export class ManagedChild {
   readonly pid: number;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private done = false;
-  private heapRequests = 0;
-  private readonly heapWaiters = new Map<number, (sample: HeapSample) => void>();
+  private probeRequests = 0;
+  private readonly probeWaiters = new Map<number, (reply: ProbeReply) => void>();
 
   constructor(
     readonly name: string,
@@ -85,32 +101,46 @@ export class ManagedChild {
 
   private onMessage(message: unknown): void {
     if (typeof message !== 'object' || message === null) return;
-    const reply = message as { bench?: unknown; id?: unknown; sample?: HeapSample }; // checked field by field below
-    if (reply.bench !== 'heap' || typeof reply.id !== 'number' || reply.sample === undefined) return;
-    this.heapWaiters.get(reply.id)?.(reply.sample);
-    this.heapWaiters.delete(reply.id);
+    const reply = message as ProbeReply & { id?: unknown }; // the id is checked here, the rest by the asker
+    if (typeof reply.id !== 'number') return;
+    this.probeWaiters.get(reply.id)?.(reply);
+    this.probeWaiters.delete(reply.id);
   }
 
   /**
    * Asks the child's heap probe (bench/lib/heap-probe.ts, preloaded) for its memory after a forced
    * full GC; null when it does not answer within `timeoutMs` (no probe, busy, or gone).
    */
-  heap(timeoutMs = 5_000): Promise<HeapSample | null> {
+  async heap(timeoutMs = 5_000): Promise<HeapSample | null> {
+    const reply = await this.ask('heap', timeoutMs);
+    return reply?.bench === 'heap' && reply.sample !== undefined ? reply.sample : null;
+  }
+
+  /**
+   * The child's event-loop delay since the last call (the probe starts a new interval each time);
+   * null when it does not answer within `timeoutMs`.
+   */
+  async loopLag(timeoutMs = 5_000): Promise<LoopLag | null> {
+    const reply = await this.ask('loop', timeoutMs);
+    return reply?.bench === 'loop' && reply.lag !== undefined ? reply.lag : null;
+  }
+
+  private ask(bench: 'heap' | 'loop', timeoutMs: number): Promise<ProbeReply | null> {
     if (this.done || !this.process.connected) return Promise.resolve(null);
-    const id = ++this.heapRequests;
+    const id = ++this.probeRequests;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.heapWaiters.delete(id);
+        this.probeWaiters.delete(id);
         resolve(null);
       }, timeoutMs);
-      this.heapWaiters.set(id, (sample) => {
+      this.probeWaiters.set(id, (reply) => {
         clearTimeout(timer);
-        resolve(sample);
+        resolve(reply);
       });
-      this.process.send({ bench: 'heap', id }, (err) => {
+      this.process.send({ bench, id }, (err) => {
         if (!err) return;
         clearTimeout(timer);
-        this.heapWaiters.delete(id);
+        this.probeWaiters.delete(id);
         resolve(null);
       });
     });

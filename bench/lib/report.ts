@@ -261,22 +261,25 @@ export function renderTables(meta: BenchMeta, scenarios: readonly ScenarioResult
 const cpuCell = (use: CpuUse | null | undefined): string =>
   use === null || use === undefined ? '—' : `${fmt(use.perThousandTokens, 3)} (${fmt(use.coreShare * 100, 0)}%)`;
 
+const lagCell = (lag: { p50: number; p99: number; max: number } | null | undefined): string =>
+  lag ? `${fmt(lag.p50)} / ${fmt(lag.p99)} / ${fmt(lag.max)}` : '—';
+
 function renderCpuTable(steps: readonly StepSummary[]): string {
   const rows = steps.map((s) => [
     s.scenario,
     stepLabel(s),
     cpuCell(s.cpu?.gateway),
     cpuCell(s.cpu?.gatewayMainThread),
+    lagCell(s.cpu?.gatewayLoopLagMs),
     cpuCell(s.cpu?.upstream),
     cpuCell(s.cpu?.generator),
-    s.cpu?.generatorLoopLagMs
-      ? `${fmt(s.cpu.generatorLoopLagMs.p50)} / ${fmt(s.cpu.generatorLoopLagMs.p99)} / ${fmt(s.cpu.generatorLoopLagMs.max)}`
-      : '—',
+    lagCell(s.cpu?.generatorLoopLagMs),
     bound(s),
   ]);
   return [
     'CPU per step: CPU seconds per 1,000 tokens the clients received (and % of one core over the step), from /proc/<pid>/stat utime+stime of each process and its descendants;',
     "  of it main thread = the gateway's main thread alone (/proc/<pid>/task/<pid>/stat), the event loop that relays every stream; the rest is its worker threads and V8's own;",
+    "  gateway loop lag = that event loop's delay over the step (perf_hooks, read by the bench's probe preloaded in the gateway): work that blocks the relay shows here;",
     '  generator = this process (the load generator), with its event-loop delay (perf_hooks) — a generator that cannot keep up shows here first.',
     table(
       [
@@ -284,6 +287,7 @@ function renderCpuTable(steps: readonly StepSummary[]): string {
         'load',
         'gateway s/1k tok',
         'of it main thread',
+        'gateway loop lag p50 / p99 / max ms',
         'upstream s/1k tok',
         'generator s/1k tok',
         'generator loop lag p50 / p99 / max ms',

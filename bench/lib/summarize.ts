@@ -37,6 +37,8 @@ export interface StepCpu {
   generator: CpuUse | null;
   /** The generator's event-loop delay over the step (perf_hooks.monitorEventLoopDelay), ms. */
   generatorLoopLagMs: { p50: number; p99: number; max: number } | null;
+  /** The gateway's, read by its heap probe over the same interval: the relay's own event loop. */
+  gatewayLoopLagMs?: { p50: number; p99: number; max: number } | null;
 }
 
 export interface TtftSplitSummary {
@@ -106,6 +108,7 @@ export interface StepCpuReadings {
   upstream: { before: number | null; after: number | null } | null;
   generator: { before: number; after: number };
   loopLagMs: { p50: number; p99: number; max: number } | null;
+  gatewayLoopLagMs?: { p50: number; p99: number; max: number } | null;
 }
 
 export const STALL_FACTOR = 10;
@@ -144,6 +147,7 @@ function stepCpu(readings: StepCpuReadings | undefined, tokens: number): StepCpu
     upstream: use(readings.upstream),
     generator: use(readings.generator),
     generatorLoopLagMs: readings.loopLagMs,
+    gatewayLoopLagMs: readings.gatewayLoopLagMs ?? null,
   };
 }
 

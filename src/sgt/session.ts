@@ -13,19 +13,16 @@ export interface SessionSettings {
 }
 
 /**
- * Default intra-op threads: all cores up to 4 (beyond that, small graphs gain little); with
- * `besideEventLoop` (the transform on its own worker thread), one core fewer, left to the event
- * loop that relays streams.
+ * Default intra-op threads: all cores up to 4 (beyond that, small graphs gain little), also when
+ * the transform runs on a worker thread beside the event loop that relays streams. Leaving that
+ * loop a core of its own was measured (`npm run bench:loop-lag`, 2 cores, real-size SGT): it made
+ * TTFT p50 2.6–3× longer and bought the loop nothing (delay p99 28–32 ms with the core left free,
+ * 25–27 ms without); the kernel runs the mostly idle relay thread as soon as it wakes.
  */
-export function sessionSettings(
-  device: SgtDevice = 'cpu',
-  intraOpThreads?: number,
-  besideEventLoop = false,
-): SessionSettings {
+export function sessionSettings(device: SgtDevice = 'cpu', intraOpThreads?: number): SessionSettings {
   if (device !== 'cpu' && device !== 'cuda')
     throw new RangeError(`unknown device ${JSON.stringify(device)}; use "cpu" or "cuda"`);
-  const cores = besideEventLoop ? availableParallelism() - 1 : availableParallelism();
-  const threads = intraOpThreads ?? Math.max(1, Math.min(4, cores));
+  const threads = intraOpThreads ?? Math.max(1, Math.min(4, availableParallelism()));
   if (!Number.isSafeInteger(threads) || threads < 1)
     throw new RangeError(`intraOpThreads must be a positive integer, got ${threads}`);
   return { device, intraOpThreads: threads };

@@ -55,7 +55,7 @@ export async function loadSgt(dir: string, options: LoadSgtOptions = {}): Promis
   const workers = options.workers ?? 0;
   if (!Number.isSafeInteger(workers) || workers < 0)
     throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
-  const settings = sessionSettings(options.device, options.intraOpThreads, workers > 0);
+  const settings = sessionSettings(options.device, options.intraOpThreads);
   batcherOptions(options, settings.device, 1); // invalid options fail before any file is read
   await assertDirectory(root);
   const manifest = await readManifest(root);

@@ -46,6 +46,7 @@ export function step(scenario: string, shape: StepShape, gaps: number[]): StepSu
       upstream: { before: 2, after: 2.2 },
       generator: { before: 0, after: 0.6 },
       loopLagMs: { p50: 10.2, p99: 35, max: 80 },
+      gatewayLoopLagMs: scenario === 'direct' ? null : { p50: 0.4, p99: 2.5, max: 12 },
     },
   });
 }

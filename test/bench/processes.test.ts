@@ -13,13 +13,15 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-heap-probe-'));
 const probe = join(dir, 'heap-probe.mjs');
 const server = join(dir, 'server.mjs');
 
-// A small server standing in for a gateway: /grow keeps 200 000 objects alive, /free lets them go.
+// A small server standing in for a gateway: /grow keeps 200 000 objects alive, /free lets them go,
+// /block holds its event loop for 300 ms.
 const SERVER = `
 import http from 'node:http';
 let kept = [];
 const server = http.createServer((req, res) => {
   if (req.url === '/grow') kept = Array.from({ length: 200000 }, (_, i) => ({ i, s: 'x' + i }));
   if (req.url === '/free') kept = [];
+  if (req.url === '/block') for (const end = Date.now() + 300; Date.now() < end; );
   res.end('ok');
 });
 server.listen(Number(process.env.PORT), '127.0.0.1');
@@ -80,11 +82,24 @@ describe('heap after a forced GC, read from a child over IPC', () => {
     expect(samples.every((s) => s !== null && s.forced)).toBe(true);
   });
 
+  it("reads the child's event-loop delay since the last ask: a blocked loop shows, then a fresh interval", async () => {
+    const get = (path: string) => fetch(`http://127.0.0.1:${probed.port}${path}`).then((r) => r.text());
+    await probed.child.loopLag(); // starts the interval
+    await get('/block');
+    const blocked = await probed.child.loopLag();
+    expect(blocked!.max).toBeGreaterThan(250);
+    expect(blocked!.samples).toBeGreaterThan(0);
+    await get('/free');
+    const after = await probed.child.loopLag();
+    expect(after!.max).toBeLessThan(250); // the block was in the previous interval
+  });
+
   it('a child without the probe: no answer, bounded by the timeout', async () => {
     const plain = await start('plain', false);
     try {
       const started = performance.now();
       expect(await plain.child.heap(300)).toBeNull();
+      expect(await plain.child.loopLag(300)).toBeNull();
       expect(performance.now() - started).toBeLessThan(2_000);
     } finally {
       await plain.child.stop(2_000);

@@ -62,9 +62,9 @@ describe('the tables', () => {
     expect(row('proxy-plain', '256')).toBeTruthy();
     const cpuRows = text.split('CPU per step')[1]!;
     expect(cpuRows).toMatch(
-      /proxy-plain +256 +6\.250 \(20%\) +4\.688 \(15%\) +3\.125 \(10%\) +9\.375 \(30%\) +10\.2 \/ 35\.0 \/ 80\.0 +no/,
+      /proxy-plain +256 +6\.250 \(20%\) +4\.688 \(15%\) +0\.4 \/ 2\.5 \/ 12\.0 +3\.125 \(10%\) +9\.375 \(30%\) +10\.2 \/ 35\.0 \/ 80\.0 +no/,
     );
-    expect(cpuRows).toMatch(/direct +256 +— +— +3\.125 \(10%\)/);
+    expect(cpuRows).toMatch(/direct +256 +— +— +— +3\.125 \(10%\)/);
   });
 
   it('the prompt sweep is labelled by clients × measured prompt tokens', () => {
