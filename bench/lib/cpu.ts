@@ -88,11 +88,7 @@ export function readTreeCpu(pids: readonly number[]): Map<number, number | null>
 
 /** User + system CPU seconds of one process (all its threads), null once it is gone. */
 export function processCpuSeconds(pid: number): number | null {
-  try {
-    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.cpuSeconds ?? null;
-  } catch {
-    return null;
-  }
+  return statCpuSeconds(`/proc/${pid}/stat`);
 }
 
 /**
@@ -101,8 +97,12 @@ export function processCpuSeconds(pid: number): number | null {
  * GC and compiler threads. Null once it is gone.
  */
 export function mainThreadCpuSeconds(pid: number): number | null {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuSeconds(path: string): number | null {
   try {
-    return parseProcStat(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'))?.cpuSeconds ?? null;
+    return parseProcStat(readFileSync(path, 'utf8'))?.cpuSeconds ?? null;
   } catch {
     return null;
   }

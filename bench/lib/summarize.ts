@@ -32,13 +32,13 @@ export interface GapProfile {
 export interface StepCpu {
   gateway: CpuUse | null;
   /** Of the gateway's CPU, its main thread's: the event loop every stream is relayed on. */
-  gatewayMainThread?: CpuUse | null;
+  gatewayMainThread: CpuUse | null;
   upstream: CpuUse | null;
   generator: CpuUse | null;
   /** The generator's event-loop delay over the step (perf_hooks.monitorEventLoopDelay), ms. */
   generatorLoopLagMs: { p50: number; p99: number; max: number } | null;
   /** The gateway's, read by its heap probe over the same interval: the relay's own event loop. */
-  gatewayLoopLagMs?: { p50: number; p99: number; max: number } | null;
+  gatewayLoopLagMs: { p50: number; p99: number; max: number } | null;
 }
 
 export interface TtftSplitSummary {
@@ -104,11 +104,11 @@ export interface SummaryInput {
 export interface StepCpuReadings {
   wallMs: number;
   gateway: { before: number | null; after: number | null } | null;
-  gatewayMainThread?: { before: number | null; after: number | null } | null;
+  gatewayMainThread: { before: number | null; after: number | null } | null;
   upstream: { before: number | null; after: number | null } | null;
   generator: { before: number; after: number };
   loopLagMs: { p50: number; p99: number; max: number } | null;
-  gatewayLoopLagMs?: { p50: number; p99: number; max: number } | null;
+  gatewayLoopLagMs: { p50: number; p99: number; max: number } | null;
 }
 
 export const STALL_FACTOR = 10;
@@ -143,11 +143,11 @@ function stepCpu(readings: StepCpuReadings | undefined, tokens: number): StepCpu
     r === null ? null : cpuUse(r.before, r.after, readings.wallMs, tokens);
   return {
     gateway: use(readings.gateway),
-    gatewayMainThread: use(readings.gatewayMainThread ?? null),
+    gatewayMainThread: use(readings.gatewayMainThread),
     upstream: use(readings.upstream),
     generator: use(readings.generator),
     generatorLoopLagMs: readings.loopLagMs,
-    gatewayLoopLagMs: readings.gatewayLoopLagMs ?? null,
+    gatewayLoopLagMs: readings.gatewayLoopLagMs,
   };
 }
 

@@ -145,9 +145,11 @@ describe('CPU per step in the summary', () => {
       cpu: {
         wallMs: 2_000,
         gateway: { before: 10, after: 10.02 },
+        gatewayMainThread: { before: 4, after: 4.01 },
         upstream: { before: 5, after: null },
         generator: { before: 0, after: 0.5 },
         loopLagMs: { p50: 10.1, p99: 12, max: 30 },
+        gatewayLoopLagMs: { p50: 0.2, p99: 3, max: 9 },
       },
     });
     expect(s.cpu!.gateway!.perThousandTokens).toBeCloseTo(2.5, 10);
@@ -155,6 +157,8 @@ describe('CPU per step in the summary', () => {
     expect(s.cpu!.upstream).toBeNull();
     expect(s.cpu!.generator!.coreShare).toBeCloseTo(0.25, 10);
     expect(s.cpu!.generatorLoopLagMs).toEqual({ p50: 10.1, p99: 12, max: 30 });
+    expect(s.cpu!.gatewayMainThread!.perThousandTokens).toBeCloseTo(1.25, 10);
+    expect(s.cpu!.gatewayLoopLagMs).toEqual({ p50: 0.2, p99: 3, max: 9 });
     expect(s.bound).toBeNull();
   });
 
