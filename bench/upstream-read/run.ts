@@ -71,7 +71,7 @@ function upstreamClientBody(): (url: string) => Promise<ByteSource> {
   return async (url) => {
     const { origin, pathname } = new URL(url);
     client ??= new UpstreamClient({ baseUrl: origin, timeoutMs: 60_000, fixedHeaders: {} });
-    return (await client.postJson(pathname, {}, { headers: {}, signal: new AbortController().signal })).body;
+    return (await client.postJson(pathname, '{}', { headers: {}, signal: new AbortController().signal })).body;
   };
 }
 

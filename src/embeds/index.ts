@@ -5,4 +5,4 @@
 export { EMBEDS_DTYPES, type EmbedsDtype } from './dtype.js';
 export { TorchFormatError } from './errors.js';
 export { readTorchTensor, writeTorchTensor } from './torch-file.js';
-export { decodePromptEmbeds, encodePromptEmbeds } from './prompt-embeds.js';
+export { decodePromptEmbeds, encodePromptEmbeds, encodePromptEmbedsAscii } from './prompt-embeds.js';

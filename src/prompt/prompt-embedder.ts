@@ -15,8 +15,8 @@ import {
 } from '../sgt/index.js';
 
 export interface EmbeddedPrompt {
-  /** base64 torch.save file, the `prompt_embeds` of vLLM's completions API. */
-  promptEmbeds: string;
+  /** base64 torch.save file, the `prompt_embeds` of vLLM's completions API, as ASCII bytes. */
+  promptEmbeds: Uint8Array;
   tokens: number;
   /** Its batch and where the time went (telemetry). */
   timing?: TransformTiming;
@@ -106,7 +106,7 @@ export class PromptEmbedder {
 /** TransformOptions.encode was set: the result carries its encoding. */
 function embedded({ result }: { result: TransformResult }): EmbeddedPrompt {
   return {
-    promptEmbeds: result.promptEmbeds as string,
+    promptEmbeds: result.promptEmbeds as Uint8Array,
     tokens: result.tokens,
     ...(result.timing ? { timing: result.timing } : {}),
   };

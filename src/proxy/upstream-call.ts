@@ -59,29 +59,33 @@ const SAMPLING_KEYS = [
   'user',
 ] as const;
 
-/** The vLLM completions request that carries the obfuscated prompt; `fields` add the route's own. */
+const utf8 = new TextEncoder();
+const EMBEDS_OPEN = utf8.encode('{"prompt_embeds":"');
+
+/**
+ * The vLLM completions request that carries the obfuscated prompt, as JSON text in pieces;
+ * `fields` add the route's own. `prompt_embeds` goes in as the bytes the transform's thread
+ * encoded (base64 needs no JSON escaping), so its megabytes are never a string on the event loop.
+ */
 export function upstreamBody(
   request: SamplingParameters,
   model: string,
-  promptEmbeds: string,
+  promptEmbeds: Uint8Array,
   maxTokens: number,
   fields: Record<string, unknown>,
-): Record<string, unknown> {
+): Uint8Array[] {
   const stream = request.stream === true;
-  const body: Record<string, unknown> = {
-    ...fields,
-    model,
-    prompt_embeds: promptEmbeds,
-    max_tokens: maxTokens,
-    stream,
-  };
+  const body: Record<string, unknown> = { ...fields, model, max_tokens: maxTokens, stream };
+  delete body.prompt_embeds; // only ever the transform's
   // Always asked for, so that completion tokens are counted; the client gets the usage chunk only when it asked.
   if (stream) body.stream_options = { include_usage: true };
   for (const key of SAMPLING_KEYS) {
     const value = request[key];
     if (value !== undefined && value !== null) body[key] = value;
   }
-  return body;
+  // `{"model":…}` without its `{`: the members after prompt_embeds (there is always `model`).
+  const rest = JSON.stringify(body).slice(1);
+  return [EMBEDS_OPEN, promptEmbeds, utf8.encode(`",${rest}`)];
 }
 
 /** What the span records of the request: the sampling parameters as sent upstream, never the prompt. */

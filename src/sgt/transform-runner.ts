@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { encodePromptEmbeds, type EmbedsDtype } from '../embeds/index.js';
+import { encodePromptEmbedsAscii, type EmbedsDtype } from '../embeds/index.js';
 import {
   ATTENTION_MASK,
   INPUT_IDS,
@@ -98,7 +98,7 @@ export class TransformRunner {
       };
       if (plain !== undefined) result.plainEmbeds = rowsOf(plain, b, longest, tokens, hidden, batch);
       const dtype = items[b]?.input.encode;
-      if (dtype !== undefined) result.promptEmbeds = encodePromptEmbeds(result.embeds, [tokens, hidden], dtype);
+      if (dtype !== undefined) result.promptEmbeds = encodePromptEmbedsAscii(result.embeds, [tokens, hidden], dtype);
       return result;
     });
   }

@@ -11,7 +11,7 @@ await serveWorkerCalls(async () => {
     nearest: ({ embeds, tokens }: { embeds: Float32Array; tokens: number }) => runner.nearest(embeds, tokens),
     run: async (items: BatchItem<TransformJob>[]) => {
       const results = await runner.run(items);
-      const buffers = results.flatMap((r) => [r.embeds.buffer, r.plainEmbeds?.buffer]);
+      const buffers = results.flatMap((r) => [r.embeds.buffer, r.plainEmbeds?.buffer, r.promptEmbeds?.buffer]);
       return transferring(results, [...new Set(buffers.filter((b) => b instanceof ArrayBuffer))]);
     },
   };

@@ -56,8 +56,11 @@ export interface TransformResult {
   plainEmbeds?: Float32Array;
   /** How this result was computed: its batch and where the time went. */
   timing?: TransformTiming;
-  /** `embeds` as a base64 torch.save file, when TransformOptions.encode asked for it. */
-  promptEmbeds?: string;
+  /**
+   * `embeds` as a base64 torch.save file, when TransformOptions.encode asked for it: the base64
+   * text as ASCII bytes (`encodePromptEmbedsAscii`), so that megabytes of it never become a string.
+   */
+  promptEmbeds?: Uint8Array;
 }
 
 /** Per-request account of one `transform` call (all durations in milliseconds). */

@@ -68,7 +68,16 @@ interface Exchange {
   release(): void;
 }
 
-type RequestBody = string | ReadableStream<Uint8Array> | undefined;
+/**
+ * A JSON request body, serialised by the caller: whole, or in pieces written as they are (the
+ * proxy's completions request, whose megabytes of `prompt_embeds` never become one string).
+ */
+export type JsonText = string | readonly Uint8Array[];
+
+type RequestBody = JsonText | ReadableStream<Uint8Array> | undefined;
+
+const byteLengthOf = (body: JsonText): number =>
+  typeof body === 'string' ? Buffer.byteLength(body) : body.reduce((sum, piece) => sum + piece.byteLength, 0);
 
 /**
  * The upstream's HTTP client: node:http (node:https for an https:// base URL) over one keep-alive
@@ -102,8 +111,8 @@ export class UpstreamClient {
     return this.options.baseUrl;
   }
 
-  postJson(path: string, body: unknown, call: UpstreamCall): Promise<UpstreamResponse> {
-    return this.send(path, { method: 'POST', body: JSON.stringify(body), contentType: 'application/json' }, call);
+  postJson(path: string, body: JsonText, call: UpstreamCall): Promise<UpstreamResponse> {
+    return this.send(path, { method: 'POST', body, contentType: 'application/json' }, call);
   }
 
   get(path: string, call: UpstreamCall): Promise<UpstreamResponse> {
@@ -128,12 +137,12 @@ export class UpstreamClient {
 
   private async send(
     path: string,
-    request: { method: string; body?: string; contentType?: string },
+    request: { method: string; body?: JsonText; contentType?: string },
     call: UpstreamCall,
   ): Promise<UpstreamResponse> {
     const headers: OutgoingHttpHeaders = { ...call.headers, ...this.options.fixedHeaders };
     if (request.contentType) headers['content-type'] = request.contentType;
-    if (request.body !== undefined) headers['content-length'] = Buffer.byteLength(request.body);
+    if (request.body !== undefined) headers['content-length'] = byteLengthOf(request.body);
     const exchange = await this.exchange(path, request.method, headers, request.body, call);
     const answer = this.answer(exchange);
     if (answer.status < 200 || answer.status > 299) {
@@ -211,7 +220,7 @@ export class UpstreamClient {
 
       req.on('error', (err) => {
         if (response) return; // once the headers came, a failure is the body's reads' to report
-        const resendable = mayResend && req.reusedSocket && typeof body !== 'object' && reason === undefined;
+        const resendable = mayResend && req.reusedSocket && !(body instanceof ReadableStream) && reason === undefined;
         if (!decided && resendable && networkErrorCode(err) === 'ECONNRESET') {
           decided = true;
           detach();
@@ -230,9 +239,12 @@ export class UpstreamClient {
         resolve({ response: res, abort, failure, release });
       });
 
-      if (typeof body === 'object') {
+      if (body instanceof ReadableStream) {
         // A failed request body destroys the request, whose 'error' above names it.
         pipeline(Readable.fromWeb(body), req, () => undefined);
+      } else if (typeof body === 'object') {
+        for (const piece of body) req.write(piece);
+        req.end();
       } else {
         req.end(body);
       }

@@ -1,6 +1,6 @@
 import { UpstreamHttpError, UpstreamUnavailableError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
-import { UpstreamClient, type UpstreamCall, type UpstreamResponse } from './client.js';
+import { UpstreamClient, type JsonText, type UpstreamCall, type UpstreamResponse } from './client.js';
 
 /** Runs `run` once after `ms`. Tests pass one they fire themselves, so no test waits on a clock. */
 export type Schedule = (run: () => Promise<void>, ms: number) => { cancel(): void };
@@ -99,7 +99,7 @@ export class UpstreamPool {
     this.schedule = options.schedule ?? scheduleWithTimer;
   }
 
-  postJson(path: string, body: unknown, call: UpstreamCall): Promise<UpstreamResponse> {
+  postJson(path: string, body: JsonText, call: UpstreamCall): Promise<UpstreamResponse> {
     return this.send((client, attempt) => client.postJson(path, body, attempt), call);
   }
 

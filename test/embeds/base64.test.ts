@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { TorchFormatError, decodePromptEmbeds, encodePromptEmbeds } from '../../src/embeds/index.js';
+import {
+  TorchFormatError,
+  decodePromptEmbeds,
+  encodePromptEmbeds,
+  encodePromptEmbedsAscii,
+} from '../../src/embeds/index.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -64,5 +69,15 @@ describe('decodePromptEmbeds base64 strictness (b64decode(s, validate=True))', (
 
   it('rejects a non-string', () => {
     expect(() => decodePromptEmbeds(42 as unknown as string)).toThrow(/must be a base64 string/);
+  });
+});
+
+describe('encodePromptEmbedsAscii', () => {
+  it.each([1, 3, 700])('is the base64 text as ASCII bytes, in a buffer of its own (%i values)', (n) => {
+    const data = Float32Array.from({ length: n }, (_, i) => i / 7);
+    const bytes = encodePromptEmbedsAscii(data, [n], 'bfloat16');
+    expect(Buffer.from(bytes).toString('latin1')).toBe(encodePromptEmbeds(data, [n], 'bfloat16'));
+    // Transferred to the event loop's thread: it must not be a view of memory shared with anything else.
+    expect([bytes.byteOffset, bytes.buffer.byteLength]).toEqual([0, bytes.byteLength]);
   });
 });

@@ -4,7 +4,7 @@
  * test/proxy/worker-crash.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePromptEmbeds } from '../../src/embeds/index.js';
+import { decodePromptEmbeds, encodePromptEmbeds } from '../../src/embeds/index.js';
 import { PromptTooLongError, SgtInputError, SgtOverloadedError, loadSgt, type Sgt } from '../../src/sgt/index.js';
 import { DEMO_SGT_DIR } from '../support/artifacts.js';
 import { testNoiseKey } from '../support/noise.js';
@@ -86,8 +86,10 @@ describe('the SGT on worker threads', () => {
     );
     actual.forEach((result, i) => {
       expect(bytes(result.embeds).equals(bytes(expected[i]!.embeds))).toBe(true);
-      const decoded = decodePromptEmbeds(result.promptEmbeds!);
-      expect(decoded.shape).toEqual([result.tokens, result.hidden]);
+      // The base64 text, as ASCII bytes transferred from the worker: the one encodePromptEmbeds writes.
+      const text = Buffer.from(result.promptEmbeds!).toString('latin1');
+      expect(text).toBe(encodePromptEmbeds(result.embeds, [result.tokens, result.hidden], 'float32'));
+      expect(decodePromptEmbeds(text).shape).toEqual([result.tokens, result.hidden]);
     });
     expect(Math.max(...actual.map((r) => r.timing!.batchSize))).toBeGreaterThan(1);
   });

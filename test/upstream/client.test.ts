@@ -24,7 +24,7 @@ describe('the upstream body idle deadline', () => {
       res.write('data: one\n\n'); // then nothing, connection held open
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
-    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    const body = (await client.postJson('/v1/completions', '{}', call())).body;
     expect(new TextDecoder().decode(await body.read())).toBe('data: one\n\n');
     const aborted = upstream.nextAbort();
     await expect(body.read()).rejects.toBeInstanceOf(UpstreamTimeoutError);
@@ -39,7 +39,7 @@ describe('the upstream body idle deadline', () => {
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
     // Faked before the call, so that the body's own deadline timer is a fake one.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    const body = (await client.postJson('/v1/completions', '{}', call())).body;
     let text = new TextDecoder().decode(await body.read());
     // A slow client: many deadlines pass while nobody reads. The timer fires, finds no read waiting.
     await vi.advanceTimersByTimeAsync(TIMEOUT_MS * 10);
@@ -61,7 +61,7 @@ describe('the idle deadline is one timer, refreshed by each read', () => {
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const body = (await client.postJson('/v1/completions', {}, call())).body;
+    const body = (await client.postJson('/v1/completions', '{}', call())).body;
     await started;
     for (const text of ['one', 'two', 'three']) {
       const read = body.read();
@@ -84,7 +84,7 @@ describe('the upstream connection', () => {
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
     const disconnect = new AbortController();
     const onSettled = vi.fn();
-    const body = (await client.postJson('/v1/completions', {}, { headers: {}, signal: disconnect.signal, onSettled }))
+    const body = (await client.postJson('/v1/completions', '{}', { headers: {}, signal: disconnect.signal, onSettled }))
       .body;
     expect(new TextDecoder().decode(await body.read())).toBe('data: one\n\n');
     const pending = body.read();
@@ -104,7 +104,7 @@ describe('the upstream connection', () => {
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
     const onSettled = vi.fn();
-    const { body } = await client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    const { body } = await client.postJson('/v1/completions', '{}', { ...call(), onSettled });
     const aborted = upstream.nextAbort();
     await body.cancel();
     await body.cancel();
@@ -143,12 +143,33 @@ describe('the upstream connection', () => {
       res.end(`{"n":${count}}`);
     });
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
-    expect(await collectText((await client.postJson('/v1/completions', {}, call())).body)).toBe('{"n":1}');
+    expect(await collectText((await client.postJson('/v1/completions', '{}', call())).body)).toBe('{"n":1}');
     const onSettled = vi.fn();
-    const again = await client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    const again = await client.postJson('/v1/completions', '{}', { ...call(), onSettled });
     expect(await collectText(again.body)).toBe('{"n":1}'); // a new connection's first
     expect(dropped).toBe(1);
     expect(onSettled).toHaveBeenCalledOnce();
+  });
+
+  it('a body in pieces goes out whole with its length, and is sent whole again on a replaced connection', async () => {
+    const served = new WeakMap<object, number>();
+    upstream = await startScriptedUpstream((request, res) => {
+      const count = (served.get(res.socket!) ?? 0) + 1;
+      served.set(res.socket!, count);
+      if (count === 2) return void res.socket!.destroy();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ length: request.headers['content-length'], got: request.raw.toString('utf8') }));
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const pieces = ['{"prompt_embeds":"', 'QUJD', '","model":"é"}'].map((text) => new TextEncoder().encode(text));
+    const got = '{"prompt_embeds":"QUJD","model":"é"}';
+    const expected = { length: String(Buffer.byteLength(got)), got }; // bytes, not characters
+    for (let i = 0; i < 2; i++) {
+      // The second goes out on the pooled connection, which the server drops: it is sent again on a new one.
+      const answer = await collectText((await client.postJson('/v1/completions', pieces, call())).body);
+      expect(JSON.parse(answer)).toEqual(expected);
+    }
+    expect(upstream.requests.map((r) => r.raw.toString('utf8'))).toEqual(Array(3).fill(got));
   });
 
   it('is not retried when it is refused: a 502-mapped error, settled once', async () => {
@@ -156,7 +177,7 @@ describe('the upstream connection', () => {
     await gone.close();
     const client = new UpstreamClient({ baseUrl: gone.url, timeoutMs: 5_000, fixedHeaders: {} });
     const onSettled = vi.fn();
-    const failed = client.postJson('/v1/completions', {}, { ...call(), onSettled });
+    const failed = client.postJson('/v1/completions', '{}', { ...call(), onSettled });
     await expect(failed).rejects.toBeInstanceOf(UpstreamUnavailableError);
     await expect(failed).rejects.toThrow(/ECONNREFUSED/);
     expect(onSettled).toHaveBeenCalledOnce();

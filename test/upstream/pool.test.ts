@@ -63,7 +63,7 @@ function poolOf(urls: string[], options: Partial<UpstreamPoolOptions> = {}): Ups
 
 const call = (signal = new AbortController().signal) => ({ headers: {}, signal });
 const complete = async (pool: UpstreamPool): Promise<string> =>
-  collectText((await pool.postJson('/v1/completions', { prompt: 'x' }, call())).body);
+  collectText((await pool.postJson('/v1/completions', '{"prompt":"x"}', call())).body);
 const completions = (upstream: ScriptedUpstream) => upstream.requests.filter((r) => r.path === '/v1/completions');
 const inFlight = (pool: UpstreamPool) => pool.upstreamStates().map((s) => s.inFlight);
 const healthy = (pool: UpstreamPool) => pool.upstreamStates().map((s) => s.healthy);
@@ -80,7 +80,7 @@ describe('balancing', () => {
     const pool = poolOf([a.url, b.url]);
     const held: Awaited<ReturnType<UpstreamPool['postJson']>>[] = [];
     const open = async (): Promise<void> => {
-      held.push(await pool.postJson('/v1/completions', {}, call()));
+      held.push(await pool.postJson('/v1/completions', '{}', call()));
     };
     await open(); // tie: a
     await open(); // b
@@ -103,7 +103,7 @@ describe('balancing', () => {
   it('counts a request in flight until its body ended, failed or was cancelled, or the call failed', async () => {
     const upstream = await upstreamWith(streamTokens(['one', 'two']));
     const pool = poolOf([upstream.url]);
-    const response = await pool.postJson('/v1/completions', {}, call());
+    const response = await pool.postJson('/v1/completions', '{}', call());
     expect(inFlight(pool)).toEqual([1]);
     await collectText(response.body);
     expect(inFlight(pool)).toEqual([0]);
@@ -112,12 +112,12 @@ describe('balancing', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: {}\n\n', () => res.destroy());
     });
-    const broken = await pool.postJson('/v1/completions', {}, call());
+    const broken = await pool.postJson('/v1/completions', '{}', call());
     await expect(collectText(broken.body)).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(inFlight(pool)).toEqual([0]);
 
     upstream.setBehaviour(jsonBody(400, { error: { message: 'no' } }));
-    await expect(pool.postJson('/v1/completions', {}, call())).rejects.toBeInstanceOf(UpstreamHttpError);
+    await expect(pool.postJson('/v1/completions', '{}', call())).rejects.toBeInstanceOf(UpstreamHttpError);
     expect(pool.upstreamStates()).toEqual([
       { url: upstream.url, healthy: true, inFlight: 0, requests: 3, failures: 0 },
     ]);
@@ -164,7 +164,7 @@ describe('retries before the first byte', () => {
     const a = await upstreamWith(busy);
     const b = await upstreamWith(busy);
     const pool = poolOf([a.url, b.url]);
-    const failure = await pool.postJson('/v1/completions', {}, call()).catch((err: unknown) => err);
+    const failure = await pool.postJson('/v1/completions', '{}', call()).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(UpstreamHttpError);
     expect(failure).toMatchObject({ status: 503, retryAfter: '7', message: 'overloaded' });
     expect([completions(a).length, completions(b).length]).toEqual([1, 1]);
@@ -178,7 +178,7 @@ describe('retries before the first byte', () => {
     const first = await upstreamWith(behaviour);
     const other = await upstreamWith(streamTokens(['never']));
     const pool = poolOf([first.url, other.url]);
-    await expect(pool.postJson('/v1/completions', {}, call())).rejects.toMatchObject({ status });
+    await expect(pool.postJson('/v1/completions', '{}', call())).rejects.toMatchObject({ status });
     expect(completions(other)).toHaveLength(0);
     expect(pool.upstreamStates()[0]).toMatchObject({ healthy: true, failures: 0 });
   });
@@ -187,7 +187,7 @@ describe('retries before the first byte', () => {
     const slow = await upstreamWith(hang);
     const other = await upstreamWith(streamTokens(['never']));
     const pool = poolOf([slow.url, other.url], { timeoutMs: 150 });
-    await expect(pool.postJson('/v1/completions', {}, call())).rejects.toBeInstanceOf(UpstreamTimeoutError);
+    await expect(pool.postJson('/v1/completions', '{}', call())).rejects.toBeInstanceOf(UpstreamTimeoutError);
     expect(completions(other)).toHaveLength(0);
   });
 
@@ -196,7 +196,7 @@ describe('retries before the first byte', () => {
     const other = await upstreamWith(streamTokens(['never']));
     const pool = poolOf([slow.url, other.url]);
     const client = new AbortController();
-    const pending = pool.postJson('/v1/completions', {}, call(client.signal));
+    const pending = pool.postJson('/v1/completions', '{}', call(client.signal));
     await vi.waitFor(() => expect(completions(slow)).toHaveLength(1));
     client.abort();
     await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
@@ -209,14 +209,14 @@ describe('retries before the first byte', () => {
     const live = await upstreamWith(streamTokens(['fine']));
 
     const none = poolOf([dead1, live.url], { retries: 0 });
-    await expect(none.postJson('/v1/completions', {}, call())).rejects.toMatchObject({
+    await expect(none.postJson('/v1/completions', '{}', call())).rejects.toMatchObject({
       status: 502,
       code: 'upstream_unavailable',
     });
     expect(completions(live)).toHaveLength(0);
 
     const one = poolOf([dead1, dead2, live.url], { retries: 1 });
-    await expect(one.postJson('/v1/completions', {}, call())).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await expect(one.postJson('/v1/completions', '{}', call())).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(one.upstreamStates().map((s) => s.requests)).toEqual([1, 1, 0]);
 
     const two = poolOf([dead1, dead2, live.url], { retries: 2 });
@@ -225,7 +225,7 @@ describe('retries before the first byte', () => {
 
     // More retries than other upstreams: each is still tried once, the same one never twice.
     const many = poolOf([dead1, dead2], { retries: 5 });
-    await expect(many.postJson('/v1/completions', {}, call())).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await expect(many.postJson('/v1/completions', '{}', call())).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(many.upstreamStates().map((s) => s.requests)).toEqual([1, 1]);
   });
 
@@ -234,7 +234,7 @@ describe('retries before the first byte', () => {
     pool.start();
     await pool.readiness();
     expect(healthy(pool)).toEqual([false, false]);
-    await expect(pool.postJson('/v1/completions', {}, call())).rejects.toMatchObject({
+    await expect(pool.postJson('/v1/completions', '{}', call())).rejects.toMatchObject({
       status: 502,
       code: 'upstream_unavailable',
     });
