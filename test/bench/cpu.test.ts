@@ -9,6 +9,7 @@ import {
   processCpuSeconds,
   readTreeCpu,
   treeCpuSeconds,
+  USER_HZ,
 } from '../../bench/lib/cpu.js';
 
 /** A /proc/<pid>/stat line: pid (comm) state ppid … utime (14) stime (15) … */
@@ -69,8 +70,16 @@ describe('/proc/<pid>/stat arithmetic', () => {
   it("a worker thread's CPU counts for the process, not for its main thread", async () => {
     const main0 = mainThreadCpuSeconds(process.pid)!;
     const all0 = processCpuSeconds(process.pid)!;
-    // The worker spins for 400 ms of its own CPU while this thread waits on its exit event.
-    const worker = new Worker('const end = Date.now() + 400; while (Date.now() < end);', { eval: true });
+    // The worker spins until its own thread has used 400 ms of CPU (not 400 ms of wall time, which a
+    // busy machine may give it only part of) while this thread waits on its exit event.
+    const spin = `
+      const { readFileSync } = require('node:fs');
+      const used = () => {
+        const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+        return (Number(fields[11]) + Number(fields[12])) / ${USER_HZ};
+      };
+      while (used() < 0.4);`;
+    const worker = new Worker(spin, { eval: true });
     await once(worker, 'exit');
     const main = mainThreadCpuSeconds(process.pid)! - main0;
     const all = processCpuSeconds(process.pid)! - all0;
