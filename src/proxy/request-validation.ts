@@ -73,8 +73,8 @@ export function boundedBody(maxBytes: number): MiddlewareHandler {
 /**
  * A body with a declared length is read whole: Node's HTTP parser ends it at that length, which is
  * at most `maxBytes` here, and @hono/node-server then reads it straight off the socket, where
- * `.body` would first build a WHATWG Request and stream (a tenth of the proxy's CPU per request,
- * measured). A chunked body has no length to trust, so it is read as a stream, at most `maxBytes`.
+ * `.body` would first build a WHATWG Request and stream (about 15% of the event loop's CPU per
+ * request: npm run bench:per-request). A chunked body has no length to trust, so it is read as a stream, at most `maxBytes`.
  */
 async function readBody(request: Request, lengthDeclared: boolean, maxBytes: number): Promise<Uint8Array> {
   if (lengthDeclared) {
