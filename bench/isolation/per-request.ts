@@ -57,20 +57,21 @@ function cpuOf(pid: number, read: (pid: number) => number | null): number {
 async function measure(proxyUrl: string, proxyPid: number, referencePid: number) {
   await closedLoop(proxyUrl, WARMUP_MS);
   const rounds: { requests: number; main: number; process: number; reference: number }[] = [];
+  const readings = () => ({
+    main: cpuOf(proxyPid, mainThreadCpuSeconds),
+    process: cpuOf(proxyPid, processCpuSeconds),
+    reference: cpuOf(referencePid, processCpuSeconds),
+  });
   for (let i = 0; i < ROUNDS; i++) {
-    const before = [
-      cpuOf(proxyPid, mainThreadCpuSeconds),
-      cpuOf(proxyPid, processCpuSeconds),
-      cpuOf(referencePid, processCpuSeconds),
-    ];
+    const before = readings();
     const requests = await closedLoop(proxyUrl, ROUND_MS);
-    const perRequestUs = (read: (pid: number) => number | null, pid: number, index: number) =>
-      ((cpuOf(pid, read) - before[index]!) * 1e6) / requests;
+    const after = readings();
+    const perRequestUs = (key: keyof typeof before) => ((after[key] - before[key]) * 1e6) / requests;
     rounds.push({
       requests,
-      main: perRequestUs(mainThreadCpuSeconds, proxyPid, 0),
-      process: perRequestUs(processCpuSeconds, proxyPid, 1),
-      reference: perRequestUs(processCpuSeconds, referencePid, 2),
+      main: perRequestUs('main'),
+      process: perRequestUs('process'),
+      reference: perRequestUs('reference'),
     });
   }
   const median = (key: 'main' | 'process' | 'reference') => Math.round(distribution(rounds.map((r) => r[key])).p50!);

@@ -23,6 +23,8 @@ export function encodePromptEmbeds(data: Float32Array, shape: readonly number[],
  * into its upstream request unchanged. At real sizes the text is megabytes (5.6 MB for 512 tokens
  * at H 4096 in float16), and as a string on the event loop it cost 25 ms or more per request:
  * cloned across threads, escaped by JSON.stringify, measured, then encoded to UTF-8 for the socket.
+ * Node has no base64 encoder that writes into a buffer, so the string is made here, on the
+ * transform's thread, and copied once.
  */
 export function encodePromptEmbedsAscii(data: Float32Array, shape: readonly number[], dtype: EmbedsDtype): Uint8Array {
   const text = encodePromptEmbeds(data, shape, dtype);
