@@ -97,7 +97,7 @@ function relayReader(): Reader {
       keepAliveIntervalMs: 60_000,
       maxEventBytes: 1 << 16,
     });
-    const reader = out.getReader();
+    const reader = out.stream.getReader();
     const decoder = new TextDecoder();
     let events = 0;
     for (let r = await reader.read(); !r.done; r = await reader.read())

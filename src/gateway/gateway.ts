@@ -14,7 +14,7 @@ import { parseEventObject, relaySse } from '../stream/index.js';
 import { UpstreamClient, readAnswerJson, type UpstreamResponse } from '../upstream/index.js';
 import { toReadableStream } from '../internal/byte-source.js';
 import { readAtMost } from '../internal/read-at-most.js';
-import { requestContext } from '../http/index.js';
+import { directResponse, requestContext } from '../http/index.js';
 
 export interface ProtectGatewayOptions {
   /** The unmodified vLLM, e.g. http://127.0.0.1:8000 (no trailing slash). */
@@ -143,7 +143,7 @@ async function encryptAnswer(
       keepAliveIntervalMs: KEEPALIVE_INTERVAL_MS,
       maxEventBytes,
     });
-    return new Response(body, { status: upstream.status, headers: upstream.headers });
+    return directResponse(body, { status: upstream.status, headers: upstream.headers });
   }
   if (encoding === 'identity' && type.startsWith('application/json')) {
     const body = await readAnswerJson(upstream.body);

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { ApiError, InvalidRequestError, OverloadedError, toErrorEnvelope } from '../errors/index.js';
+import { writeDirect } from './direct-body.js';
 
 export interface RunningServer {
   url: string;
@@ -13,7 +14,11 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** Hono's `app.fetch`: @hono/node-server passes it `{ incoming, outgoing }` as its env. */
+type FetchHandler = (request: Request, env: NodeBindings) => Response | Promise<Response>;
+interface NodeBindings {
+  outgoing: unknown;
+}
 
 export interface ListenOptions {
   /**
@@ -43,7 +48,14 @@ export async function listen(
           headersTimeout: timeout,
           connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeout / 4))),
         };
-  const server = createAdaptorServer({ fetch, serverOptions }) as Server;
+  // A streamed body that can write itself to the socket does (direct-body.ts); any other answer is node-server's.
+  const direct = (request: Request, env: NodeBindings): Response | Promise<Response> => {
+    const response = fetch(request, env);
+    return response instanceof Promise
+      ? response.then((r) => writeDirect(r, env.outgoing))
+      : writeDirect(response, env.outgoing);
+  };
+  const server = createAdaptorServer({ fetch: direct, serverOptions }) as Server;
   server.on('clientError', answerClientError);
   if (options.maxConnections !== undefined) capConnections(server, options.maxConnections);
   const boundPort = await bind(server, host, port);

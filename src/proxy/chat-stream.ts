@@ -1,3 +1,4 @@
+import type { DirectBody } from '../http/index.js';
 import type { ByteSource } from '../internal/byte-source.js';
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
@@ -29,7 +30,7 @@ export function answerStreamBody<P>(
   upstream: ByteSource | ReadableStream<Uint8Array>,
   toClient: (chunk: CompletionChunk) => readonly P[],
   options: AnswerStreamOptions<P>,
-): ReadableStream<Uint8Array> {
+): DirectBody {
   const open = options.recipient ? chunkOpener(options.recipient) : undefined;
   const { onChunk } = options;
   return relaySse(

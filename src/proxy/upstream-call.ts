@@ -5,7 +5,7 @@
  * client (chat-completions.ts, completions.ts).
  */
 import { SSE_HEADERS, checkCompletionChunk, type CompletionChunk, type SseDialect } from '../stream/index.js';
-import type { RequestContext } from '../http/index.js';
+import { directResponse, type RequestContext } from '../http/index.js';
 import { readAnswerJson, type UpstreamPool, type UpstreamResponse } from '../upstream/index.js';
 import { OUTPUT_PROTECTION_VERSION_HEADER, decryptBody } from '../protection/index.js';
 import { answerStreamBody } from './chat-stream.js';
@@ -265,5 +265,5 @@ export function streamResponse<P>(
       );
     },
   });
-  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });
+  return directResponse(body, { status: 200, headers: { ...SSE_HEADERS, ...answer.clientHeaders } });
 }

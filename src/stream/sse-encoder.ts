@@ -8,15 +8,16 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-export const SSE_DONE = encoder.encode('data: [DONE]\n\n');
+export const SSE_DONE_TEXT = 'data: [DONE]\n\n';
+export const SSE_DONE = encoder.encode(SSE_DONE_TEXT);
 
 export function sseDataText(payload: unknown): string {
   return `data: ${JSON.stringify(payload)}\n\n`;
 }
 
 /** A comment line: ignored by every SSE client, but it is traffic for idle-timeout proxies. */
-export function encodeSseComment(text: string): Uint8Array {
-  return encoder.encode(`: ${text}\n\n`);
+export function sseCommentText(text: string): string {
+  return `: ${text}\n\n`;
 }
 
 export function encodeSseData(payload: unknown): Uint8Array {

@@ -1,8 +1,16 @@
+import type { ServerResponse } from 'node:http';
 import { createParser } from 'eventsource-parser';
-import { UpstreamTruncatedError, toApiError, toErrorEnvelope, type ApiError } from '../errors/index.js';
-import { sourceOf, type ByteSource } from '../internal/byte-source.js';
+import {
+  ClientClosedError,
+  UpstreamTruncatedError,
+  toApiError,
+  toErrorEnvelope,
+  type ApiError,
+} from '../errors/index.js';
+import type { DirectBody } from '../http/index.js';
+import { flowFrom, sourceOf, type ByteSource } from '../internal/byte-source.js';
 import { createEventBound } from './event-bound.js';
-import { SSE_DONE, encodeSseComment, sseDataText } from './sse-encoder.js';
+import { SSE_DONE_TEXT, sseCommentText, sseDataText } from './sse-encoder.js';
 
 /**
  * One upstream event's `data` → the payloads sent to the client for it (often one, sometimes none
@@ -33,8 +41,8 @@ export interface SseDialect<P = unknown> {
   done(): readonly P[];
   /** The last payload of a stream that failed. */
   error(error: ApiError): P;
-  /** Bytes that end the stream after its last payload, if the dialect has any. */
-  terminator?: Uint8Array;
+  /** Text that ends the stream after its last payload, if the dialect has any. */
+  terminator?: string;
 }
 
 /** Chat completions' SSE, as OpenAI and vLLM write it. */
@@ -42,7 +50,7 @@ export const CHAT_SSE: SseDialect = {
   encode: sseDataText,
   done: () => [],
   error: toErrorEnvelope,
-  terminator: SSE_DONE,
+  terminator: SSE_DONE_TEXT,
 };
 
 export type StreamEnd =
@@ -51,25 +59,57 @@ export type StreamEnd =
   | { outcome: 'aborted'; chunks: number };
 
 const encoder = new TextEncoder();
+const KEEP_ALIVE = sseCommentText('keep-alive');
 
 /**
  * The SSE relay: upstream bytes → client bytes, with the per-event work done by `stage`.
  *
- * Per network read there is one loop iteration: one bound check, one decode, one push into the SSE
- * parser, the stage run on each complete event, and one enqueue of everything it produced. The
- * upstream answer is read as a ByteSource (straight off the socket); the one Web Stream is this
- * one, the client's. `[DONE]` is required, so a truncated answer never looks finished; any failure
- * becomes one error event (and, for chat, `[DONE]`), what vLLM does and what OpenAI SDKs raise as
- * an exception. Cancelling (client disconnect) cancels the upstream body, which closes its connection.
+ * Per network read there is one call, in the turn of the read: one bound check, one decode, one
+ * push into the SSE parser, the stage run on each complete event, and one write of everything it
+ * produced. The upstream answer is pushed from the socket (`ByteSource.flow`); the client's edge is
+ * either Node's response (`writeTo`, the proxy's server: no promise per token) or a Web Stream
+ * (`stream`, anyone else). `[DONE]` is required, so a truncated answer never looks finished; any
+ * failure becomes one error event (and, for chat, `[DONE]`), what vLLM does and what OpenAI SDKs
+ * raise as an exception. The client going away cancels the upstream body, which closes its connection.
  */
 export function relaySse<P = unknown>(
   upstream: ByteSource | ReadableStream<Uint8Array>,
   stage: EventStage<P>,
   options: RelayOptions<P>,
-): ReadableStream<Uint8Array> {
+): DirectBody {
   const source = sourceOf(upstream);
+  let started = false;
+  const start = (output: RelayOutput): RelayRun => {
+    // Sound only once: the edges share one upstream, and directResponse hands out one of them.
+    if (started) throw new Error('relaySse: the body was started on both edges');
+    started = true;
+    return runRelay(source, stage, options, output);
+  };
+  return { stream: webEdge(start, source, options), writeTo: (res) => nodeEdge(start, res) };
+}
+
+/** Where the relay writes its SSE text: one of the two edges. */
+interface RelayOutput {
+  /** False when the client's buffer is full: the upstream is paused until the edge calls `resume`. */
+  write(text: string): boolean;
+  end(): void;
+}
+
+interface RelayRun {
+  resume(): void;
+  /** The client went away: reported as aborted (once), and the upstream is cancelled. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+function runRelay<P>(
+  source: ByteSource,
+  stage: EventStage<P>,
+  options: RelayOptions<P>,
+  output: RelayOutput,
+): RelayRun {
   // Sound: chat's dialect encodes any payload, and what its done() and error() make only reaches its own encode.
   const dialect = options.dialect ?? (CHAT_SSE as SseDialect<P>);
+  const terminator = dialect.terminator ?? '';
   const checkBound = createEventBound(options.maxEventBytes);
   const decoder = new TextDecoder();
   let out = '';
@@ -93,69 +133,116 @@ export function relaySse<P = unknown>(
     }
   }
 
-  let keepAlive: NodeJS.Timeout | undefined;
+  const keepAlive = setInterval(() => output.write(KEEP_ALIVE), options.keepAliveIntervalMs);
   let ended = false;
-  const end = (result: StreamEnd): void => {
+  const end = (result: StreamEnd): boolean => {
     clearInterval(keepAlive);
-    keepAlive = undefined;
-    if (ended) return;
+    if (ended) return false;
     ended = true;
     options.onEnd?.(result);
+    return true;
+  };
+  /** Writes what is left and closes: a failed stream, or a completed one. */
+  const close = (last: string): void => {
+    const text = out + last + terminator;
+    out = '';
+    if (text !== '') output.write(text);
+    output.end();
+  };
+  const fail = (err: unknown): void => {
+    if (ended) return; // cancelled while the read waited: nobody is left to tell
+    const error = toApiError(err);
+    // What the events before the failing one produced was sound: it goes out first.
+    close(dialect.encode(dialect.error(error)));
+    end({ outcome: 'failed', chunks: sent, error });
+    // The upstream may still be sending (a bound or protocol error): free its connection.
+    void flow.cancel(error).catch(() => undefined);
   };
 
-  /** Reads until the stage produced something or the upstream ended: one pull, one enqueue. */
-  async function next(): Promise<'more' | 'end'> {
-    while (out === '') {
-      const value = await source.read();
-      if (value === undefined) {
+  const flow = flowFrom(source, {
+    data(chunk) {
+      if (ended) return;
+      try {
+        checkBound(chunk);
+        parser.feed(decoder.decode(chunk, { stream: true }));
+      } catch (err) {
+        return fail(err);
+      }
+      if (out === '') return;
+      clearInterval(keepAlive);
+      const text = out;
+      out = '';
+      if (!output.write(text)) flow.pause();
+    },
+    end() {
+      if (ended) return;
+      try {
         parser.feed(decoder.decode());
         if (!done)
           throw new UpstreamTruncatedError('The upstream stream ended before [DONE]: the answer is incomplete.');
-        return 'end';
+      } catch (err) {
+        return fail(err);
       }
-      checkBound(value);
-      parser.feed(decoder.decode(value, { stream: true }));
-    }
-    return 'more';
-  }
+      close('');
+      end({ outcome: 'completed', chunks: sent });
+    },
+    error: fail,
+  });
 
+  return {
+    resume: () => {
+      if (!ended) flow.resume();
+    },
+    cancel: (reason) => {
+      end({ outcome: 'aborted', chunks: sent });
+      return flow.cancel(reason);
+    },
+  };
+}
+
+/** The Web Stream edge: started by the first pull, one upstream read per pull (no read-ahead). */
+function webEdge<P>(
+  start: (output: RelayOutput) => RelayRun,
+  source: ByteSource,
+  options: RelayOptions<P>,
+): ReadableStream<Uint8Array> {
+  let run: RelayRun | undefined;
   return new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        keepAlive = setInterval(() => controller.enqueue(encodeSseComment('keep-alive')), options.keepAliveIntervalMs);
-      },
-      async pull(controller) {
-        try {
-          const state = await next();
-          if (out !== '') {
-            clearInterval(keepAlive);
-            controller.enqueue(encoder.encode(out));
-            out = '';
-          }
-          if (state === 'end') {
-            if (dialect.terminator) controller.enqueue(dialect.terminator);
-            controller.close();
-            end({ outcome: 'completed', chunks: sent });
-          }
-        } catch (err) {
-          if (ended) return; // cancelled while the read waited: nobody is left to tell
-          const error = toApiError(err);
-          // What the events before the failing one produced was sound: it goes out first.
-          controller.enqueue(encoder.encode(out + dialect.encode(dialect.error(error))));
-          out = '';
-          if (dialect.terminator) controller.enqueue(dialect.terminator);
-          controller.close();
-          end({ outcome: 'failed', chunks: sent, error });
-          // The upstream may still be sending (a bound or protocol error): free its connection.
-          void source.cancel(error).catch(() => undefined);
-        }
+      pull(controller) {
+        if (run) return run.resume();
+        run = start({
+          write(text) {
+            controller.enqueue(encoder.encode(text));
+            // With no read-ahead the queue is full once it holds anything: wait for the next pull.
+            return (controller.desiredSize ?? 0) > 0;
+          },
+          end: () => controller.close(),
+        });
       },
       cancel(reason) {
-        end({ outcome: 'aborted', chunks: sent });
+        if (run) return run.cancel(reason);
+        options.onEnd?.({ outcome: 'aborted', chunks: 0 });
         return source.cancel(reason);
       },
     },
-    // No read-ahead: the upstream is read only when the client has taken what was sent.
     { highWaterMark: 0 },
   );
+}
+
+/** The Node edge: text written to the response as it is made, the upstream paused while the socket's buffer is full. */
+function nodeEdge(start: (output: RelayOutput) => RelayRun, res: ServerResponse): void {
+  const open = (): boolean => !res.destroyed && !res.writableEnded;
+  const run = start({
+    write: (text) => !open() || res.write(text),
+    end: () => {
+      if (open()) res.end();
+    },
+  });
+  const gone = (): void => void run.cancel(new ClientClosedError()).catch(() => undefined);
+  if (res.destroyed) return gone();
+  res.on('drain', () => run.resume());
+  res.on('close', () => {
+    if (!res.writableFinished) gone();
+  });
 }

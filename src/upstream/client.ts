@@ -6,7 +6,7 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable, pipeline } from 'node:stream';
+import { Readable, finished, pipeline } from 'node:stream';
 import {
   ApiError,
   ClientClosedError,
@@ -15,7 +15,7 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../errors/index.js';
-import type { ByteSource } from '../internal/byte-source.js';
+import type { ByteFlow, ByteSink, ByteSource } from '../internal/byte-source.js';
 import { readAtMost } from '../internal/read-at-most.js';
 import { upstreamErrorFromPayload } from './errors.js';
 
@@ -37,9 +37,9 @@ export interface UpstreamCall {
 }
 
 /**
- * An answer whose body is guarded: a broken or stalled body rejects a read with a typed ApiError,
- * and `cancel()` closes the connection. Each `read()` is one read of the socket: no Web Streams
- * stage between the network and the SSE relay.
+ * An answer whose body is guarded: a broken or stalled body rejects a read (or ends its flow) with
+ * a typed ApiError, and `cancel()` closes the connection. Each `read()`, or each chunk pushed by
+ * `flow()`, is one read of the socket: no Web Streams stage between the network and the SSE relay.
  */
 export interface UpstreamResponse {
   status: number;
@@ -293,7 +293,8 @@ export class UpstreamClient {
  * (nobody reading) is not taken for a stalled upstream.
  */
 class AnswerBody implements ByteSource {
-  private readonly chunks: AsyncIterator<Uint8Array>;
+  /** node:stream's own iterator, made on the first `read()`: one read of the socket's buffered bytes per step. */
+  private chunks: AsyncIterator<Uint8Array> | undefined;
   private open = true;
   private waiting = false;
   private readonly idle: NodeJS.Timeout;
@@ -303,8 +304,6 @@ class AnswerBody implements ByteSource {
     timeoutMs: number,
     stalled: () => ApiError,
   ) {
-    // node:stream's own iterator: one `read()` of the socket's buffered bytes per step.
-    this.chunks = exchange.response[Symbol.asyncIterator]();
     this.idle = setTimeout(() => {
       if (this.waiting) exchange.abort(stalled());
     }, timeoutMs);
@@ -316,6 +315,7 @@ class AnswerBody implements ByteSource {
     this.idle.refresh();
     let step: IteratorResult<Uint8Array>;
     try {
+      this.chunks ??= this.exchange.response[Symbol.asyncIterator]();
       step = await this.chunks.next();
     } catch (err) {
       if (!this.open) return undefined; // cancelled while this read waited
@@ -329,6 +329,42 @@ class AnswerBody implements ByteSource {
       return undefined;
     }
     return step.value;
+  }
+
+  /**
+   * The body pushed from the socket's 'data' events: the relay's path, no promise per chunk. The
+   * idle deadline counts only while not paused, as `read()`'s only while a read waits.
+   */
+  flow(sink: ByteSink): ByteFlow {
+    const { response } = this.exchange;
+    const want = (): void => {
+      this.waiting = true;
+      this.idle.refresh();
+    };
+    want();
+    response.on('data', (chunk: Buffer) => {
+      if (!this.open) return;
+      this.idle.refresh();
+      sink.data(chunk);
+    });
+    finished(response, (err) => {
+      if (!this.open) return; // cancelled: the sink was told by whoever cancelled
+      this.settle();
+      if (err) sink.error(this.exchange.failure(err));
+      else sink.end();
+    });
+    return {
+      pause: () => {
+        this.waiting = false;
+        response.pause();
+      },
+      resume: () => {
+        if (!this.open) return;
+        want();
+        response.resume();
+      },
+      cancel: () => this.cancel(),
+    };
   }
 
   cancel(): Promise<void> {

@@ -80,7 +80,7 @@ async function read(pieces: Uint8Array[]): Promise<{ chunks: ChatCompletionChunk
       if (end.outcome === 'failed') error = end.error;
     },
   });
-  const events = sseDataEvents(await collectText(out));
+  const events = sseDataEvents(await collectText(out.stream));
   expect(events.at(-1)).toBe('[DONE]');
   const payloads = events.slice(0, -1).map((e) => JSON.parse(e) as ChatCompletionChunk & { error?: unknown });
   const chunks = payloads.filter((p) => p.error === undefined);

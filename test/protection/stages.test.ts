@@ -246,7 +246,7 @@ describe('in the proxy pipeline: upstream completion events → decrypt → comp
       recipient: receiver,
       keepAliveIntervalMs: 60_000,
       maxUpstreamEventBytes: 1024 * 1024,
-    });
+    }).stream;
   }
 
   it('delivers the plaintext to the chat client', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { chatStreamBody, type ChatStreamOptions } from '../support/chat-stream.js';
 import { completionToChatCompletion, type CompletionChunk, type StreamEnd } from '../../src/stream/index.js';
+import { EDGES, throughEdge, type Edge } from '../support/edges.js';
 import { bytesOneByOne, bytesSplitAt, collectText, sseDataEvents, streamOf } from '../support/streams.js';
 
 function completionEvent(text: string, finish: string | null = null, index = 0): string {
@@ -13,20 +14,24 @@ function completionEvent(text: string, finish: string | null = null, index = 0):
   return `data: ${JSON.stringify(chunk)}`;
 }
 
-/** The proxy's response path as the route runs it, from upstream bytes to client bytes. */
-function pipeline(
-  upstream: ReadableStream<Uint8Array>,
-  includeUsage = false,
-  options: Partial<ChatStreamOptions> = {},
-): ReadableStream<Uint8Array> {
-  return chatStreamBody(upstream, {
-    id: 'chatcmpl-x',
-    model: 'client-model',
-    includeUsage,
-    keepAliveIntervalMs: 60_000,
-    maxUpstreamEventBytes: 1024 * 1024,
-    ...options,
-  });
+/** The proxy's response path as the route runs it, from upstream bytes to client bytes, through `edge`. */
+function pipelineThrough(edge: Edge) {
+  return (
+    upstream: ReadableStream<Uint8Array>,
+    includeUsage = false,
+    options: Partial<ChatStreamOptions> = {},
+  ): Promise<ReadableStream<Uint8Array>> =>
+    throughEdge(
+      chatStreamBody(upstream, {
+        id: 'chatcmpl-x',
+        model: 'client-model',
+        includeUsage,
+        keepAliveIntervalMs: 60_000,
+        maxUpstreamEventBytes: 1024 * 1024,
+        ...options,
+      }),
+      edge,
+    );
 }
 
 function contents(events: string[]): string {
@@ -39,11 +44,12 @@ function contents(events: string[]): string {
 
 const EMOJI_TEXT = 'héllo 👋🏽 世界';
 
-describe('response pipeline', () => {
+describe.each(EDGES)('response pipeline, to the client as a %s', (edge) => {
+  const pipeline = pipelineThrough(edge);
   const upstreamBody = [completionEvent(EMOJI_TEXT), completionEvent(' ok', 'stop'), 'data: [DONE]', ''].join('\n\n');
 
   it('relays text split across chunks at every byte, including inside multi-byte characters', async () => {
-    const out = await collectText(pipeline(streamOf(bytesOneByOne(upstreamBody))));
+    const out = await collectText(await pipeline(streamOf(bytesOneByOne(upstreamBody))));
     const events = sseDataEvents(out);
     expect(contents(events)).toBe(`${EMOJI_TEXT} ok`);
     expect(events.at(-1)).toBe('[DONE]');
@@ -53,12 +59,12 @@ describe('response pipeline', () => {
     const crlf = upstreamBody.replaceAll('\n', '\r\n');
     const firstCr = crlf.indexOf('\r');
     const bytes = new TextEncoder().encode(crlf.slice(0, firstCr + 1)).length;
-    const out = await collectText(pipeline(streamOf(bytesSplitAt(crlf, [bytes, bytes + 1, bytes + 3]))));
+    const out = await collectText(await pipeline(streamOf(bytesSplitAt(crlf, [bytes, bytes + 1, bytes + 3]))));
     expect(contents(sseDataEvents(out))).toBe(`${EMOJI_TEXT} ok`);
   });
 
   it('sends the role first, then content, the finish reason, and [DONE] last', async () => {
-    const out = await collectText(pipeline(streamOf([new TextEncoder().encode(upstreamBody)])));
+    const out = await collectText(await pipeline(streamOf([new TextEncoder().encode(upstreamBody)])));
     const events = sseDataEvents(out);
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
@@ -76,15 +82,17 @@ describe('response pipeline', () => {
       'data: [DONE]',
       '',
     ].join('\n\n');
-    const withUsage = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]), true)));
+    const withUsage = sseDataEvents(
+      await collectText(await pipeline(streamOf([new TextEncoder().encode(body)]), true)),
+    );
     expect(JSON.parse(withUsage.at(-2)!)).toMatchObject({ choices: [], usage });
-    const without = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]), false)));
+    const without = sseDataEvents(await collectText(await pipeline(streamOf([new TextEncoder().encode(body)]), false)));
     expect(without.some((e) => e.includes('"usage"'))).toBe(false);
   });
 
   it('ends a stream truncated before [DONE] with one error event, then [DONE]', async () => {
     const truncated = [completionEvent('partial'), ''].join('\n\n');
-    const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(truncated)]))));
+    const events = sseDataEvents(await collectText(await pipeline(streamOf([new TextEncoder().encode(truncated)]))));
     const error = JSON.parse(events.at(-2)!);
     expect(error.error.message).toMatch(/ended before \[DONE\]/);
     expect(error.error.code).toBe('upstream_protocol_error');
@@ -99,14 +107,14 @@ describe('response pipeline', () => {
       'data: [DONE]',
       '',
     ].join('\n\n');
-    const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]))));
+    const events = sseDataEvents(await collectText(await pipeline(streamOf([new TextEncoder().encode(body)]))));
     expect(JSON.parse(events.at(-2)!).error.message).toBe('engine died');
     expect(events.some((e) => e.includes('"finish_reason":"stop"'))).toBe(false);
   });
 
   it('rejects an event that is not JSON with an error event', async () => {
     const body = ['data: {not json', 'data: [DONE]', ''].join('\n\n');
-    const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]))));
+    const events = sseDataEvents(await collectText(await pipeline(streamOf([new TextEncoder().encode(body)]))));
     expect(JSON.parse(events[0]!).error.code).toBe('upstream_protocol_error');
   });
 
@@ -122,7 +130,7 @@ describe('response pipeline', () => {
         }
       },
     });
-    const events = sseDataEvents(await collectText(pipeline(failing)));
+    const events = sseDataEvents(await collectText(await pipeline(failing)));
     expect(JSON.parse(events.at(-2)!).error.type).toBe('server_error');
     expect(JSON.parse(events.at(-2)!).error.message).not.toMatch(/socket/); // internals stay out of the body
     expect(events.at(-1)).toBe('[DONE]');
@@ -130,7 +138,7 @@ describe('response pipeline', () => {
 
   it('what the events before a failing one produced goes out, then the error event', async () => {
     const body = [completionEvent('kept'), 'data: {not json', 'data: [DONE]', ''].join('\n\n');
-    const events = sseDataEvents(await collectText(pipeline(streamOf([new TextEncoder().encode(body)]))));
+    const events = sseDataEvents(await collectText(await pipeline(streamOf([new TextEncoder().encode(body)]))));
     expect(contents(events.slice(0, -2))).toBe('kept');
     expect(JSON.parse(events.at(-2)!).error.code).toBe('upstream_protocol_error');
     expect(events.at(-1)).toBe('[DONE]');
@@ -145,7 +153,7 @@ describe('response pipeline', () => {
       },
       cancel: cancelled,
     });
-    const events = sseDataEvents(await collectText(pipeline(source, false, { maxUpstreamEventBytes: 4096 })));
+    const events = sseDataEvents(await collectText(await pipeline(source, false, { maxUpstreamEventBytes: 4096 })));
     expect(contents(events.slice(0, -2))).toBe('a');
     expect(JSON.parse(events.at(-2)!).error.message).toMatch(/larger than 4096 bytes/);
     await vi.waitFor(() => expect(cancelled).toHaveBeenCalledOnce());
@@ -154,7 +162,7 @@ describe('response pipeline', () => {
   it('cancelling before the first token cancels the upstream source', async () => {
     const cancelled = vi.fn();
     const source = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined), cancel: cancelled });
-    const body = pipeline(source, false, { keepAliveIntervalMs: 5 });
+    const body = await pipeline(source, false, { keepAliveIntervalMs: 5 });
     const reader = body.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe(': keep-alive\n\n');
     await reader.cancel(new Error('client went away'));
@@ -169,42 +177,49 @@ describe('response pipeline', () => {
       },
       cancel: cancelled,
     });
-    const reader = pipeline(source).getReader();
+    const reader = (await pipeline(source)).getReader();
     await reader.read();
     await reader.cancel(new Error('client went away'));
     // pipeTo reacts to a cancelled destination on a later tick, not synchronously.
     await vi.waitFor(() => expect(cancelled).toHaveBeenCalledOnce());
   });
 
-  it('sends keep-alive comments while waiting for the first token, and stops after it', async () => {
-    vi.useFakeTimers();
-    try {
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const source = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          await gate;
-          controller.enqueue(new TextEncoder().encode(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`));
-          controller.close();
-        },
-      });
-      const body = pipeline(source, false, { keepAliveIntervalMs: 1000 });
-      const textPromise = collectText(body);
-      await vi.advanceTimersByTimeAsync(3500);
-      release();
-      await vi.advanceTimersByTimeAsync(10_000);
-      const text = await textPromise;
-      expect(text.match(/^: keep-alive$/gm)).toHaveLength(3);
-      expect(text.indexOf(': keep-alive')).toBeLessThan(text.indexOf('data:'));
-      expect(text.lastIndexOf(': keep-alive')).toBeLessThan(text.indexOf('data:'));
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+  it.skipIf(edge !== 'web stream')(
+    'sends keep-alive comments while waiting for the first token, and stops after it (fake timers)',
+    async () => {
+      vi.useFakeTimers();
+      try {
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        const source = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await gate;
+            controller.enqueue(new TextEncoder().encode(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`));
+            controller.close();
+          },
+        });
+        const body = await pipeline(source, false, { keepAliveIntervalMs: 1000 });
+        const textPromise = collectText(body);
+        await vi.advanceTimersByTimeAsync(3500);
+        release();
+        await vi.advanceTimersByTimeAsync(10_000);
+        const text = await textPromise;
+        expect(text.match(/^: keep-alive$/gm)).toHaveLength(3);
+        expect(text.indexOf(': keep-alive')).toBeLessThan(text.indexOf('data:'));
+        expect(text.lastIndexOf(': keep-alive')).toBeLessThan(text.indexOf('data:'));
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
 });
 
-describe('stream end reporting', () => {
-  function sseOf(source: ReadableStream<Uint8Array>, onEnd: (end: StreamEnd) => void): ReadableStream<Uint8Array> {
+describe.each(EDGES)('stream end reporting, to the client as a %s', (edge) => {
+  const pipeline = pipelineThrough(edge);
+  function sseOf(
+    source: ReadableStream<Uint8Array>,
+    onEnd: (end: StreamEnd) => void,
+  ): Promise<ReadableStream<Uint8Array>> {
     return pipeline(source, false, { onEnd });
   }
   const bytes = (text: string) => new TextEncoder().encode(text);
@@ -212,14 +227,14 @@ describe('stream end reporting', () => {
   it('reports completed, failed and aborted exactly once each', async () => {
     const ends: StreamEnd[] = [];
     await collectText(
-      sseOf(streamOf([bytes(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`)]), (e) => ends.push(e)),
+      await sseOf(streamOf([bytes(`${completionEvent('a', 'stop')}\n\ndata: [DONE]\n\n`)]), (e) => ends.push(e)),
     );
-    await collectText(sseOf(streamOf([bytes(`${completionEvent('a')}\n\n`)]), (e) => ends.push(e)));
-    const reader = sseOf(new ReadableStream({ start: (c) => c.enqueue(bytes(`${completionEvent('a')}\n\n`)) }), (e) =>
-      ends.push(e),
-    ).getReader();
+    await collectText(await sseOf(streamOf([bytes(`${completionEvent('a')}\n\n`)]), (e) => ends.push(e)));
+    const open = new ReadableStream({ start: (c) => c.enqueue(bytes(`${completionEvent('a')}\n\n`)) });
+    const reader = (await sseOf(open, (e) => ends.push(e))).getReader();
     await reader.read();
     await reader.cancel();
+    await vi.waitFor(() => expect(ends).toHaveLength(3)); // over a socket the server sees the close a little later
     // Chat chunks sent: the role chunk, then the one with 'a'.
     expect(ends.map((e) => [e.outcome, e.chunks])).toEqual([
       ['completed', 2],

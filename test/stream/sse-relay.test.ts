@@ -1,3 +1,5 @@
+import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import type { ByteSource } from '../../src/internal/byte-source.js';
 import { relaySse } from '../../src/stream/index.js';
@@ -20,10 +22,10 @@ function countedSource(chunks: readonly string[]): ByteSource & { reads: number;
 const options = { keepAliveIntervalMs: 60_000, maxEventBytes: 1024 };
 
 describe('relaySse over a ByteSource', () => {
-  it('reads the upstream once per chunk: one read, one loop iteration, one enqueue', async () => {
+  it('to a Web Stream, reads the upstream once per pull: one read, one loop iteration, one enqueue', async () => {
     const source = countedSource(['data: 1\n\ndata: 2\n\n', 'data: 3\n\n', 'data: [DONE]\n\n']);
     const out = relaySse(source, (data) => [{ n: Number(data) }], options);
-    const reader = out.getReader();
+    const reader = out.stream.getReader();
     const first = await reader.read();
     expect(sseDataEvents(new TextDecoder().decode(first.value))).toEqual(['{"n":1}', '{"n":2}']);
     expect(source.reads).toBe(1);
@@ -37,7 +39,7 @@ describe('relaySse over a ByteSource', () => {
     const source = countedSource(['data: 1\n\n', 'data: 2\n\n']);
     const onEnd = vi.fn();
     const out = relaySse(source, (data) => [data], { ...options, onEnd });
-    const reader = out.getReader();
+    const reader = out.stream.getReader();
     await reader.read();
     await reader.cancel('gone');
     expect(source.cancel).toHaveBeenCalledWith('gone');
@@ -46,9 +48,65 @@ describe('relaySse over a ByteSource', () => {
 
   it('ends a source that ended before [DONE] with one error event and [DONE]', async () => {
     const source = countedSource(['data: 1\n\n']);
-    const events = sseDataEvents(await collectText(relaySse(source, (data) => [data], options)));
+    const events = sseDataEvents(await collectText(relaySse(source, (data) => [data], options).stream));
     expect(events).toHaveLength(3);
     expect(JSON.parse(events[1]!)).toMatchObject({ error: { message: expect.stringMatching(/before \[DONE\]/) } });
     expect(events[2]).toBe('[DONE]');
+  });
+});
+
+describe('relaySse to a Node response', () => {
+  /** An upstream that never ends: one 64 KiB event per read, counted. */
+  function endlessSource(): ByteSource & { reads: number; cancelled: Promise<unknown> } {
+    const event = new TextEncoder().encode(`data: ${'x'.repeat(64 * 1024)}\n\n`);
+    let cancel!: (reason: unknown) => void;
+    const source = {
+      reads: 0,
+      cancelled: new Promise((resolve) => (cancel = resolve)),
+      read: async () => {
+        source.reads += 1;
+        return event;
+      },
+      cancel: async (reason?: unknown) => cancel(reason),
+    };
+    return source;
+  }
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('stops reading the upstream while the client socket is full, resumes on drain, and cancels when it goes', async () => {
+    const source = endlessSource();
+    const onEnd = vi.fn();
+    const body = relaySse(source, (data) => [data], { keepAliveIntervalMs: 60_000, maxEventBytes: 1 << 20, onEnd });
+    let res!: ServerResponse;
+    const server = createServer((_req, r) => {
+      res = r;
+      r.writeHead(200);
+      body.writeTo(r);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = await new Promise<IncomingMessage>((resolve) =>
+        get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, resolve),
+      );
+      client.pause(); // a client that does not read
+      await vi.waitFor(() => expect(res.writableNeedDrain).toBe(true), { timeout: 10_000, interval: 5 });
+      const whenFull = source.reads;
+      await turns(50);
+      expect(source.reads).toBeLessThanOrEqual(whenFull + 1); // at most the read already under way
+      expect(res.writableLength).toBeLessThan(2 * 64 * 1024 + 16 * 1024); // bounded: the write that filled it, and one more
+
+      client.resume();
+      await vi.waitFor(() => expect(source.reads).toBeGreaterThan(whenFull + 10), { timeout: 10_000, interval: 5 });
+
+      client.destroy();
+      await source.cancelled;
+      await vi.waitFor(() => expect(onEnd).toHaveBeenCalledWith({ outcome: 'aborted', chunks: expect.any(Number) }));
+      expect(onEnd).toHaveBeenCalledOnce();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

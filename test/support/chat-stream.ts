@@ -1,3 +1,4 @@
+import type { DirectBody } from '../../src/http/index.js';
 import type { ByteSource } from '../../src/internal/byte-source.js';
 import { answerStreamBody, type AnswerStreamOptions } from '../../src/proxy/chat-stream.js';
 import { chatChunkMapper, type ChatMappingOptions } from '../../src/stream/index.js';
@@ -12,6 +13,6 @@ export interface ChatStreamOptions extends ChatMappingOptions, AnswerStreamOptio
 export function chatStreamBody(
   upstream: ByteSource | ReadableStream<Uint8Array>,
   options: ChatStreamOptions,
-): ReadableStream<Uint8Array> {
+): DirectBody {
   return answerStreamBody(upstream, chatChunkMapper(options), options);
 }

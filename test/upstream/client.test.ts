@@ -4,12 +4,19 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClientClosedError, UpstreamTimeoutError, UpstreamUnavailableError } from '../../src/errors/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { startScriptedUpstream, type Behaviour, type ScriptedUpstream } from '../support/scripted-upstream.js';
 import { collectText } from '../support/streams.js';
+import type { ByteSource } from '../../src/internal/byte-source.js';
 
 const TIMEOUT_MS = 150;
 const call = () => ({ headers: {}, signal: new AbortController().signal });
 let upstream: ScriptedUpstream | undefined;
+
+/** An SSE answer that sends one event and then holds the connection open. */
+const oneEventThenHeld: Behaviour = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write('data: one\n\n');
+};
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -75,12 +82,126 @@ describe('the idle deadline is one timer, refreshed by each read', () => {
   });
 });
 
-describe('the upstream connection', () => {
-  it('is closed when the client disconnects mid-stream: the read fails as the client leaving, settled once', async () => {
+/** An answer's body pushed (`flow`), collected: the chunks' text, and how it ended. */
+function pushed(body: ByteSource) {
+  let text = '';
+  let ended!: (how: unknown) => void;
+  const end = new Promise<unknown>((resolve) => (ended = resolve));
+  const flow = body.flow!({
+    data: (chunk) => (text += new TextDecoder().decode(chunk)),
+    end: () => ended('end'),
+    error: (err) => ended(err),
+  });
+  return { flow, end, text: () => text };
+}
+
+describe('an answer pushed from the socket (flow, the relay path)', () => {
+  it('hands over every chunk, then ends, and frees the connection for the next request', async () => {
+    const sockets = new Set<unknown>();
     upstream = await startScriptedUpstream((_req, res) => {
+      sockets.add(res.socket);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+      res.end('data: two\n\n');
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const onSettled = vi.fn();
+    for (let i = 0; i < 2; i++) {
+      const body = pushed((await client.postJson('/v1/completions', '{}', { ...call(), onSettled })).body);
+      expect(await body.end).toBe('end');
+      expect(body.text()).toBe('data: one\n\ndata: two\n\n');
+    }
+    expect(sockets.size).toBe(1);
+    expect(onSettled).toHaveBeenCalledTimes(2);
+  });
+
+  it('fails with a timeout when no chunk comes within the deadline, and aborts the request', async () => {
+    upstream = await startScriptedUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n'); // then nothing, connection held open
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
+    const aborted = upstream.nextAbort();
+    const body = pushed((await client.postJson('/v1/completions', '{}', call())).body);
+    expect(await body.end).toBeInstanceOf(UpstreamTimeoutError);
+    expect(body.text()).toBe('data: one\n\n');
+    await aborted;
+  });
+
+  it('does not count the time it is paused (a slow client), and resumes where it was', async () => {
+    let response!: ServerResponse;
+    upstream = await startScriptedUpstream((_req, res) => {
+      response = res;
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: one\n\n');
     });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: TIMEOUT_MS, fixedHeaders: {} });
+    // Faked before the call, so that the body's own deadline timer is a fake one.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { body } = await client.postJson('/v1/completions', '{}', call());
+    let text = '';
+    let got!: () => void;
+    const first = new Promise<void>((resolve) => (got = resolve));
+    let ended: unknown;
+    const flow = body.flow!({
+      data: (chunk) => {
+        if (text === '') flow.pause(); // the client's buffer is full after the first chunk
+        text += new TextDecoder().decode(chunk);
+        got();
+      },
+      end: () => (ended = 'end'),
+      error: (err) => (ended = err),
+    });
+    await first;
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS * 10); // many deadlines pass while nobody wants data
+    expect(ended).toBeUndefined();
+    response.end('data: two\n\n');
+    flow.resume();
+    await vi.waitFor(() => expect(ended).toBe('end'));
+    expect(text).toBe('data: one\n\ndata: two\n\n');
+  });
+
+  it('fails as the client leaving when the call is aborted mid-body', async () => {
+    upstream = await startScriptedUpstream(oneEventThenHeld);
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const disconnect = new AbortController();
+    const { body } = await client.postJson('/v1/completions', '{}', { headers: {}, signal: disconnect.signal });
+    const aborted = upstream.nextAbort();
+    const pushedBody = pushed(body);
+    await vi.waitFor(() => expect(pushedBody.text()).toBe('data: one\n\n'));
+    disconnect.abort();
+    expect(await pushedBody.end).toBeInstanceOf(ClientClosedError);
+    await aborted;
+  });
+
+  it('fails as the upstream unreachable when it drops the connection mid-body', async () => {
+    upstream = await startScriptedUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n', () => res.socket!.destroy());
+    });
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const body = pushed((await client.postJson('/v1/completions', '{}', call())).body);
+    expect(await body.end).toBeInstanceOf(UpstreamUnavailableError);
+  });
+
+  it('once cancelled, tells the sink nothing more, closes the connection and settles once', async () => {
+    upstream = await startScriptedUpstream(oneEventThenHeld);
+    const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
+    const onSettled = vi.fn();
+    const { body } = await client.postJson('/v1/completions', '{}', { ...call(), onSettled });
+    const told = vi.fn();
+    const aborted = upstream.nextAbort();
+    const flow = body.flow!({ data: () => undefined, end: told, error: told });
+    await flow.cancel();
+    await aborted;
+    expect(told).not.toHaveBeenCalled();
+    expect(onSettled).toHaveBeenCalledOnce();
+  });
+});
+
+describe('the upstream connection', () => {
+  it('is closed when the client disconnects mid-stream: the read fails as the client leaving, settled once', async () => {
+    upstream = await startScriptedUpstream(oneEventThenHeld);
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
     const disconnect = new AbortController();
     const onSettled = vi.fn();
@@ -98,10 +219,7 @@ describe('the upstream connection', () => {
   });
 
   it('is closed by cancel, which settles once however often it is called', async () => {
-    upstream = await startScriptedUpstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: one\n\n');
-    });
+    upstream = await startScriptedUpstream(oneEventThenHeld);
     const client = new UpstreamClient({ baseUrl: upstream.url, timeoutMs: 5_000, fixedHeaders: {} });
     const onSettled = vi.fn();
     const { body } = await client.postJson('/v1/completions', '{}', { ...call(), onSettled });
