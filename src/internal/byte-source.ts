@@ -72,7 +72,9 @@ export function flowFrom(source: ByteSource, sink: ByteSink): ByteFlow {
       reading = false;
     }
   };
-  void run();
+  // Started after this returns: a read() that throws at once must find the caller holding its flow.
+  reading = true;
+  queueMicrotask(() => void run());
   return {
     pause: () => void (paused = true),
     resume: () => {

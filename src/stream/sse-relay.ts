@@ -207,15 +207,19 @@ function webEdge<P>(
   options: RelayOptions<P>,
 ): ReadableStream<Uint8Array> {
   let run: RelayRun | undefined;
+  // A reader with a second read() waiting is pulled again from inside enqueue: that pull must not be undone.
+  let pulledInWrite = false;
   return new ReadableStream<Uint8Array>(
     {
       pull(controller) {
+        pulledInWrite = true;
         if (run) return run.resume();
         run = start({
           write(text) {
+            pulledInWrite = false;
             controller.enqueue(encoder.encode(text));
             // With no read-ahead the queue is full once it holds anything: wait for the next pull.
-            return (controller.desiredSize ?? 0) > 0;
+            return pulledInWrite || (controller.desiredSize ?? 0) > 0;
           },
           end: () => controller.close(),
         });

@@ -342,6 +342,7 @@ class AnswerBody implements ByteSource {
       this.idle.refresh();
     };
     want();
+    // A Buffer: nothing calls setEncoding on an answer.
     response.on('data', (chunk: Buffer) => {
       if (!this.open) return;
       this.idle.refresh();

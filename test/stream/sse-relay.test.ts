@@ -46,6 +46,29 @@ describe('relaySse over a ByteSource', () => {
     expect(onEnd).toHaveBeenCalledWith({ outcome: 'aborted', chunks: 1 });
   });
 
+  it('to a Web Stream, answers a reader with two reads waiting: the second is not left hanging', async () => {
+    const source = countedSource(['data: 1\n\n', 'data: 2\n\n', 'data: [DONE]\n\n']);
+    const reader = relaySse(source, (data) => [data], options).stream.getReader();
+    const [first, second] = await Promise.all([reader.read(), reader.read()]);
+    expect(sseDataEvents(new TextDecoder().decode(first.value))).toEqual(['"1"']);
+    expect(sseDataEvents(new TextDecoder().decode(second.value))).toEqual(['"2"']);
+  });
+
+  it('ends with one error event when the source throws at once, before any await', async () => {
+    const onEnd = vi.fn();
+    const throwing: ByteSource = {
+      read: () => {
+        throw new Error('broken at once');
+      },
+      cancel: async () => undefined,
+    };
+    const events = sseDataEvents(await collectText(relaySse(throwing, (data) => [data], { ...options, onEnd }).stream));
+    expect(JSON.parse(events[0]!)).toMatchObject({ error: { type: 'server_error' } });
+    expect(events.slice(1)).toEqual(['[DONE]']);
+    expect(onEnd).toHaveBeenCalledOnce();
+    expect(onEnd.mock.calls[0]![0]).toMatchObject({ outcome: 'failed', chunks: 0 });
+  });
+
   it('ends a source that ended before [DONE] with one error event and [DONE]', async () => {
     const source = countedSource(['data: 1\n\n']);
     const events = sseDataEvents(await collectText(relaySse(source, (data) => [data], options).stream));
