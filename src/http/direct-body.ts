@@ -5,7 +5,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
  * A streamed body with two edges: a Web Stream for whoever reads the Response (Hono's
  * `app.request`, tests, any fetch-style host), and a writer straight into Node's response for the
  * proxy's own server. The second skips, per token, the Web Stream's promise hops and
- * @hono/node-server's read-then-write loop: 12–18% of the relay's main-thread CPU per token at 128
+ * @hono/node-server's read-then-write loop: 11–18% of the relay's main-thread CPU per token at 128
  * clients (`npm run bench -- --scenarios proxy,proxy-plain,peer`). Only one edge is ever used.
  */
 export interface DirectBody {
