@@ -40,7 +40,7 @@ export function writeDirect(response: Response, res: unknown): Response {
   if (!directPathOn || !(res instanceof ServerResponse)) return response;
   const stream = response.body;
   const body = stream === null ? undefined : bodies.get(stream);
-  if (body === undefined || stream?.locked) return response;
+  if (body === undefined || body.stream.locked) return response;
   res.writeHead(response.status, headersOf(response.headers));
   res.flushHeaders(); // the client sees the status at once, before the first token
   body.writeTo(res);

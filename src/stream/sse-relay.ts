@@ -135,12 +135,11 @@ function runRelay<P>(
 
   const keepAlive = setInterval(() => output.write(KEEP_ALIVE), options.keepAliveIntervalMs);
   let ended = false;
-  const end = (result: StreamEnd): boolean => {
+  const end = (result: StreamEnd): void => {
     clearInterval(keepAlive);
-    if (ended) return false;
+    if (ended) return;
     ended = true;
     options.onEnd?.(result);
-    return true;
   };
   /** Writes what is left and closes: a failed stream, or a completed one. */
   const close = (last: string): void => {
