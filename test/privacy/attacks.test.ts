@@ -148,7 +148,12 @@ describe('linkability', () => {
     expect(prefix.samePrompt).toBe(1);
     expect(prefix.sharedPrefix).toBe(1);
     expect(prefix.differentPrompts).toBe(0);
-    const fresh = await linkability(demoProxy, demoServer, subset, shared, 'fresh');
-    expect(fresh.samePrompt).toBeGreaterThan(0.5);
+    // One draw of fresh noise scores the share of 20 same-prompt pairs above the largest of 20
+    // different-prompt pairs, which moves from draw to draw (0.5 to 1 seen; chance is about 1/21):
+    // fresh noise is judged on the mean of five draws.
+    let fresh = 0;
+    for (let draw = 0; draw < 5; draw++)
+      fresh += (await linkability(demoProxy, demoServer, subset, shared, 'fresh')).samePrompt / 5;
+    expect(fresh).toBeGreaterThan(0.5);
   });
 });
