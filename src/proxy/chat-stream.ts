@@ -3,20 +3,21 @@ import type { ByteSource } from '../internal/byte-source.js';
 import { chunkOpener, type HpkeRecipientContext } from '../protection/index.js';
 import {
   type CompletionChunk,
+  type EndReport,
   parseCompletionEvent,
   relaySse,
   type SseDialect,
-  type StreamEnd,
 } from '../stream/index.js';
 
-export interface AnswerStreamOptions<P = unknown> {
+export type AnswerStreamOptions<P = unknown> = AnswerSettings<P> & EndReport;
+
+interface AnswerSettings<P> {
   /** Set when the proxy holds the key (SGP_OUTPUT_DECRYPTION): each event is opened before mapping. */
   recipient?: HpkeRecipientContext;
   keepAliveIntervalMs: number;
   maxUpstreamEventBytes: number;
   /** Each upstream event, opened, before it is mapped (telemetry: token timing, usage). */
   onChunk?: (chunk: CompletionChunk) => void;
-  onEnd?: (end: StreamEnd) => void;
   /** How the client's SSE is written; absent: chat and completions' (`data:` lines, `[DONE]`). */
   dialect?: SseDialect<P>;
 }
@@ -44,8 +45,13 @@ export function answerStreamBody<P>(
     {
       keepAliveIntervalMs: options.keepAliveIntervalMs,
       maxEventBytes: options.maxUpstreamEventBytes,
-      onEnd: options.onEnd,
+      ...endReport(options),
       ...(options.dialect ? { dialect: options.dialect } : {}),
     },
   );
+}
+
+/** The caller's end report, without the other options (so the union's two shapes stay apart). */
+function endReport(report: EndReport): EndReport {
+  return report.onEnd ? { onEnd: report.onEnd, logger: report.logger } : {};
 }

@@ -255,6 +255,7 @@ export function streamResponse<P>(
         context.firstTokenAt = performance.now();
       observer.onChunk(chunk);
     },
+    logger: context.logger,
     onEnd: (end) => {
       observer.onEnd(end);
       if (end.outcome !== 'failed') return ended({ outcome: end.outcome, chunks: end.chunks });

@@ -8,6 +8,7 @@ import {
   type ApiError,
 } from '../errors/index.js';
 import type { DirectBody } from '../http/index.js';
+import type { Logger } from '../logging/index.js';
 import { flowFrom, sourceOf, type ByteSource } from '../internal/byte-source.js';
 import { createEventBound } from './event-bound.js';
 import { SSE_DONE_TEXT, sseCommentText, sseDataText } from './sse-encoder.js';
@@ -18,16 +19,25 @@ import { SSE_DONE_TEXT, sseCommentText, sseDataText } from './sse-encoder.js';
  */
 export type EventStage<P = unknown> = (data: string) => readonly P[];
 
-export interface RelayOptions<P = unknown> {
+export type RelayOptions<P = unknown> = RelaySettings<P> & EndReport;
+
+interface RelaySettings<P> {
   /** While no payload has been sent, a comment line goes out this often so idle-timeout proxies keep the stream. */
   keepAliveIntervalMs: number;
   /** The bound on one upstream event (SGP_MAX_UPSTREAM_EVENT_BYTES), checked on the bytes. */
   maxEventBytes: number;
-  /** Told once how the stream ended, and after how many payloads (for logging). */
-  onEnd?: (end: StreamEnd) => void;
   /** How payloads are written and the stream ends; default: chat completions' (`data:` lines, `[DONE]`). */
   dialect?: SseDialect<P>;
 }
+
+/**
+ * `onEnd` is told once how the stream ended, and after how many payloads (for logging). It runs
+ * inside a socket's event handler, where a throw would take the whole process down with every
+ * other stream: a throw is caught and logged on `logger` instead (the stream is over by then).
+ */
+export type EndReport =
+  | { onEnd?: undefined; logger?: Pick<Logger, 'error'> }
+  | { onEnd: (end: StreamEnd) => void; logger: Pick<Logger, 'error'> };
 
 /**
  * What differs between the SSE APIs the proxy answers: chat completions end with `data: [DONE]`
@@ -88,6 +98,14 @@ export function relaySse<P = unknown>(
   return { stream: webEdge(start, source, options), writeTo: (res) => nodeEdge(start, res) };
 }
 
+function reportEnd(report: EndReport, end: StreamEnd): void {
+  try {
+    report.onEnd?.(end);
+  } catch (err) {
+    report.logger?.error({ err, outcome: end.outcome }, 'reporting the end of a stream failed');
+  }
+}
+
 /** Where the relay writes its SSE text: one of the two edges. */
 interface RelayOutput {
   /** False when the client's buffer is full: the upstream is paused until the edge calls `resume`. */
@@ -139,7 +157,7 @@ function runRelay<P>(
     clearInterval(keepAlive);
     if (ended) return;
     ended = true;
-    options.onEnd?.(result);
+    reportEnd(options, result);
   };
   /** Writes what is left and closes: a failed stream, or a completed one. */
   const close = (last: string): void => {
@@ -225,7 +243,7 @@ function webEdge<P>(
       },
       cancel(reason) {
         if (run) return run.cancel(reason);
-        options.onEnd?.({ outcome: 'aborted', chunks: 0 });
+        reportEnd(options, { outcome: 'aborted', chunks: 0 });
         return source.cancel(reason);
       },
     },

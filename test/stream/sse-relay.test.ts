@@ -1,6 +1,7 @@
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
+import type { DirectBody } from '../../src/http/index.js';
 import type { ByteSource } from '../../src/internal/byte-source.js';
 import { relaySse } from '../../src/stream/index.js';
 import { collectText, sseDataEvents } from '../support/streams.js';
@@ -19,7 +20,8 @@ function countedSource(chunks: readonly string[]): ByteSource & { reads: number;
   return source;
 }
 
-const options = { keepAliveIntervalMs: 60_000, maxEventBytes: 1024 };
+const logger = { error: vi.fn() };
+const options = { keepAliveIntervalMs: 60_000, maxEventBytes: 1024, logger };
 
 describe('relaySse over a ByteSource', () => {
   it('to a Web Stream, reads the upstream once per pull: one read, one loop iteration, one enqueue', async () => {
@@ -98,11 +100,9 @@ describe('relaySse to a Node response', () => {
     for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
   };
 
-  it('stops reading the upstream while the client socket is full, resumes on drain, and cancels when it goes', async () => {
-    const source = endlessSource();
-    const onEnd = vi.fn();
-    const body = relaySse(source, (data) => [data], { keepAliveIntervalMs: 60_000, maxEventBytes: 1 << 20, onEnd });
-    let res!: ServerResponse;
+  /** Serves `body` on a loopback server; `use` gets its URL and the server's response once a client asked. */
+  async function serving(body: DirectBody, use: (url: string, response: () => ServerResponse) => Promise<void>) {
+    let res: ServerResponse | undefined;
     const server = createServer((_req, r) => {
       res = r;
       r.writeHead(200);
@@ -110,9 +110,28 @@ describe('relaySse to a Node response', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const client = await new Promise<IncomingMessage>((resolve) =>
-        get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, resolve),
-      );
+      await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, () => {
+        if (res === undefined) throw new Error('no request has arrived');
+        return res;
+      });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it('stops reading the upstream while the client socket is full, resumes on drain, and cancels when it goes', async () => {
+    const source = endlessSource();
+    const onEnd = vi.fn();
+    const body = relaySse(source, (data) => [data], {
+      keepAliveIntervalMs: 60_000,
+      maxEventBytes: 1 << 20,
+      onEnd,
+      logger,
+    });
+    await serving(body, async (url, response) => {
+      const client = await new Promise<IncomingMessage>((resolve) => get(url, resolve));
+      const res = await vi.waitFor(response);
       client.pause(); // a client that does not read
       await vi.waitFor(() => expect(res.writableNeedDrain).toBe(true), { timeout: 10_000, interval: 5 });
       const whenFull = source.reads;
@@ -127,9 +146,45 @@ describe('relaySse to a Node response', () => {
       await source.cancelled;
       await vi.waitFor(() => expect(onEnd).toHaveBeenCalledWith({ outcome: 'aborted', chunks: expect.any(Number) }));
       expect(onEnd).toHaveBeenCalledOnce();
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    });
+  });
+  // The end report runs inside the upstream socket's event handler: a throw there used to be an
+  // uncaught exception, which ends the process and every other stream (vitest fails the run on one).
+  it('logs an end report that throws, after the client got the whole stream', async () => {
+    const errors = vi.fn();
+    const body = relaySse(countedSource(['data: 1\n\n', 'data: [DONE]\n\n']), (data) => [data], {
+      ...options,
+      logger: { error: errors },
+      onEnd: () => {
+        throw new Error('telemetry broke');
+      },
+    });
+    await serving(body, async (url) => {
+      const text = await (await fetch(url)).text();
+      expect(sseDataEvents(text)).toEqual(['"1"', '[DONE]']);
+    });
+    expect(errors).toHaveBeenCalledOnce();
+    expect(errors.mock.calls[0]![0]).toMatchObject({ err: { message: 'telemetry broke' }, outcome: 'completed' });
+  });
+
+  it('still cancels the upstream when the end report of a client that left throws', async () => {
+    const source = endlessSource();
+    const errors = vi.fn();
+    const body = relaySse(source, (data) => [data], {
+      keepAliveIntervalMs: 60_000,
+      maxEventBytes: 1 << 20,
+      logger: { error: errors },
+      onEnd: () => {
+        throw new Error('telemetry broke');
+      },
+    });
+    await serving(body, async (url) => {
+      const client = await new Promise<IncomingMessage>((resolve) => get(url, resolve));
+      await vi.waitFor(() => expect(source.reads).toBeGreaterThan(2), { timeout: 10_000, interval: 5 });
+      client.destroy();
+      await source.cancelled;
+    });
+    expect(errors).toHaveBeenCalledOnce();
+    expect(errors.mock.calls[0]![0]).toMatchObject({ outcome: 'aborted' });
   });
 });

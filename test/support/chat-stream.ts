@@ -1,9 +1,16 @@
 import type { DirectBody } from '../../src/http/index.js';
 import type { ByteSource } from '../../src/internal/byte-source.js';
 import { answerStreamBody, type AnswerStreamOptions } from '../../src/proxy/chat-stream.js';
-import { chatChunkMapper, type ChatMappingOptions } from '../../src/stream/index.js';
+import { pino } from 'pino';
+import type { Logger } from '../../src/logging/index.js';
+import { chatChunkMapper, type ChatMappingOptions, type StreamEnd } from '../../src/stream/index.js';
 
-export interface ChatStreamOptions extends ChatMappingOptions, AnswerStreamOptions {}
+export type ChatStreamOptions = ChatMappingOptions &
+  Omit<AnswerStreamOptions, 'onEnd' | 'logger'> & {
+    onEnd?: (end: StreamEnd) => void;
+    /** Where a throwing `onEnd` is logged; default: nowhere (a test that cares passes its own). */
+    logger?: Pick<Logger, 'error'>;
+  };
 
 /**
  * The streamed chat answer as the chat route assembles it (chat-completions.ts hands
@@ -14,5 +21,7 @@ export function chatStreamBody(
   upstream: ByteSource | ReadableStream<Uint8Array>,
   options: ChatStreamOptions,
 ): DirectBody {
-  return answerStreamBody(upstream, chatChunkMapper(options), options);
+  const { onEnd, logger, ...settings } = options;
+  const report = onEnd ? { onEnd, logger: logger ?? pino({ level: 'silent' }) } : {};
+  return answerStreamBody(upstream, chatChunkMapper(options), { ...settings, ...report });
 }
