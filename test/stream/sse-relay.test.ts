@@ -123,12 +123,7 @@ describe('relaySse to a Node response', () => {
   it('stops reading the upstream while the client socket is full, resumes on drain, and cancels when it goes', async () => {
     const source = endlessSource();
     const onEnd = vi.fn();
-    const body = relaySse(source, (data) => [data], {
-      keepAliveIntervalMs: 60_000,
-      maxEventBytes: 1 << 20,
-      onEnd,
-      logger,
-    });
+    const body = relaySse(source, (data) => [data], { ...options, maxEventBytes: 1 << 20, onEnd });
     await serving(body, async (url, response) => {
       const client = await new Promise<IncomingMessage>((resolve) => get(url, resolve));
       const res = await vi.waitFor(response);
@@ -148,16 +143,21 @@ describe('relaySse to a Node response', () => {
       expect(onEnd).toHaveBeenCalledOnce();
     });
   });
+  /** An end report that throws, and the logger that should hear of it. */
+  const throwingReport = (errors: (...args: unknown[]) => void) => ({
+    logger: { error: errors },
+    onEnd: () => {
+      throw new Error('telemetry broke');
+    },
+  });
+
   // The end report runs inside the upstream socket's event handler: a throw there used to be an
   // uncaught exception, which ends the process and every other stream (vitest fails the run on one).
   it('logs an end report that throws, after the client got the whole stream', async () => {
     const errors = vi.fn();
     const body = relaySse(countedSource(['data: 1\n\n', 'data: [DONE]\n\n']), (data) => [data], {
       ...options,
-      logger: { error: errors },
-      onEnd: () => {
-        throw new Error('telemetry broke');
-      },
+      ...throwingReport(errors),
     });
     await serving(body, async (url) => {
       const text = await (await fetch(url)).text();
@@ -170,14 +170,7 @@ describe('relaySse to a Node response', () => {
   it('still cancels the upstream when the end report of a client that left throws', async () => {
     const source = endlessSource();
     const errors = vi.fn();
-    const body = relaySse(source, (data) => [data], {
-      keepAliveIntervalMs: 60_000,
-      maxEventBytes: 1 << 20,
-      logger: { error: errors },
-      onEnd: () => {
-        throw new Error('telemetry broke');
-      },
-    });
+    const body = relaySse(source, (data) => [data], { ...options, maxEventBytes: 1 << 20, ...throwingReport(errors) });
     await serving(body, async (url) => {
       const client = await new Promise<IncomingMessage>((resolve) => get(url, resolve));
       await vi.waitFor(() => expect(source.reads).toBeGreaterThan(2), { timeout: 10_000, interval: 5 });
